@@ -1,0 +1,16 @@
+"""Shared fixtures."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No network: HF_HUB_OFFLINE on, and empty caches in a temporary folder."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("AGDM_ZOO_CACHE", str(tmp_path / "zoo-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    return tmp_path

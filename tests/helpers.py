@@ -1,0 +1,36 @@
+"""Tiny stand-in entries (random weights) that build in milliseconds."""
+from __future__ import annotations
+
+import torch
+
+from zoo.factory import create_model
+from zoo.registry import parse_registry
+
+TINY_UNET = {
+    "sample_size": 8, "in_channels": 1, "out_channels": 1, "layers_per_block": 1,
+    "block_out_channels": [8, 8], "down_block_types": ["DownBlock2D", "DownBlock2D"],
+    "up_block_types": ["UpBlock2D", "UpBlock2D"], "norm_num_groups": 4,
+}
+TINY_CNN = {"arch": "small-cnn", "source": "file:///nonexistent/cnn.safetensors",
+            "config": {"image_size": 8, "width": 4}}
+
+
+def tiny_entry_dict(pattern: str = "robust", t_star: int = 3, scale: float = 1.0, **purification) -> dict:
+    """A registry document with one 1x8x8 entry of the given pattern."""
+    body = {
+        "dataset": "mnist", "input_shape": [1, 8, 8], "num_classes": 10,
+        "threats": {"Linf": 0.1},
+        "classifier": TINY_CNN,
+        "diffusion": {"arch": "diffusers-unet2d", "source": "file:///nonexistent/dm", "config": TINY_UNET},
+        "purification": {"t_star": t_star, "scale": scale, "pattern": pattern, **purification},
+    }
+    if pattern == "robust":
+        body["guidance"] = {**TINY_CNN, "config": {"image_size": 8, "width": 6}}
+    return {"tiny": body}
+
+
+def tiny_model(pattern: str = "robust", seed: int = 0, grad_mode: str = "exact", dtype=torch.float64, **kw):
+    """A random-weight defended classifier on 1x8x8 images (float64 for finite differences)."""
+    torch.manual_seed(seed)
+    entry = parse_registry(tiny_entry_dict(pattern, **kw))["tiny"]
+    return create_model(entry, device="cpu", pretrained=False, grad_mode=grad_mode).to(dtype)

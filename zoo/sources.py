@@ -1,0 +1,251 @@
+"""Where weights come from: one small URI scheme and one resolver, with caches and checksums.
+
+Schemes:
+    ``hf://org/repo[/path]@revision``   a Hub file (path with a suffix) or folder (snapshot of the
+                                        repo, or of ``path/``), through ``huggingface_hub``
+    ``robustbench://dataset/threat/Name`` a RobustBench checkpoint, through robustbench's downloader,
+                                        cached under ``$AGDM_ZOO_CACHE/robustbench``
+    ``zoo://path``                      a file or folder shipped inside this package (``zoo/weights``)
+    ``file:///abs/path`` or a plain path a local file or folder
+
+Offline with nothing cached raises :class:`SourceError` naming the missing file and how to get it,
+never a bare network traceback. Checksums (sha256) are verified after every fetch.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+PACKAGE_WEIGHTS = Path(__file__).resolve().parent / "weights"
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+HF_FOLDER_PATTERNS = ("*.json", "*.safetensors")
+
+
+class SourceError(RuntimeError):
+    """A weights source that cannot be used: offline and uncached, missing, corrupt or mismatched."""
+
+
+@dataclass(frozen=True)
+class ParsedSource:
+    scheme: str  # hf | robustbench | zoo | file
+    location: str  # repo id, "dataset/threat/Name", or a path
+    path: str = ""  # path inside a Hub repo
+    revision: str | None = None
+
+
+def cache_dir() -> Path:
+    """Root of agdm-zoo's own cache (RobustBench checkpoints); ``$AGDM_ZOO_CACHE`` overrides it."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "agdm-zoo"
+    return Path(os.environ.get("AGDM_ZOO_CACHE", default))
+
+
+def is_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` (or huggingface_hub's own setting) forbids network access."""
+    from huggingface_hub import constants
+
+    env = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    return env or bool(constants.HF_HUB_OFFLINE)
+
+
+def parse_source(source: str) -> ParsedSource:
+    """Split a source URI into its parts; a malformed one raises ``ValueError`` saying why."""
+    if source.startswith("hf://"):
+        body, _, revision = source[len("hf://"):].partition("@")
+        parts = body.strip("/").split("/")
+        if len(parts) < 2 or not all(parts[:2]):
+            raise ValueError(f"hf source must be hf://org/repo[/path][@revision], got {source!r}")
+        return ParsedSource("hf", "/".join(parts[:2]), "/".join(parts[2:]), revision or None)
+    if source.startswith("robustbench://"):
+        parts = source[len("robustbench://"):].strip("/").split("/")
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"robustbench source must be robustbench://dataset/threat/Name, got {source!r}")
+        return ParsedSource("robustbench", "/".join(parts))
+    if source.startswith("zoo://"):
+        return ParsedSource("zoo", source[len("zoo://"):].strip("/"))
+    if source.startswith("file://"):
+        return ParsedSource("file", source[len("file://"):])
+    if "://" in source:
+        raise ValueError(f"unknown source scheme in {source!r}; use hf://, robustbench://, zoo:// or file://")
+    return ParsedSource("file", source)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: Path, sha256: str | None, source: str) -> None:
+    """Check ``path`` against its pinned checksum; warn once if the source is unpinned."""
+    if sha256 is None:
+        warnings.warn(f"{source} has no sha256 pinned; its file hashes to {sha256_of(path)}", stacklevel=3)
+        return
+    actual = sha256_of(path)
+    if actual != sha256.lower():
+        raise SourceError(
+            f"checksum mismatch for {path} (from {source}): expected sha256 {sha256}, got {actual}. "
+            "The file is corrupt or was changed: delete it and fetch it again."
+        )
+
+
+def weights_file(folder: Path) -> Path:
+    """The single weights file of a model folder (``save_pretrained`` layout)."""
+    found = sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES)
+    if len(found) != 1:
+        raise SourceError(f"expected exactly one weights file in {folder}, found {[p.name for p in found]}")
+    return found[0]
+
+
+def local_path(source: str) -> Path | None:
+    """The local path of a ``zoo://`` or ``file://`` source (which may not exist), else ``None``."""
+    parsed = parse_source(source)
+    if parsed.scheme not in ("zoo", "file"):
+        return None
+    root = PACKAGE_WEIGHTS if parsed.scheme == "zoo" else Path()
+    return (root / parsed.location).expanduser()
+
+
+def fetch(source: str, sha256: str | None = None) -> Path:
+    """Make ``source`` available locally and return its file or folder, checksum verified.
+
+    For a folder, ``sha256`` pins the folder's single weights file.
+    """
+    parsed = parse_source(source)
+    if parsed.scheme == "hf":
+        path = _fetch_hf(parsed, source)
+    elif parsed.scheme == "robustbench":
+        path = _fetch_robustbench(parsed, source)
+    else:
+        path = local_path(source)
+        if not path.exists():
+            raise SourceError(f"{source}: no such file or folder {path}")
+    verify(weights_file(path) if path.is_dir() else path, sha256, source)
+    return path
+
+
+def _fetch_hf(parsed: ParsedSource, source: str) -> Path:
+    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    is_file = Path(parsed.path).suffix != ""
+    try:
+        if is_file:
+            return Path(hf_hub_download(parsed.location, parsed.path, revision=parsed.revision))
+        prefix = f"{parsed.path}/" if parsed.path else ""
+        folder = snapshot_download(
+            parsed.location, revision=parsed.revision,
+            allow_patterns=[prefix + p for p in HF_FOLDER_PATTERNS],
+        )
+        return Path(folder) / parsed.path
+    except (LocalEntryNotFoundError, OSError) as err:
+        what = parsed.path or "the model folder"
+        raise SourceError(
+            f"cannot get {what} of Hub repo {parsed.location}@{parsed.revision or 'main'} ({source}): "
+            f"{'offline (HF_HUB_OFFLINE is set)' if is_offline() else 'download failed'} and it is not "
+            "in the Hugging Face cache. On a machine with internet run "
+            "`python scripts/download.py <entry>` and copy the cache (HF_HOME) here."
+        ) from err
+
+
+def robustbench_checkpoint(parsed: ParsedSource) -> Path:
+    """Where robustbench's ``load_model`` looks for (and saves) a checkpoint."""
+    dataset, threat, name = parsed.location.split("/")
+    return cache_dir() / "robustbench" / dataset / threat / f"{name}.pt"
+
+
+def _fetch_robustbench(parsed: ParsedSource, source: str) -> Path:
+    path = robustbench_checkpoint(parsed)
+    if path.is_file():
+        return path
+    if is_offline():
+        raise SourceError(
+            f"{source}: RobustBench checkpoint {path} is missing and the machine is offline "
+            "(HF_HUB_OFFLINE is set). On a machine with internet run `python scripts/download.py "
+            f"<entry>` and copy {cache_dir()} here (or set AGDM_ZOO_CACHE to where it is)."
+        )
+    from .compat import robustbench
+
+    dataset, threat, name = parsed.location.split("/")
+    rb = robustbench()
+    entry = _robustbench_model_dict(dataset, threat)[name]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        rb.utils.download_gdrive_new(entry["gdrive_id"], str(path))
+    except Exception as err:  # gdown raises many kinds; all mean "could not download"
+        path.unlink(missing_ok=True)
+        raise SourceError(
+            f"{source}: could not download RobustBench checkpoint to {path} ({type(err).__name__}: {err}). "
+            "Fetch it on a machine with internet (`python scripts/download.py <entry>`) and copy it there."
+        ) from err
+    return path
+
+
+def _robustbench_model_dict(dataset: str, threat: str) -> dict[str, Any]:
+    from .compat import robustbench
+
+    robustbench()
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    return model_dicts[BenchmarkDataset(dataset)][ThreatModel(threat)]
+
+
+def robustbench_architecture(source: str) -> nn.Module:
+    """A randomly initialised instance of a RobustBench model's architecture."""
+    dataset, threat, name = parse_source(source).location.split("/")
+    models = _robustbench_model_dict(dataset, threat)
+    if name not in models:
+        raise SourceError(f"{source}: RobustBench has no {dataset}/{threat} model named {name!r}")
+    return models[name]["model"]()
+
+
+def load_robustbench(source: str, sha256: str | None = None) -> nn.Module:
+    """A RobustBench model with its weights, loaded by robustbench's own ``load_model``."""
+    from .compat import robustbench
+
+    parsed = parse_source(source)
+    path = fetch(source, sha256)
+    dataset, threat, name = parsed.location.split("/")
+    return robustbench().utils.load_model(name, model_dir=path.parents[2], dataset=dataset, threat_model=threat)
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Read a weights file safely: safetensors, or ``torch.load(weights_only=True)``."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise SourceError(f"{path} holds a {type(state).__name__}, not a state dict")
+    return state
+
+
+def load_into(module: nn.Module, path: Path) -> nn.Module:
+    """Load ``path`` into ``module`` strictly: any missing or unexpected key is an error."""
+    state = load_state_dict(path)
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise SourceError(
+            f"weights {path} do not match {type(module).__name__}: missing keys {missing[:5]}"
+            f"{'...' if len(missing) > 5 else ''}, unexpected keys {unexpected[:5]}"
+            f"{'...' if len(unexpected) > 5 else ''}"
+        )
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:  # shape mismatches
+        raise SourceError(f"weights {path} do not fit {type(module).__name__}: {err}") from None
+    return module

@@ -2,8 +2,9 @@
 
     CE(f(x), y) + lambda * max_{|delta|_inf <= eps} KL(f(x), f(x + delta))
 
-``--lam 6`` trains the demo's robust guidance net, ``--lam 0`` its standard classifier. The last
-A random 10% of the demo's training split is held out for the per-epoch log; the test split is never used.
+``--lam 6`` trains the demo's robust guidance net, ``--lam 0`` its standard classifier. Training
+uses the demo's ``fit`` split; the held-out ``val`` split is for the per-epoch log; the test split
+is never used.
 
     python scripts/train_guidance.py --lam 0 --out zoo/weights/mnist/classifier.safetensors
     python scripts/train_guidance.py --lam 6 --out zoo/weights/mnist/guidance.safetensors
@@ -41,12 +42,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lam=args.lam,
                       eps=args.eps, steps=args.steps, step_size=args.step_size, seed=args.seed)
-    x, y = mnist_demo("train")
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed))
-    val, train = perm[: len(x) // 10], perm[len(x) // 10:]
     torch.manual_seed(cfg.seed)
     model = SmallCNN()
-    train_classifier(model, (x[train], y[train]), (x[val], y[val]), cfg,
+    train_classifier(model, mnist_demo("fit"), mnist_demo("val"), cfg,
                      log_path=args.out.with_suffix(".log.csv"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_file(model.state_dict(), str(args.out))

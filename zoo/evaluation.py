@@ -21,4 +21,4 @@ def predict(model: nn.Module, x: Tensor, batch_size: int = 100, seed: int = 0, p
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 100, seed: int = 0,
              progress: bool = False) -> float:
     """Fraction of ``x`` classified as ``y`` (one seeded purification per example)."""
-    return float((predict(model, x, batch_size, seed, progress) == y).float().mean())
+    return int((predict(model, x, batch_size, seed, progress) == y).sum()) / len(y)

@@ -85,4 +85,4 @@ class GaussianDiffusion:
     @staticmethod
     def sample(mean: Tensor, variance: float, noise: Tensor) -> Tensor:
         """Draw from N(mean, variance * I) given standard normal noise."""
-        return mean if variance == 0.0 else mean + variance ** 0.5 * noise
+        return mean + variance ** 0.5 * noise

@@ -88,11 +88,11 @@ class Purifier(nn.Module):
         t = self.diffusion.model_timesteps[i].to(x_t.device).expand(x_t.shape[0])
         eps = self._call(self.eps_net, x_t, t)
         mean, variance = self.diffusion.p_mean_variance(eps, x_t, i)
-        gradient = None
-        if context is not None and variance > 0.0:
-            gradient = self._call(self._guidance_gradient, x_t, context.labels, context.ref_logits, need_graph)
-        if variance == 0.0:
+        if variance == 0.0:  # the last step: no noise, and Sigma * gradient vanishes
             return mean
+        gradient = None
+        if context is not None:
+            gradient = self._call(self._guidance_gradient, x_t, context.labels, context.ref_logits, need_graph)
         return self.diffusion.sample(self.diffusion.condition_mean(mean, variance, gradient), variance,
                                      self._noise(x_t, generator))
 

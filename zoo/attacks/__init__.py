@@ -1,0 +1,16 @@
+"""Adaptive attacks on zoo models, one attack per file over a small shared base (as torchattacks).
+
+    from zoo.attacks import PGDEOT
+    attack = PGDEOT(model, norm="Linf", eps=8 / 255)      # Lee & Kim (2023): 200 steps, 20 EOT samples
+    x_adv = attack(x, y)                                  # x: N x C x H x W in [0, 1], y: N long
+
+``ATTACKS`` maps each attack's name to its class.
+"""
+from __future__ import annotations
+
+from .base import Attack
+from .pgd_eot import PGDEOT
+
+ATTACKS = {"pgd-eot": PGDEOT}
+
+__all__ = ["Attack", "PGDEOT", "ATTACKS"]

@@ -15,7 +15,7 @@ def readme_commands() -> list[str]:
 
 def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
     main_job, tests = readme_commands()
-    assert "scripts/evaluate.py" in main_job and "HF_HUB_OFFLINE=1" in main_job
+    assert "scripts/benchmark.py --threat Linf" in main_job and "HF_HUB_OFFLINE=1" in main_job
     assert "pytest" in tests
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert tests in ci_lines

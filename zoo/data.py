@@ -10,10 +10,18 @@ settings, so nothing is ever tuned on the test split.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import Tensor
 
+CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 DIGITS = 10
+
+
+class DataUnavailable(FileNotFoundError):
+    """An evaluation data set that is not on disk and cannot be downloaded here."""
+
 PER_DIGIT = 500
 TEST_PER_DIGIT = 100
 
@@ -60,3 +68,29 @@ def mnist_demo(split: str) -> tuple[Tensor, Tensor]:
     else:
         idx = mnist_demo_indices(split)
     return x[idx], y[idx]
+
+
+def load_test_set(dataset: str, n_examples: int, data_dir: str | Path = "./data") -> tuple[Tensor, Tensor]:
+    """The first ``n_examples`` test examples of ``dataset`` in RobustBench order, pixels in [0, 1].
+
+    ``mnist`` is the embedded demo's test split; ``cifar10``/``cifar100`` come through robustbench
+    (torchvision's files under ``data_dir``, downloaded there when the network allows).
+    """
+    if dataset == "mnist":
+        x, y = mnist_demo("test")
+        return x[:n_examples], y[:n_examples]
+    if dataset not in CIFAR_FOLDERS:
+        raise ValueError(f"unknown dataset {dataset!r}; known: mnist, {', '.join(CIFAR_FOLDERS)}")
+    from .compat import robustbench
+    from .sources import is_offline
+
+    folder = Path(data_dir) / CIFAR_FOLDERS[dataset]
+    hint = (f"put the python version of the {dataset} test set at {folder} (torchvision's layout), "
+            "or run once with network access and --data-dir pointing there")
+    if is_offline() and not folder.is_dir():
+        raise DataUnavailable(f"{dataset} test set not found at {folder} and the machine is offline: {hint}")
+    loader = getattr(robustbench().data, f"load_{dataset}")
+    try:
+        return loader(n_examples=n_examples, data_dir=str(data_dir))
+    except (OSError, RuntimeError) as err:  # torchvision's download or integrity check failed
+        raise DataUnavailable(f"could not load the {dataset} test set from {data_dir} ({err}): {hint}") from err

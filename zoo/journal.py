@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -59,9 +60,7 @@ class Journal:
             except json.JSONDecodeError:
                 break
         if len(lines) < len(raw_lines):
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text("".join(json.dumps(item) + "\n" for item in lines))
-            os.replace(tmp, self.path)
+            atomic_write_text(self.path, "".join(json.dumps(item) + "\n" for item in lines))
         return lines
 
     def _write_lines(self, items: Iterable[dict], mode: str = "a") -> None:
@@ -82,3 +81,22 @@ class Journal:
         """Add finished records durably (written and fsynced before returning)."""
         self._write_lines(records)
         self._records.extend(records)
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``, so a
+    reader never sees a half-written file; the temporary file is removed on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

@@ -118,6 +118,36 @@ class Purification:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """The attack budget an entry is benchmarked with unless the command line says otherwise.
+
+    Attributes:
+        reduced: True when this is less than the published protocol; every output then says so.
+        n_examples: test examples evaluated (the first N, as RobustBench).
+        draws: K, independent purifications every clean and adversarial example is judged by.
+        pgd_steps, pgd_eot: PGD+EOT iterations and EOT samples (Lee & Kim: 200 and 20).
+        pgd_step_fraction: PGD step as a fraction of eps (default: the attack's own, 0.007 for
+            Linf, which suits 200 steps at 8/255; a reduced budget needs larger steps).
+        autoattack: overrides of AutoAttack's sub-attack settings (empty: AutoAttack's own).
+        batch_size: examples attacked at once.
+    """
+
+    reduced: bool = False
+    n_examples: int = 512
+    draws: int = 10
+    pgd_steps: int = 200
+    pgd_eot: int = 20
+    pgd_step_fraction: float | None = None
+    autoattack: Mapping[str, Any] = field(default_factory=dict)
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("n_examples", "draws", "pgd_steps", "pgd_eot", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
 class Entry:
     """One zoo entry: a classifier, optionally behind a (guided) diffusion purifier.
 
@@ -132,6 +162,7 @@ class Entry:
             the classifier guides itself).
         purification: reverse-chain settings (``None`` for a plain classifier).
         threats: default eps per threat model (``Linf``, ``L2``).
+        budget: the default attack budget of ``scripts/benchmark.py``.
         description: one line for listings and model cards.
     """
 
@@ -144,6 +175,7 @@ class Entry:
     diffusion: Component | None = None
     guidance: Component | None = None
     purification: Purification | None = None
+    budget: Budget = field(default_factory=Budget)
     description: str = ""
 
     def __post_init__(self) -> None:

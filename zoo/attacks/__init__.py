@@ -8,9 +8,10 @@
 """
 from __future__ import annotations
 
+from .autoattack import AutoAttackEval
 from .base import Attack
 from .pgd_eot import PGDEOT
 
-ATTACKS = {"pgd-eot": PGDEOT}
+ATTACKS = {"pgd-eot": PGDEOT, "autoattack": AutoAttackEval}
 
 __all__ = ["Attack", "PGDEOT", "ATTACKS"]

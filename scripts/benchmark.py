@@ -1,0 +1,74 @@
+"""Benchmark zoo entries with AutoAttack (standard, rand) and PGD+EOT; write leaderboard tables.
+
+    python scripts/benchmark.py --threat Linf                     # the embedded demo entries
+    python scripts/benchmark.py --threat Linf --model agdm-wrn28-cifar10 --data-dir ./data
+
+Budgets and eps default to each entry's declaration in checkpoints.yaml (the CIFAR entries: the
+published protocol; the demo: a reduced budget, labelled REDUCED in every output). Results are
+journaled per example under OUT/journal/: rerun the same command with --resume after a kill.
+Several processes: --shard i/n each (same arguments), then once more with --merge.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import zoo
+from zoo.benchmark import ATTACK_CHOICES, benchmark
+
+
+def shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes i/n, got {text!r}") from None
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"--shard i/n needs 0 <= i < n, got {text}")
+    return i, n
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threat", choices=["Linf", "L2"], required=True)
+    p.add_argument("--model", nargs="+", default=None, help="entries (default: the MNIST demo entries)")
+    p.add_argument("--attack", choices=["autoattack", "pgd-eot", "all"], default="all")
+    p.add_argument("--version", choices=["standard", "rand", "both"], default="both",
+                   help="AutoAttack version(s): standard (RobustBench) and/or rand (for randomised defenses)")
+    p.add_argument("--n-examples", type=int, default=None)
+    p.add_argument("--eps", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+    p.add_argument("--data-dir", default="./data")
+    p.add_argument("--out", default="leaderboard")
+    p.add_argument("--shard", type=shard, default=(0, 1), help="evaluate only slice i of n (0-based)")
+    p.add_argument("--resume", action="store_true", help="continue the journaled run with the same arguments")
+    p.add_argument("--merge", action="store_true", help="write the tables from finished shard journals")
+    return p.parse_args(argv)
+
+
+def attacks_of(args: argparse.Namespace) -> tuple[str, ...]:
+    versions = ("standard", "rand") if args.version == "both" else (args.version,)
+    aa = tuple(f"autoattack-{v}" for v in versions)
+    chosen = {"autoattack": aa, "pgd-eot": ("pgd-eot",), "all": ("pgd-eot", *aa)}[args.attack]
+    return tuple(a for a in ATTACK_CHOICES if a in chosen)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    names = args.model or zoo.list_models(dataset="mnist")
+    try:
+        written = benchmark(names, args.threat, attacks_of(args), out=args.out, eps=args.eps,
+                            n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
+                            device=args.device, data_dir=args.data_dir, shard=args.shard, resume=args.resume,
+                            merge_only=args.merge)
+    except (KeyError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
+        print(f"benchmark.py: error: {err}", file=sys.stderr)
+        return 2
+    for path in written.values():
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

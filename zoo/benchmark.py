@@ -1,0 +1,156 @@
+"""Benchmarking zoo entries the way the field does: AutoAttack (standard and rand) and Lee & Kim's
+PGD+EOT, every result judged over K independent purifications, journaled per example so a killed
+run resumes, sliced into shards for several processes, and written as leaderboard tables.
+
+``scripts/benchmark.py`` is a thin command line over :func:`benchmark`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from . import results
+from .attacks import ATTACKS, PGDEOT
+from .data import load_test_set
+from .factory import create_model
+from .journal import Journal
+from .evaluation import run_attacks
+from .provenance import provenance
+from .registry import Entry, get_entry
+
+ATTACK_CHOICES = results.ATTACK_ORDER
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that defines one model's results under one threat model (its journal's spec)."""
+
+    model: str
+    threat: str
+    eps: float
+    attacks: tuple[str, ...]
+    n_examples: int
+    batch_size: int
+    seed: int
+    draws: int
+    pgd_steps: int
+    pgd_eot: int
+    pgd_step_fraction: float | None = None
+    autoattack: Mapping[str, Any] = field(default_factory=dict)
+    reduced: bool = False
+
+    def describe_budget(self) -> str:
+        aa = ", ".join(f"{k}={v}" for k, v in sorted(self.autoattack.items())) or "AutoAttack's own settings"
+        step = "default step" if self.pgd_step_fraction is None else f"step {self.pgd_step_fraction:g} eps"
+        return (f"n={self.n_examples}, K={self.draws} draws, PGD+EOT {self.pgd_steps} steps x {self.pgd_eot} EOT "
+                f"({step}), "
+                f"AutoAttack: {aa}")
+
+
+def settings_for(entry: Entry, threat: str, attacks: tuple[str, ...], *, eps: float | None = None,
+                 n_examples: int | None = None, batch_size: int | None = None, seed: int = 0) -> Settings:
+    """The entry's declared budget and eps, with command-line overrides applied and checked."""
+    if threat not in entry.threats and eps is None:
+        raise ValueError(f"{entry.name} declares no eps for {threat}; pass --eps")
+    eps = entry.threats[threat] if eps is None else eps
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    unknown = sorted(set(attacks) - set(ATTACK_CHOICES))
+    if unknown:
+        raise ValueError(f"unknown attack(s) {unknown}; known: {list(ATTACK_CHOICES)}")
+    budget = entry.budget
+    n = budget.n_examples if n_examples is None else n_examples
+    if n < 1 or (batch_size is not None and batch_size < 1):
+        raise ValueError("n_examples and batch_size must be >= 1")
+    return Settings(entry.name, threat, float(eps), tuple(attacks), n, batch_size or budget.batch_size, seed,
+                    budget.draws, budget.pgd_steps, budget.pgd_eot, budget.pgd_step_fraction,
+                    dict(budget.autoattack), budget.reduced)
+
+
+def build_attacks(model: torch.nn.Module, s: Settings) -> dict:
+    """Attack objects by name, with the settings' budget."""
+    built = {}
+    for name in s.attacks:
+        if name == "pgd-eot":
+            step = None if s.pgd_step_fraction is None else s.pgd_step_fraction * s.eps
+            built[name] = PGDEOT(model, norm=s.threat, eps=s.eps, steps=s.pgd_steps, eot=s.pgd_eot,
+                                 step_size=step, seed=s.seed)
+        else:
+            version = name.split("-", 1)[1]
+            built[name] = ATTACKS["autoattack"](model, norm=s.threat, eps=s.eps, version=version, seed=s.seed,
+                                                batch_size=s.batch_size, budget=dict(s.autoattack) or None)
+    return built
+
+
+def journal_path(out: Path, s: Settings, shard: tuple[int, int]) -> Path:
+    suffix = "" if shard == (0, 1) else f"_shard{shard[0]}of{shard[1]}"
+    return out / "journal" / f"{s.model}_{s.threat}{suffix}.jsonl"
+
+
+def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_dir="./data",
+                   shard=(0, 1), resume=False, progress=True) -> Journal:
+    """Run (or resume) one entry's attacks; returns its journal."""
+    journal = Journal(journal_path(out, s, shard), dataclasses.asdict(s), resume=resume)
+    x, y = load_test_set(entry.dataset, s.n_examples, data_dir)
+    model = create_model(entry, device=device)
+    run_attacks(model, x, y, build_attacks(model, s), journal, seed=s.seed, draws=s.draws,
+                batch_size=s.batch_size, shard=shard, progress=progress,
+                record_fields={"model": s.model, "threat": s.threat, "eps": s.eps, "seed": s.seed})
+    return journal
+
+
+def collect_records(out: Path, settings: list[Settings]) -> list[dict]:
+    """Every record of these runs, from the unsharded journal or merged from shard journals
+    (which must all carry the same settings and never repeat an example)."""
+    records = []
+    for s in settings:
+        spec = json.loads(json.dumps(dataclasses.asdict(s)))
+        seen: set = set()
+        for path in sorted((out / "journal").glob(f"{s.model}_{s.threat}*.jsonl")):
+            journal = Journal(path, spec, resume=True)
+            keys = journal.done()
+            if keys & seen:
+                raise ValueError(f"{path} repeats examples of another journal of {s.model}: mixed shard layouts?")
+            seen |= keys
+            records += journal.records
+        expected = {(a, i) for a in s.attacks for i in range(s.n_examples)}
+        if seen != expected:
+            raise ValueError(f"{s.model} {s.threat}: {len(expected - seen)} of {len(expected)} results missing; "
+                             "finish every shard (same arguments, --resume) before writing tables")
+    return records
+
+
+def benchmark(names: list[str], threat: str, attacks: tuple[str, ...] = ATTACK_CHOICES, *,
+              out: str | Path = "leaderboard", eps: float | None = None, n_examples: int | None = None,
+              batch_size: int | None = None, seed: int = 0, device=None, data_dir="./data",
+              shard: tuple[int, int] = (0, 1), resume: bool = False, merge_only: bool = False,
+              progress: bool = True) -> dict[str, Path]:
+    """Evaluate ``names`` under ``threat`` and write the leaderboard tables into ``out``.
+
+    With ``shard=(i, n)``, n > 1, only this shard's journal is filled; run once more with
+    ``merge_only=True`` after every shard finished to write the tables from all shard journals.
+    Returns the written files (empty for a shard run).
+    """
+    out = Path(out)
+    start = time.time()
+    entries = {name: get_entry(name) for name in names}
+    settings = [settings_for(e, threat, attacks, eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed)
+                for e in entries.values()]
+    if not merge_only:
+        for entry, s in zip(entries.values(), settings):
+            evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=resume,
+                           progress=progress)
+        if shard[1] > 1:
+            return {}
+    device_used = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    record = provenance(device_used, seed=seed, settings=[dataclasses.asdict(s) for s in settings],
+                        reduced_budget=any(s.reduced for s in settings),
+                        budget="; ".join(f"{s.model}: {s.describe_budget()}" for s in settings),
+                        wall_seconds_this_invocation=round(time.time() - start, 1))
+    return results.write_outputs(out, collect_records(out, settings), record, entries)

@@ -63,3 +63,35 @@ def test_existing_results_need_resume_and_same_arguments(tmp_path, capsys):
     assert run(tmp_path, *args, "--resume") == 0
     assert run(tmp_path, *args[:-1], "6", "--resume") == 2
     assert "other settings" in capsys.readouterr().err
+
+
+def test_killed_run_resumes_to_identical_tables(tmp_path):
+    """SIGKILL the CLI once its first batch is journaled, resume it, and compare with a run that was
+    never interrupted: same tables, every example journaled exactly once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--threat", "Linf", "--model",
+            "diffpure-tiny-mnist", "--attack", "pgd-eot", "--n-examples", "6", "--batch-size", "2"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    killed = tmp_path / "killed"
+    journal = killed / "journal" / "diffpure-tiny-mnist_Linf.jsonl"
+    proc = subprocess.Popen([*args, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if journal.exists() and len(journal.read_text().splitlines()) >= 3:  # spec + first batch
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "summary_Linf.csv").exists(), "the run finished before it could be killed"
+    subprocess.run([*args, "--out", str(killed), "--resume"], env=env, check=True, capture_output=True)
+    subprocess.run([*args, "--out", str(tmp_path / "whole")], env=env, check=True, capture_output=True)
+    lines = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
+    assert sorted(r["index"] for r in lines) == list(range(6))
+    for name in ("per_example_diffpure-tiny-mnist_Linf.csv", "summary_Linf.csv"):
+        assert (killed / name).read_text() == (tmp_path / "whole" / name).read_text()

@@ -7,7 +7,6 @@ run resumes, sliced into shards for several processes, and written as leaderboar
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 from . import results
 from .attacks import ATTACKS, PGDEOT
 from .data import load_test_set
-from .factory import create_model
+from .factory import create_model, default_device
 from .journal import Journal
 from .evaluation import run_attacks
 from .provenance import provenance
@@ -110,10 +109,9 @@ def collect_records(out: Path, settings: list[Settings]) -> list[dict]:
     (which must all carry the same settings and never repeat an example)."""
     records = []
     for s in settings:
-        spec = json.loads(json.dumps(dataclasses.asdict(s)))
         seen: set = set()
         for path in sorted((out / "journal").glob(f"{s.model}_{s.threat}*.jsonl")):
-            journal = Journal(path, spec, resume=True)
+            journal = Journal(path, dataclasses.asdict(s), resume=True)
             keys = journal.done()
             if keys & seen:
                 raise ValueError(f"{path} repeats examples of another journal of {s.model}: mixed shard layouts?")
@@ -148,8 +146,7 @@ def benchmark(names: list[str], threat: str, attacks: tuple[str, ...] = ATTACK_C
                            progress=progress)
         if shard[1] > 1:
             return {}
-    device_used = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    record = provenance(device_used, seed=seed, settings=[dataclasses.asdict(s) for s in settings],
+    record = provenance(torch.device(device) if device else default_device(), seed=seed, settings=[dataclasses.asdict(s) for s in settings],
                         reduced_budget=any(s.reduced for s in settings),
                         budget="; ".join(f"{s.model}: {s.describe_budget()}" for s in settings),
                         wall_seconds_this_invocation=round(time.time() - start, 1))

@@ -17,13 +17,12 @@ from torch import Tensor
 
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 DIGITS = 10
+PER_DIGIT = 500
+TEST_PER_DIGIT = 100
 
 
 class DataUnavailable(FileNotFoundError):
     """An evaluation data set that is not on disk and cannot be downloaded here."""
-
-PER_DIGIT = 500
-TEST_PER_DIGIT = 100
 
 
 def _mnist_arrays() -> tuple[Tensor, Tensor]:

@@ -60,12 +60,12 @@ class Journal:
             except json.JSONDecodeError:
                 break
         if len(lines) < len(raw_lines):
-            atomic_write_text(self.path, "".join(json.dumps(item) + "\n" for item in lines))
+            atomic_write_text(self.path, _jsonl(lines))
         return lines
 
     def _write_lines(self, items: Iterable[dict], mode: str = "a") -> None:
         with open(self.path, mode) as fh:
-            fh.write("".join(json.dumps(item) + "\n" for item in items))
+            fh.write(_jsonl(items))
             fh.flush()
             os.fsync(fh.fileno())
 
@@ -81,6 +81,10 @@ class Journal:
         """Add finished records durably (written and fsynced before returning)."""
         self._write_lines(records)
         self._records.extend(records)
+
+
+def _jsonl(items: Iterable[dict]) -> str:
+    return "".join(json.dumps(item) + "\n" for item in items)
 
 
 def atomic_write_text(path: Path, text: str) -> Path:

@@ -38,10 +38,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eps", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--subset-seed", type=int, default=None,
+                   help="evaluate a random subset of the test set drawn with this seed (DiffPure / Lee & Kim: "
+                        "--n-examples 512) instead of its first N examples (RobustBench)")
     p.add_argument("--device", default=None)
     p.add_argument("--data-dir", default="./data")
     p.add_argument("--out", default="leaderboard")
-    p.add_argument("--shard", type=shard, default=(0, 1), help="evaluate only slice i of n (0-based)")
+    p.add_argument("--shard", type=shard, default=None,
+                   help="evaluate only slice i of n (0-based); under torchrun: one shard per rank, merged by rank 0")
     p.add_argument("--resume", action="store_true", help="continue the journaled run with the same arguments")
     p.add_argument("--merge", action="store_true", help="write the tables from finished shard journals")
     return p.parse_args(argv)
@@ -60,8 +64,8 @@ def main(argv=None) -> int:
     try:
         written = benchmark(names, args.threat, attacks_of(args), out=args.out, eps=args.eps,
                             n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
-                            device=args.device, data_dir=args.data_dir, shard=args.shard, resume=args.resume,
-                            merge_only=args.merge)
+                            subset_seed=args.subset_seed, device=args.device, data_dir=args.data_dir,
+                            shard=args.shard, resume=args.resume, merge_only=args.merge)
     except (KeyError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
         print(f"benchmark.py: error: {err}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import torch
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,3 +96,42 @@ def test_killed_run_resumes_to_identical_tables(tmp_path):
     assert sorted(r["index"] for r in lines) == list(range(6))
     for name in ("per_example_diffpure-tiny-mnist_Linf.csv", "summary_Linf.csv"):
         assert (killed / name).read_text() == (tmp_path / "whole" / name).read_text()
+
+
+def test_random_subset_is_seeded_distinct_and_recorded(tmp_path):
+    from zoo.data import load_test_set, mnist_demo
+
+    x, y, idx = load_test_set("mnist", 8, subset_seed=5)
+    again = load_test_set("mnist", 8, subset_seed=5)[2]
+    other = load_test_set("mnist", 8, subset_seed=6)[2]
+    assert torch.equal(idx, again) and not torch.equal(idx, other)
+    assert len(set(idx.tolist())) == 8 and idx.tolist() != list(range(8))
+    xs, ys = mnist_demo("test")
+    assert torch.equal(x, xs[idx]) and torch.equal(y, ys[idx])
+    with pytest.raises(ValueError, match="1000 examples, 1001 asked"):
+        load_test_set("mnist", 1001, subset_seed=0)
+
+    assert run(tmp_path, "--model", "standard-tiny-mnist", "--attack", "pgd-eot", "--n-examples", "8",
+               "--subset-seed", "5") == 0
+    rows = pd.read_csv(tmp_path / "per_example_standard-tiny-mnist_Linf.csv")
+    assert rows["test_index"].tolist() == idx.tolist()
+    assert rows["label"].tolist() == y.tolist()
+    assert "random, seed 5" in (tmp_path / "results_Linf.md").read_text()
+
+
+def test_torchrun_ranks_write_the_same_tables_as_one_process(tmp_path):
+    """Two torchrun ranks (CPU, gloo) each take a shard; rank 0 merges: same tables as one run."""
+    import os
+    import subprocess
+    import sys
+
+    args = [str(ROOT / "scripts" / "benchmark.py"), "--threat", "Linf", "--model", "standard-tiny-mnist",
+            "--attack", "pgd-eot", "--n-examples", "6", "--batch-size", "2"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                    "29517", *args, "--out", str(tmp_path / "ranks")], env=env, check=True, capture_output=True)
+    assert sorted(p.name for p in (tmp_path / "ranks" / "journal").iterdir()) == [
+        "standard-tiny-mnist_Linf_shard0of2.jsonl", "standard-tiny-mnist_Linf_shard1of2.jsonl"]
+    assert run(tmp_path / "one", *args[3:]) == 0
+    for name in ("per_example_standard-tiny-mnist_Linf.csv", "summary_Linf.csv"):
+        assert (tmp_path / "ranks" / name).read_text() == (tmp_path / "one" / name).read_text()

@@ -4,6 +4,7 @@
     zoo.list_models()                       # every entry in checkpoints.yaml
     model = zoo.load("agdm-tiny-mnist")     # a torch.nn.Module: pixels in [0, 1] -> logits
     model.config                            # the entry it was built from
+    zoo.run_benchmark(["agdm-tiny-mnist"], "Linf", out="leaderboard")   # = scripts/benchmark.py
 """
 from __future__ import annotations
 
@@ -15,7 +16,17 @@ from .factory import create_model, with_overrides
 from .purifier import DefendedClassifier
 from .registry import Entry, default_registry, get_entry
 
-__all__ = ["load", "list_models", "DefendedClassifier", "Entry"]
+__all__ = ["load", "list_models", "run_benchmark", "DefendedClassifier", "Entry"]
+
+
+def __getattr__(name: str) -> Any:
+    """``run_benchmark`` (:func:`zoo.benchmark.benchmark`), imported on first use: the attacks and
+    tables it needs are not needed to load a model."""
+    if name == "run_benchmark":
+        from .benchmark import benchmark
+
+        return benchmark
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
 
 
 def list_models(dataset: str | None = None, pattern: str | None = None) -> list[str]:

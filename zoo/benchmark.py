@@ -7,6 +7,7 @@ run resumes, sliced into shards for several processes, and written as leaderboar
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,17 +44,20 @@ class Settings:
     pgd_step_fraction: float | None = None
     autoattack: Mapping[str, Any] = field(default_factory=dict)
     reduced: bool = False
+    subset_seed: int | None = None
 
     def describe_budget(self) -> str:
         aa = ", ".join(f"{k}={v}" for k, v in sorted(self.autoattack.items())) or "AutoAttack's own settings"
         step = "default step" if self.pgd_step_fraction is None else f"step {self.pgd_step_fraction:g} eps"
-        return (f"n={self.n_examples}, K={self.draws} draws, PGD+EOT {self.pgd_steps} steps x {self.pgd_eot} EOT "
+        n = f"{self.n_examples}" if self.subset_seed is None else f"{self.n_examples} (random, seed {self.subset_seed})"
+        return (f"n={n}, K={self.draws} draws, PGD+EOT {self.pgd_steps} steps x {self.pgd_eot} EOT "
                 f"({step}), "
                 f"AutoAttack: {aa}")
 
 
 def settings_for(entry: Entry, threat: str, attacks: tuple[str, ...], *, eps: float | None = None,
-                 n_examples: int | None = None, batch_size: int | None = None, seed: int = 0) -> Settings:
+                 n_examples: int | None = None, batch_size: int | None = None, seed: int = 0,
+                 subset_seed: int | None = None) -> Settings:
     """The entry's declared budget and eps, with command-line overrides applied and checked."""
     if threat not in entry.threats and eps is None:
         raise ValueError(f"{entry.name} declares no eps for {threat}; pass --eps")
@@ -69,7 +73,7 @@ def settings_for(entry: Entry, threat: str, attacks: tuple[str, ...], *, eps: fl
         raise ValueError("n_examples and batch_size must be >= 1")
     return Settings(entry.name, threat, float(eps), tuple(attacks), n, batch_size or budget.batch_size, seed,
                     budget.draws, budget.pgd_steps, budget.pgd_eot, budget.pgd_step_fraction,
-                    dict(budget.autoattack), budget.reduced)
+                    dict(budget.autoattack), budget.reduced, subset_seed)
 
 
 def build_attacks(model: torch.nn.Module, s: Settings) -> dict:
@@ -96,11 +100,12 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
                    shard=(0, 1), resume=False, progress=True) -> Journal:
     """Run (or resume) one entry's attacks; returns its journal."""
     journal = Journal(journal_path(out, s, shard), dataclasses.asdict(s), resume=resume)
-    x, y = load_test_set(entry.dataset, s.n_examples, data_dir)
+    x, y, test_indices = load_test_set(entry.dataset, s.n_examples, data_dir, s.subset_seed)
     model = create_model(entry, device=device)
     run_attacks(model, x, y, build_attacks(model, s), journal, seed=s.seed, draws=s.draws,
                 batch_size=s.batch_size, shard=shard, progress=progress,
-                record_fields={"model": s.model, "threat": s.threat, "eps": s.eps, "seed": s.seed})
+                record_fields={"model": s.model, "threat": s.threat, "eps": s.eps, "seed": s.seed},
+                test_indices=test_indices.tolist())
     return journal
 
 
@@ -124,30 +129,67 @@ def collect_records(out: Path, settings: list[Settings]) -> list[dict]:
     return records
 
 
+def torchrun_world() -> tuple[int, int] | None:
+    """(rank, world size) when this process is one of several started by ``torchrun``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return (int(os.environ["RANK"]), world) if world > 1 else None
+
+
+def rank_device(rank: int) -> torch.device:
+    """This rank's GPU (``LOCAL_RANK``) where there are GPUs, else the CPU."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
+
+
+def _all_ranks_done() -> bool:
+    """Wait for every torchrun rank to finish its shard; True on rank 0, which then merges."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")
+    try:
+        dist.barrier()
+        return dist.get_rank() == 0
+    finally:
+        dist.destroy_process_group()
+
+
 def benchmark(names: list[str], threat: str, attacks: tuple[str, ...] = ATTACK_CHOICES, *,
               out: str | Path = "leaderboard", eps: float | None = None, n_examples: int | None = None,
-              batch_size: int | None = None, seed: int = 0, device=None, data_dir="./data",
-              shard: tuple[int, int] = (0, 1), resume: bool = False, merge_only: bool = False,
-              progress: bool = True) -> dict[str, Path]:
+              batch_size: int | None = None, seed: int = 0, subset_seed: int | None = None, device=None,
+              data_dir="./data", shard: tuple[int, int] | None = None, resume: bool = False,
+              merge_only: bool = False, progress: bool = True) -> dict[str, Path]:
     """Evaluate ``names`` under ``threat`` and write the leaderboard tables into ``out``.
 
-    With ``shard=(i, n)``, n > 1, only this shard's journal is filled; run once more with
-    ``merge_only=True`` after every shard finished to write the tables from all shard journals.
-    Returns the written files (empty for a shard run).
+    ``subset_seed``: evaluate a random subset of the test set drawn with this seed (DiffPure's
+    512-image protocol) instead of its first examples. With ``shard=(i, n)``, n > 1, only this
+    shard's journal is filled; run once more with ``merge_only=True`` after every shard finished
+    to write the tables from all shard journals. Under ``torchrun`` with several processes (and
+    ``shard=None``) each rank evaluates its own shard on its own GPU, and rank 0 writes the merged
+    tables once every rank has finished. Returns the written files (empty for a shard run).
     """
     out = Path(out)
     start = time.time()
+    ranks = torchrun_world() if shard is None else None
+    if ranks is not None:
+        shard, device = ranks, device or rank_device(ranks[0])
+    shard = shard or (0, 1)
     entries = {name: get_entry(name) for name in names}
-    settings = [settings_for(e, threat, attacks, eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed)
-                for e in entries.values()]
+    settings = [settings_for(e, threat, attacks, eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed,
+                             subset_seed=subset_seed) for e in entries.values()]
     if not merge_only:
         for entry, s in zip(entries.values(), settings):
             evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=resume,
                            progress=progress)
-        if shard[1] > 1:
+        writes_tables = _all_ranks_done() if ranks is not None else shard[1] == 1
+        if not writes_tables:
             return {}
-    record = provenance(torch.device(device) if device else default_device(), seed=seed, settings=[dataclasses.asdict(s) for s in settings],
+    record = provenance(torch.device(device) if device else default_device(), seed=seed,
+                        settings=[dataclasses.asdict(s) for s in settings],
                         reduced_budget=any(s.reduced for s in settings),
                         budget="; ".join(f"{s.model}: {s.describe_budget()}" for s in settings),
                         wall_seconds_this_invocation=round(time.time() - start, 1))
-    return results.write_outputs(out, collect_records(out, settings), record, entries)
+    records = collect_records(out, settings)
+    # every invocation's attack time, resumed and sharded runs included
+    record["attack_seconds_all_runs"] = round(sum(r.get("seconds", 0.0) for r in records), 1)
+    return results.write_outputs(out, records, record, entries)

@@ -69,12 +69,27 @@ def mnist_demo(split: str) -> tuple[Tensor, Tensor]:
     return x[idx], y[idx]
 
 
-def load_test_set(dataset: str, n_examples: int, data_dir: str | Path = "./data") -> tuple[Tensor, Tensor]:
-    """The first ``n_examples`` test examples of ``dataset`` in RobustBench order, pixels in [0, 1].
+def load_test_set(dataset: str, n_examples: int, data_dir: str | Path = "./data",
+                  subset_seed: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """``n_examples`` test examples of ``dataset`` as (images in [0, 1], labels, test-set indices).
 
+    By default the first ``n_examples`` in RobustBench order; with ``subset_seed`` a random subset
+    of that size drawn with that seed (DiffPure's and Lee & Kim's 512-image protocol).
     ``mnist`` is the embedded demo's test split; ``cifar10``/``cifar100`` come through robustbench
     (torchvision's files under ``data_dir``, downloaded there when the network allows).
     """
+    x, y = _full_test_set(dataset, n_examples if subset_seed is None else None, data_dir)
+    if n_examples > len(y):
+        raise ValueError(f"{dataset}'s test set has {len(y)} examples, {n_examples} asked for")
+    if subset_seed is None:
+        idx = torch.arange(n_examples)
+    else:
+        idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(subset_seed))[:n_examples]
+    return x[idx], y[idx], idx
+
+
+def _full_test_set(dataset: str, n_examples: int | None, data_dir: str | Path) -> tuple[Tensor, Tensor]:
+    """The first ``n_examples`` (``None``: all) test examples in RobustBench order."""
     if dataset == "mnist":
         x, y = mnist_demo("test")
         return x[:n_examples], y[:n_examples]

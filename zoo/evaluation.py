@@ -1,6 +1,8 @@
 """Evaluating zoo models: clean accuracy with seeded purification."""
 from __future__ import annotations
 
+import time
+
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
@@ -52,10 +54,11 @@ def shard_batches(n_examples: int, batch_size: int, shard: tuple[int, int]) -> l
 
 def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, *, seed: int, draws: int,
                 batch_size: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
-                record_fields: dict | None = None) -> None:
+                record_fields: dict | None = None, test_indices: list[int] | None = None) -> None:
     """Attack every example this shard owns with every attack in ``attacks`` (name -> callable
     ``(x, y) -> x_adv``), re-classify clean and adversarial inputs ``draws`` times, and journal
-    each finished batch. Examples the journal already holds are skipped."""
+    each finished batch. Examples the journal already holds are skipped. ``test_indices`` (default:
+    the positions) name each example's place in the test set, for random subsets."""
     device = next(model.parameters()).device
     done = journal.done()
     for a, (name, attack) in enumerate(attacks.items()):
@@ -64,11 +67,14 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
         bar = tqdm(todo, desc=name, disable=not progress, unit="batch")
         robust = total = 0
         for b, idx in bar:
+            started = time.perf_counter()
             torch.manual_seed(batch_seed(seed, a, b))
             xb, yb = x[list(idx)].to(device), y[list(idx)].to(device)
             x_adv = attack(xb, yb)
             clean, adv = redraw_predictions(model, xb, draws), redraw_predictions(model, x_adv, draws)
-            journal.append([{**(record_fields or {}), "attack": name, "index": i, "label": int(yb[j]),
+            seconds = (time.perf_counter() - started) / len(idx)
+            journal.append([{**(record_fields or {}), "attack": name, "index": i, "seconds": round(seconds, 3),
+                             "test_index": i if test_indices is None else int(test_indices[i]), "label": int(yb[j]),
                              "clean_preds": clean[j].tolist(), "adv_preds": adv[j].tolist()}
                             for j, i in enumerate(idx)])
             robust += int(((adv == yb.cpu()[:, None]).float().mean(1) > 0.5).sum())

@@ -87,7 +87,8 @@ def _check_record(i: int, record: Mapping[str, Any]) -> None:
 def per_example_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per (model, threat, eps, attack, example) record.
 
-    Columns: ``model, threat, eps, attack, seed, index, label``, the K predictions
+    Columns: ``model, threat, eps, attack, seed, index`` (position in the evaluated set),
+    ``test_index`` (the example's index in the test set), ``label``, the K predictions
     ``clean_pred_0..K-1`` and ``adv_pred_0..K-1``, and derived from them:
 
     - ``clean_correct_mean``, ``adv_correct_mean``: fraction of the K draws that are right;
@@ -125,7 +126,7 @@ def per_example_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         clean_vote, adv_vote = majority_vote(clean), majority_vote(adv)
         row = {"model": str(record["model"]), "threat": record["threat"], "eps": float(record["eps"]),
                "attack": str(record["attack"]), "seed": int(record["seed"]), "index": int(record["index"]),
-               "label": label}
+               "test_index": int(record.get("test_index", record["index"])), "label": label}
         row.update({f"clean_pred_{j}": int(p) for j, p in enumerate(clean)})
         row.update({f"adv_pred_{j}": int(p) for j, p in enumerate(adv)})
         row.update({
@@ -277,6 +278,7 @@ def _provenance_lines(provenance: Mapping[str, Any]) -> list[str]:
              f"- device: {provenance.get('device', 'not recorded')}",
              f"- date: {provenance.get('date', 'not recorded')}",
              f"- wall time: {wall}",
+             f"- attack time summed over every run and shard: {provenance.get('attack_seconds_all_runs', 'not recorded')} s",
              f"- python: {provenance.get('python', 'not recorded')}",
              "- versions: " + (", ".join(f"{name} {version}" for name, version in versions.items()) or "not recorded")]
     return lines

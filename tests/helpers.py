@@ -1,5 +1,7 @@
-"""Tiny stand-in entries (random weights) that build in milliseconds."""
+"""Tiny stand-in entries (random weights) that build in milliseconds, and a fake Hub cache."""
 from __future__ import annotations
+
+import hashlib
 
 import torch
 
@@ -34,3 +36,19 @@ def tiny_model(pattern: str = "robust", seed: int = 0, grad_mode: str = "exact",
     torch.manual_seed(seed)
     entry = parse_registry(tiny_entry_dict(pattern, **kw))["tiny"]
     return create_model(entry, device="cpu", pretrained=False, grad_mode=grad_mode).to(dtype)
+
+
+def fake_hub_cache(root, repo_id: str, files: dict[str, bytes], revision="main") -> str:
+    """Lay out files as huggingface_hub's cache does (blobs, snapshots/<commit>, refs/<revision>)."""
+    commit = hashlib.sha1(repo_id.encode()).hexdigest()
+    repo = root / f"models--{repo_id.replace('/', '--')}"
+    for name, data in files.items():
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        link = repo / "snapshots" / commit / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(blob)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / revision).write_text(commit)
+    return commit

@@ -12,6 +12,8 @@ from zoo import sources
 from zoo.nets import SmallCNN, build
 from zoo.registry import Component
 
+from helpers import fake_hub_cache
+
 
 def test_robustbench_imports_through_compat():
     from zoo.compat import robustbench
@@ -48,22 +50,6 @@ def test_offline_cifar_entry_gives_a_clear_error(offline, name):
 def test_offline_robustbench_checkpoint_names_the_file(offline):
     with pytest.raises(sources.SourceError, match=r"zoo-cache/robustbench/cifar10/Linf/Standard\.pt is missing"):
         sources.fetch("robustbench://cifar10/Linf/Standard")
-
-
-def fake_hub_cache(root, repo_id: str, files: dict[str, bytes], revision="main") -> str:
-    """Lay out files as huggingface_hub's cache does (blobs, snapshots/<commit>, refs/<revision>)."""
-    commit = hashlib.sha1(repo_id.encode()).hexdigest()
-    repo = root / f"models--{repo_id.replace('/', '--')}"
-    for name, data in files.items():
-        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        blob.write_bytes(data)
-        link = repo / "snapshots" / commit / name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(blob)
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / revision).write_text(commit)
-    return commit
 
 
 def small_cnn_bytes(tmp_path) -> bytes:

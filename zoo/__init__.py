@@ -34,9 +34,13 @@ def list_models(dataset: str | None = None, pattern: str | None = None) -> list[
     (``none``, ``plain``, ``robust``; a plain classifier has pattern ``None``)."""
     names = []
     for name, entry in sorted(default_registry().items()):
-        entry_pattern = entry.purification.pattern if entry.purification else None
-        if (dataset is None or entry.dataset == dataset) and (pattern is None or entry_pattern == pattern):
-            names.append(name)
+        if dataset is not None and entry.dataset != dataset:
+            continue
+        if pattern is not None:
+            entry = get_entry(name)  # a published bundle says its pattern in its own config
+            if (entry.purification.pattern if entry.purification else None) != pattern:
+                continue
+        names.append(name)
     return names
 
 
@@ -45,7 +49,8 @@ def load(name: str, device: str | torch.device | None = None, *, pretrained: boo
     """The defended classifier registered as ``name``, ready for attacks.
 
     Args:
-        name: an entry of ``checkpoints.yaml`` (see :func:`list_models`).
+        name: an entry of ``checkpoints.yaml`` (see :func:`list_models`), or a bundle written by
+            ``scripts/publish.py``: ``hf://org/repo[@revision]`` or a local folder.
         device: where to put it; default CUDA when available, else CPU.
         pretrained: fetch the weights (``False``: random weights, same architecture; for tests).
         grad_mode: ``exact`` or ``checkpoint`` (same gradients, far less memory in t*).

@@ -195,6 +195,23 @@ class Entry:
             raise ValueError("pattern 'none' takes no guidance net")
 
 
+@dataclass(frozen=True)
+class BundleRef:
+    """An entry published as a bundle (``scripts/publish.py``), declared by where it lives:
+    ``name: {bundle: hf://org/repo@revision, dataset: cifar10}``. The bundle's own config.json
+    says the rest; it is read when the entry is loaded.
+    """
+
+    name: str
+    bundle: str
+    dataset: str
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+
+
 def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text.lower())
 
@@ -255,7 +272,7 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     return value
 
 
-def parse_registry(data: Any, where: str = "checkpoints.yaml") -> dict[str, Entry]:
+def parse_registry(data: Any, where: str = "checkpoints.yaml") -> dict[str, Entry | BundleRef]:
     """Validate a parsed YAML document (name -> entry mapping) into entries."""
     if not isinstance(data, Mapping) or not data:
         raise RegistryError(f"{where}: expected a non-empty mapping of entry names")
@@ -265,24 +282,39 @@ def parse_registry(data: Any, where: str = "checkpoints.yaml") -> dict[str, Entr
             continue
         if not isinstance(body, Mapping) or "name" in body:
             raise RegistryError(f"{where}: entry {name!r}: expected a mapping without a 'name' key")
-        entries[name] = _build(Entry, {"name": name, **body}, f"entry {name!r}")
+        cls = BundleRef if "bundle" in body else Entry
+        entries[name] = _build(cls, {"name": name, **body}, f"entry {name!r}")
     return entries
 
 
-def load_registry(path: str | Path = CHECKPOINTS) -> dict[str, Entry]:
+def load_registry(path: str | Path = CHECKPOINTS) -> dict[str, Entry | BundleRef]:
     """Read and validate a registry file (default: the repository's ``checkpoints.yaml``)."""
     with open(path) as fh:
         return parse_registry(yaml.safe_load(fh), where=str(path))
 
 
 @functools.cache
-def default_registry() -> dict[str, Entry]:
+def default_registry() -> dict[str, Entry | BundleRef]:
     return load_registry()
 
 
-def get_entry(name: str) -> Entry:
-    """The entry called ``name``; an unknown name lists the known ones."""
-    registry = default_registry()
+def get_entry(name: str, registry: Mapping[str, Entry | BundleRef] | None = None) -> Entry:
+    """The entry called ``name`` (default registry: ``checkpoints.yaml``), or the entry of a bundle
+    when ``name`` is ``hf://org/repo[@revision]`` or a local bundle folder. An unknown name lists
+    the known ones."""
+    from . import bundle
+
+    registry = default_registry() if registry is None else registry
+    if name not in registry and bundle.is_bundle_reference(name):
+        return bundle.read_bundle(bundle.fetch_bundle(name))
     if name not in registry:
-        raise UnknownEntryError(f"unknown zoo entry {name!r}; known entries: {', '.join(sorted(registry))}")
-    return registry[name]
+        raise UnknownEntryError(f"unknown zoo entry {name!r}; known entries: {', '.join(sorted(registry))} "
+                                "(or give a bundle: hf://org/repo[@revision] or a local folder)")
+    found = registry[name]
+    if isinstance(found, Entry):
+        return found
+    entry = bundle.read_bundle(bundle.fetch_bundle(found.bundle))
+    if entry.dataset != found.dataset:
+        raise RegistryError(f"entry {name!r}: declared dataset {found.dataset!r}, but its bundle {found.bundle} "
+                            f"is a {entry.dataset!r} entry")
+    return dataclasses.replace(entry, name=name, description=found.description or entry.description)

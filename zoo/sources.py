@@ -119,6 +119,13 @@ def fetch(source: str, sha256: str | None = None) -> Path:
 
     For a folder, ``sha256`` pins the folder's single weights file.
     """
+    path = locate(source)
+    verify(weights_file(path) if path.is_dir() else path, sha256, source)
+    return path
+
+
+def locate(source: str) -> Path:
+    """Make ``source`` available locally (download, Hub cache, or local path), unverified."""
     parsed = parse_source(source)
     if parsed.scheme == "hf":
         path = _fetch_hf(parsed, source)
@@ -128,7 +135,6 @@ def fetch(source: str, sha256: str | None = None) -> Path:
         path = local_path(source)
         if not path.exists():
             raise SourceError(f"{source}: no such file or folder {path}")
-    verify(weights_file(path) if path.is_dir() else path, sha256, source)
     return path
 
 

@@ -4,6 +4,7 @@
                       component, or from the source folder's ``config.json``)
 ``small-cnn``         the demo's :class:`SmallCNN`
 ``resnet18``          the standard CIFAR ResNet-18 (RobustBench's definition)
+``wrn-28-10``         WideResNet-28-10 (RobustBench's definition)
 ``robustbench``       whatever RobustBench's model zoo defines for a ``robustbench://`` source
 """
 from __future__ import annotations
@@ -20,18 +21,30 @@ from .small_cnn import SmallCNN
 from .unet import EpsUNet
 
 
-def _resnet18(**config: Any) -> nn.Module:
+def _resnet18(num_classes: int = 10) -> nn.Module:
+    """RobustBench's CIFAR ResNet-18 (its ``ResNet18()``), with ``num_classes`` logits."""
     from ..compat import robustbench
 
     robustbench()
-    from robustbench.model_zoo.architectures.resnet import ResNet18
+    from robustbench.model_zoo.architectures.resnet import BasicBlock, ResNet
 
-    return ResNet18(**config)
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
+
+
+def _wrn_28_10(num_classes: int = 10, **config: Any) -> nn.Module:
+    """RobustBench's WideResNet(depth=28, widen_factor=10): the paper's CIFAR classifier shape."""
+    from ..compat import robustbench
+
+    robustbench()
+    from robustbench.model_zoo.architectures.wide_resnet import WideResNet
+
+    return WideResNet(depth=28, widen_factor=10, num_classes=num_classes, **config)
 
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "small-cnn": SmallCNN,
     "resnet18": _resnet18,
+    "wrn-28-10": _wrn_28_10,
 }
 
 
@@ -56,22 +69,37 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _robustbench(component: Component, pretrained: bool) -> nn.Module:
+    """A RobustBench model: through robustbench's loader for a ``robustbench://`` source, or its
+    architecture (``config.model``) with the weights of a file (a bundle's)."""
+    from ..bundle import robustbench_model_of
+
+    is_zoo_checkpoint = sources.parse_source(component.source).scheme == "robustbench"
+    if pretrained and is_zoo_checkpoint:
+        return sources.load_robustbench(component.source, component.sha256)
+    net = sources.robustbench_architecture("robustbench://" + robustbench_model_of(component))
+    if pretrained:
+        sources.load_into(net, sources.fetch(component.source, component.sha256))
+    return net
+
+
+def _unet(component: Component, pretrained: bool) -> EpsUNet:
+    """A diffusers UNet from a ``save_pretrained`` folder (config.json checked against the declared
+    config) or from a weights file with its full config declared (a bundle's)."""
+    path = sources.fetch(component.source, component.sha256) if pretrained else sources.local_path(component.source)
+    folder = path if path is not None and path.is_dir() else None
+    net = EpsUNet.from_config(_unet_config(component, folder))
+    if pretrained:
+        sources.load_into(net.unet, sources.weights_file(folder) if folder else path)
+    return net
+
+
 def build(component: Component, pretrained: bool = True) -> nn.Module:
     """The component's network in eval mode, with its weights unless ``pretrained=False``."""
     if component.arch == "robustbench":
-        if pretrained:
-            return sources.load_robustbench(component.source, component.sha256).eval()
-        return sources.robustbench_architecture(component.source).eval()
+        return _robustbench(component, pretrained).eval()
     if component.arch == "diffusers-unet2d":
-        if pretrained:
-            folder = sources.fetch(component.source, component.sha256)
-        else:
-            local = sources.local_path(component.source)
-            folder = local if local is not None and local.is_dir() else None
-        net: nn.Module = EpsUNet.from_config(_unet_config(component, folder))
-        if pretrained:
-            sources.load_into(net.unet, sources.weights_file(folder))
-        return net.eval()
+        return _unet(component, pretrained).eval()
     if component.arch not in ARCHITECTURES:
         known = ", ".join(sorted([*ARCHITECTURES, "diffusers-unet2d", "robustbench"]))
         raise ValueError(f"unknown architecture {component.arch!r}; known: {known}")

@@ -150,6 +150,9 @@ def test_model_info_is_robustbench_model_info():
     assert results.model_info(entry, without_aa, "Linf", EPS, provenance)["autoattack_acc"] is None
     full = results.model_info(entry, summary, "Linf", EPS, {**provenance, "reduced_budget": False})
     assert "REDUCED" not in full["footnote"]
+    per_model = {**provenance, "budget": {entry.name: "n=3, K=3 (ours)", "other-model": "n=99"}}
+    footnote = results.model_info(entry, summary, "Linf", EPS, per_model)["footnote"]
+    assert "n=3, K=3 (ours)" in footnote and "n=99" not in footnote
 
 
 def test_markdown_names_headline_and_reduced_budget():

@@ -154,12 +154,19 @@ def _all_ranks_done() -> bool:
         dist.destroy_process_group()
 
 
-def benchmark(names: list[str], threat: str, attacks: tuple[str, ...] = ATTACK_CHOICES, *,
+def as_entry(model: str | Entry) -> Entry:
+    """A registry name's entry, or an :class:`Entry` itself (one made with ``dataclasses.replace``,
+    e.g. another guidance net's weights from ``file:///abs/path``)."""
+    return model if isinstance(model, Entry) else get_entry(model)
+
+
+def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = ATTACK_CHOICES, *,
               out: str | Path = "leaderboard", eps: float | None = None, n_examples: int | None = None,
               batch_size: int | None = None, seed: int = 0, subset_seed: int | None = None, device=None,
               data_dir="./data", shard: tuple[int, int] | None = None, resume: bool = False,
               merge_only: bool = False, progress: bool = True) -> dict[str, Path]:
-    """Evaluate ``names`` under ``threat`` and write the leaderboard tables into ``out``.
+    """Evaluate ``names`` (registry names or :class:`Entry` objects) under ``threat`` and write the
+    leaderboard tables into ``out``.
 
     ``subset_seed``: evaluate a random subset of the test set drawn with this seed (DiffPure's
     512-image protocol) instead of its first examples. With ``shard=(i, n)``, n > 1, only this
@@ -174,7 +181,7 @@ def benchmark(names: list[str], threat: str, attacks: tuple[str, ...] = ATTACK_C
     if ranks is not None:
         shard, device = ranks, device or rank_device(ranks[0])
     shard = shard or (0, 1)
-    entries = {name: get_entry(name) for name in names}
+    entries = {entry.name: entry for entry in map(as_entry, names)}
     settings = [settings_for(e, threat, attacks, eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed,
                              subset_seed=subset_seed) for e in entries.values()]
     if not merge_only:
@@ -187,7 +194,7 @@ def benchmark(names: list[str], threat: str, attacks: tuple[str, ...] = ATTACK_C
     record = provenance(torch.device(device) if device else default_device(), seed=seed,
                         settings=[dataclasses.asdict(s) for s in settings],
                         reduced_budget=any(s.reduced for s in settings),
-                        budget="; ".join(f"{s.model}: {s.describe_budget()}" for s in settings),
+                        budget={s.model: s.describe_budget() for s in settings},
                         wall_seconds_this_invocation=round(time.time() - start, 1))
     records = collect_records(out, settings)
     # every invocation's attack time, resumed and sharded runs included

@@ -258,8 +258,18 @@ def _counts(values: Iterable, varies: str = "model") -> str:
     return str(values[0]) if len(values) == 1 else ", ".join(map(str, values)) + f" (differs by {varies})"
 
 
-def _budget_lines(provenance: Mapping[str, Any]) -> list[str]:
+def budget_of(provenance: Mapping[str, Any], model: str | None = None) -> str:
+    """The attack budget provenance records: one model's, or every model's (``model=None``)."""
     budget = provenance.get("budget", "not recorded")
+    if not isinstance(budget, Mapping):
+        return str(budget)
+    if model is not None and model in budget:
+        return str(budget[model])
+    return "; ".join(f"{name}: {text}" for name, text in budget.items())
+
+
+def _budget_lines(provenance: Mapping[str, Any]) -> list[str]:
+    budget = budget_of(provenance)
     if provenance.get("reduced_budget"):
         return [f"**REDUCED attack budget: these are not the published protocol's numbers. Budget: {budget}**"]
     if "reduced_budget" in provenance:
@@ -381,7 +391,7 @@ def model_info(entry, summary_rows: pd.DataFrame, threat: str, eps: float, prove
     worst_text = acc(worst, "robust")
     metric = (f"majority vote over K={k} independent purifications" if headline == "vote"
               else f"mean accuracy over K={k} independent purifications")
-    budget = ("REDUCED attack budget: " + str(provenance.get("budget", "not recorded"))
+    budget = ("REDUCED attack budget: " + budget_of(provenance, entry.name)
               if provenance.get("reduced_budget") else "full attack budget")
     footnote = (f"agdm-zoo entry {entry.name}. Headline metric: {metric}. Worst case over "
                 f"{', '.join(attacks)} (per example): {worst_text}%, n={int(worst['n'])}. {budget}.")

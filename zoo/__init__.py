@@ -15,6 +15,9 @@ import torch
 from .factory import create_model, with_overrides
 from .purifier import DefendedClassifier
 from .registry import Entry, default_registry, get_entry
+from .timm_models import register_when_timm_loads
+
+register_when_timm_loads()  # RobustBench's load_model finds the entries through timm
 
 __all__ = ["load", "list_models", "run_benchmark", "DefendedClassifier", "Entry"]
 

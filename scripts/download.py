@@ -5,6 +5,7 @@ cache (``AGDM_ZOO_CACHE``, default ``~/.cache/agdm-zoo``) to an offline compute 
 ``HF_HUB_OFFLINE=1 python -c "import zoo; zoo.load('NAME')"`` then works.
 
     python scripts/download.py agdm-wrn28-cifar10 diffpure-wrn28-cifar10
+    python scripts/download.py hf://org/agdm-wrn28-cifar10@v1.0        # a published bundle
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from zoo.sources import fetch
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("names", nargs="+", help="zoo entries")
+    p.add_argument("names", nargs="+", help="zoo entries, or bundles (hf://org/repo@rev)")
     args = p.parse_args()
     for name in args.names:
         entry = get_entry(name)

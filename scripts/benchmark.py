@@ -48,6 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="evaluate only slice i of n (0-based); under torchrun: one shard per rank, merged by rank 0")
     p.add_argument("--resume", action="store_true", help="continue the journaled run with the same arguments")
     p.add_argument("--merge", action="store_true", help="write the tables from finished shard journals")
+    p.add_argument("--estimate", action="store_true",
+                   help="print the expected network evaluations and wall time (from a short timed probe), then exit "
+                        "without running anything")
     return p.parse_args(argv)
 
 
@@ -62,6 +65,13 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     names = args.model or zoo.list_models(dataset="mnist")
     try:
+        if args.estimate:
+            from zoo.estimate import estimate
+
+            print(estimate(names, args.threat, attacks_of(args), device=args.device, eps=args.eps,
+                           n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
+                           subset_seed=args.subset_seed))
+            return 0
         written = benchmark(names, args.threat, attacks_of(args), out=args.out, eps=args.eps,
                             n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
                             subset_seed=args.subset_seed, device=args.device, data_dir=args.data_dir,

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from zoo.guidance import Guidance
 
-from helpers import tiny_model
+from helpers import sharpen_guidance, tiny_model
 
 
 def seeded_logit(model, x, seed=0, cls=3):
@@ -28,13 +27,7 @@ def finite_difference(model, x, v, h=1e-6, seed=0):
 def robust_model():
     """A tiny AGDM whose guidance net is linear with large weights: its log-softmax has enough
     curvature that the double-backward part of the input gradient is far above float64 noise."""
-    model = tiny_model("robust", t_star=50, steps=3, scale=10.0)
-    torch.manual_seed(0)
-    linear = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).double().requires_grad_(False)
-    with torch.no_grad():
-        linear[1].weight.normal_(0, 0.5)
-    model.purifier.guidance.net = linear
-    return model
+    return sharpen_guidance(tiny_model("robust", t_star=50, steps=3, scale=10.0))
 
 
 @pytest.fixture(scope="module")

@@ -93,18 +93,68 @@ def _full_test_set(dataset: str, n_examples: int | None, data_dir: str | Path) -
     if dataset == "mnist":
         x, y = mnist_demo("test")
         return x[:n_examples], y[:n_examples]
-    if dataset not in CIFAR_FOLDERS:
-        raise ValueError(f"unknown dataset {dataset!r}; known: mnist, {', '.join(CIFAR_FOLDERS)}")
     from .compat import robustbench
-    from .sources import is_offline
 
-    folder = Path(data_dir) / CIFAR_FOLDERS[dataset]
-    hint = (f"put the python version of the {dataset} test set at {folder} (torchvision's layout), "
-            "or run once with network access and --data-dir pointing there")
-    if is_offline() and not folder.is_dir():
-        raise DataUnavailable(f"{dataset} test set not found at {folder} and the machine is offline: {hint}")
+    hint = _cifar_hint(dataset, data_dir, "test set")
     loader = getattr(robustbench().data, f"load_{dataset}")
     try:
         return loader(n_examples=n_examples, data_dir=str(data_dir))
     except (OSError, RuntimeError) as err:  # torchvision's download or integrity check failed
         raise DataUnavailable(f"could not load the {dataset} test set from {data_dir} ({err}): {hint}") from err
+
+
+def _cifar_hint(dataset: str, data_dir: str | Path, split: str) -> str:
+    """Where the files of a CIFAR ``split`` belong (for error messages); raises
+    :class:`DataUnavailable` right away when they are missing and the machine is offline."""
+    from .sources import is_offline
+
+    if dataset not in CIFAR_FOLDERS:
+        raise ValueError(f"unknown dataset {dataset!r}; known: mnist, {', '.join(CIFAR_FOLDERS)}")
+    folder = Path(data_dir) / CIFAR_FOLDERS[dataset]
+    hint = (f"put the python version of the {dataset} {split} at {folder} (torchvision's layout), "
+            "or run once with network access and --data-dir pointing there")
+    if is_offline() and not folder.is_dir():
+        raise DataUnavailable(f"{dataset} {split} not found at {folder} and the machine is offline: {hint}")
+    return hint
+
+
+CIFAR_VAL_SIZE = 1000
+
+
+def load_train_set(dataset: str, data_dir: str | Path = "./data", val_size: int | None = None
+                   ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """Training data as ((fit images, labels), (val images, labels)), images in [0, 1].
+
+    ``mnist`` is the embedded demo's ``'fit'`` and ``'val'`` splits (its val size is fixed). For
+    ``cifar10``/``cifar100`` the training set comes through torchvision from ``data_dir``
+    (downloaded there when the network allows); a fixed random slice of ``val_size`` images
+    (default 1,000, drawn with seed 0) is held out of training for the per-epoch log, so the test
+    set is never looked at. Offline with no files raises :class:`DataUnavailable` naming the folder.
+    """
+    if dataset == "mnist":
+        if val_size is not None:
+            raise ValueError("the MNIST demo's val split is fixed (400 held-out training digits)")
+        return mnist_demo("fit"), mnist_demo("val")
+    x, y = _cifar_train_arrays(dataset, data_dir)
+    n_val = CIFAR_VAL_SIZE if val_size is None else val_size
+    if not 0 < n_val < len(y):
+        raise ValueError(f"val_size must be in [1, {len(y) - 1}], got {n_val}")
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    fit, val = perm[n_val:].sort().values, perm[:n_val].sort().values
+    return (x[fit], y[fit]), (x[val], y[val])
+
+
+def _cifar_train_arrays(dataset: str, data_dir: str | Path) -> tuple[Tensor, Tensor]:
+    """The whole CIFAR training set (N x 3 x 32 x 32 in [0, 1], labels) from torchvision's files."""
+    from torchvision import datasets
+
+    from .sources import is_offline
+
+    hint = _cifar_hint(dataset, data_dir, "training set")
+    cls = datasets.CIFAR10 if dataset == "cifar10" else datasets.CIFAR100
+    try:
+        data = cls(root=str(data_dir), train=True, download=not is_offline())
+    except (OSError, RuntimeError) as err:  # torchvision's download or integrity check failed
+        raise DataUnavailable(f"could not load the {dataset} training set from {data_dir} ({err}): {hint}") from err
+    x = torch.from_numpy(data.data).permute(0, 3, 1, 2).float().div(255.0)
+    return x.contiguous(), torch.as_tensor(data.targets, dtype=torch.long)

@@ -13,6 +13,13 @@ Gradient modes (``grad_mode``):
                     in the backward pass (non-reentrant ``torch.utils.checkpoint``), so memory no
                     longer holds every step's activations. The noise is drawn outside the
                     recomputed calls, so recomputation sees exactly the same values.
+    ``recompute``   the same gradient again, DiffAttack-style: the reverse chain runs forward with
+                    no graph at all, keeping only each step's input x_t (memory O(t* x image),
+                    flat in activations); the backward pass walks the steps from last to first,
+                    rebuilding one step's graph at a time (the guidance gradient with
+                    ``create_graph=True``) and back-propagating through it (:class:`RecomputedChain`).
+                    It costs one extra graph-free forward of the chain; ``checkpoint`` costs more
+                    (it recomputes each guidance gradient twice) and keeps more per step.
 """
 from __future__ import annotations
 
@@ -20,15 +27,16 @@ from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
 from .diffusion import GaussianDiffusion
-from .guidance import Guidance
+from .guidance import Guidance, GuidanceContext
 
 if TYPE_CHECKING:
     from .registry import Entry
 
-GRAD_MODES = ("exact", "checkpoint")
+GRAD_MODES = ("exact", "checkpoint", "recompute")
 
 
 def to_model_space(pixels: Tensor) -> Tensor:
@@ -47,7 +55,7 @@ class Purifier(nn.Module):
         diffusion: the (respaced) DDPM maths for t*.
         guidance: the guidance terms, or ``None`` for DiffPure (pattern ``none``).
         label_net: the network whose prediction on x' is y (default: the guidance net).
-        grad_mode: ``exact`` or ``checkpoint`` (see the module docstring).
+        grad_mode: ``exact``, ``checkpoint`` or ``recompute`` (see the module docstring).
     """
 
     def __init__(self, eps_net: nn.Module, diffusion: GaussianDiffusion, guidance: Guidance | None = None,
@@ -67,12 +75,31 @@ class Purifier(nn.Module):
         with torch.set_grad_enabled(need_graph):
             context = self._guidance_context(x)
             x_t = self.diffusion.q_sample(to_model_space(x), self._noise(x, generator))
-            for i in reversed(range(self.diffusion.num_steps)):
-                x_t = self._step(x_t, i, context, need_graph, generator)
+            if need_graph and self.grad_mode == "recompute":
+                x_t = self._recomputed_chain(x_t, context, generator)
+            else:
+                for i in reversed(range(self.diffusion.num_steps)):
+                    x_t = self._step(x_t, i, context, need_graph, generator)
             return to_pixels(x_t).clamp(0.0, 1.0)
+
+    def _recomputed_chain(self, x_start: Tensor, context, generator: torch.Generator | None) -> Tensor:
+        """The reverse chain as one :class:`RecomputedChain` node: differentiable in x_{t*} and in
+        the reference logits f_phi(x') (the input's only other way into the chain)."""
+        labels = ref_logits = None
+        if context is not None:
+            labels, ref_logits = context.labels, context.ref_logits
+        return RecomputedChain.apply(x_start, ref_logits, self, labels, generator)
 
     def _noise(self, like: Tensor, generator: torch.Generator | None) -> Tensor:
         return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+
+    def _step_noise(self, like: Tensor, i: int, generator: torch.Generator | None) -> Tensor | None:
+        """The standard normal noise step ``i`` adds, or ``None`` on the last step (zero variance),
+        which draws none. Drawn outside the network calls that ``checkpoint`` recomputes, so a
+        recomputation never draws again."""
+        if float(self.diffusion.posterior_variance[i]) == 0.0:
+            return None
+        return self._noise(like, generator)
 
     def _guidance_context(self, x: Tensor):
         if self.guidance is None:
@@ -85,16 +112,23 @@ class Purifier(nn.Module):
 
     def _step(self, x_t: Tensor, i: int, context, need_graph: bool,
               generator: torch.Generator | None) -> Tensor:
-        t = self.diffusion.model_timesteps[i].to(x_t.device).expand(x_t.shape[0])
-        eps = self._call(self.eps_net, x_t, t)
-        mean, variance = self.diffusion.p_mean_variance(eps, x_t, i)
+        """One reverse step x_t -> x_{t-1} on chain position ``i``, its noise drawn from ``generator``."""
+        noise = self._step_noise(x_t, i, generator)
+        mean, variance = self._denoised_mean(x_t, i)
         if variance == 0.0:  # the last step: no noise, and Sigma * gradient vanishes
             return mean
         gradient = None
         if context is not None:
             gradient = self._call(self._guidance_gradient, x_t, context.labels, context.ref_logits, need_graph)
-        return self.diffusion.sample(self.diffusion.condition_mean(mean, variance, gradient), variance,
-                                     self._noise(x_t, generator))
+        return self.diffusion.sample(self.diffusion.condition_mean(mean, variance, gradient), variance, noise)
+
+    def _denoised_mean(self, x_t: Tensor, i: int) -> tuple[Tensor, float]:
+        """mu(x_t) and Sigma of step ``i``: the UNet's part of the step."""
+        # filled on the device: copying the CPU index over would synchronise a GPU on every step
+        t = torch.full((x_t.shape[0],), int(self.diffusion.model_timesteps[i]), device=x_t.device,
+                       dtype=torch.long)
+        eps = self._call(self.eps_net, x_t, t)
+        return self.diffusion.p_mean_variance(eps, x_t, i)
 
     def _guidance_gradient(self, x_t: Tensor, labels: Tensor, ref_logits: Tensor, need_graph: bool) -> Tensor:
         return self.guidance.gradient(x_t, to_pixels, labels, ref_logits, create_graph=need_graph)
@@ -104,6 +138,81 @@ class Purifier(nn.Module):
         if self.grad_mode == "checkpoint" and torch.is_grad_enabled():
             return checkpoint(fn, *args, use_reentrant=False)
         return fn(*args)
+
+
+class RecomputedChain(torch.autograd.Function):
+    """The whole reverse chain as one autograd node with flat activation memory (``recompute``).
+
+    ``apply(x_start, ref_logits, purifier, labels, generator) -> x_0`` (model space).
+
+    Forward: runs every step without a graph (the guidance gradient detached, as under
+    ``no_grad``), storing only each step's input x_t (the step's noise is an additive constant,
+    which its Jacobian does not depend on, so it need not be kept). Backward: from the last step
+    to the first, rebuilds that one step's graph from its stored input (UNet term and guidance
+    term one after the other, the guidance gradient with ``create_graph=True``, a double backward:
+    :func:`replay_step`) and pulls the incoming gradient back through it, giving the gradient
+    w.r.t. the step's input and adding the step's share of the gradient w.r.t. ``ref_logits`` =
+    f_phi(x'). Outside this node, autograd carries both on to the input x' (through q_sample and
+    through f_phi). ``labels`` (an argmax) are constants and the networks' parameters are frozen,
+    so these are all the gradients there are.
+    """
+
+    @staticmethod
+    def forward(ctx, x_start, ref_logits, purifier, labels, generator):
+        context = None if labels is None else GuidanceContext(labels, ref_logits.detach())
+        num_steps = purifier.diffusion.num_steps
+        # one block for all stored inputs: no per-step allocations left scattered between the
+        # steps' temporaries (which would fragment the CPU heap and the CUDA caching allocator)
+        states = x_start.new_empty((num_steps, *x_start.shape))
+        x_t = x_start.detach()
+        for k, i in enumerate(reversed(range(num_steps))):
+            states[k].copy_(x_t)
+            x_t = purifier._step(x_t, i, context, False, generator)
+        ctx.purifier, ctx.labels, ctx.states = purifier, labels, states
+        ctx.ref_logits = None if ref_logits is None else ref_logits.detach()
+        return x_t
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        want_ref = ctx.ref_logits is not None and ctx.needs_input_grad[1]
+        grad_x, grad_ref = grad_out, None
+        num_steps = ctx.purifier.diffusion.num_steps
+        for k in reversed(range(num_steps)):  # the k-th stored step ran at chain position i
+            i = num_steps - 1 - k
+            grad_x, ref_part = replay_step(ctx.purifier, ctx.states[k], i, ctx.labels, ctx.ref_logits, grad_x,
+                                           want_ref)
+            if ref_part is not None:
+                grad_ref = ref_part if grad_ref is None else grad_ref + ref_part
+        ctx.states = None  # free the stored chain as soon as it has been replayed
+        return grad_x, grad_ref, None, None, None
+
+
+def replay_step(purifier: Purifier, x_t: Tensor, i: int, labels: Tensor | None, ref_logits: Tensor | None,
+                grad_out: Tensor, want_ref: bool = True) -> tuple[Tensor, Tensor | None]:
+    """Vector-Jacobian product of one reverse step, rebuilt from its input ``x_t``: the gradients
+    of ``<grad_out, step(x_t)>`` w.r.t. x_t and, if ``want_ref``, w.r.t. ``ref_logits`` (``None``
+    where the step does not use them: no guidance, plain guidance, or the last step). ``labels``
+    ``None`` means no guidance.
+
+    The step is mu(x_t) + Sigma * g(x_t, f(x')) + sqrt(Sigma) * noise, a UNet term plus a guidance
+    term, so its VJP is the sum of theirs. They are taken one after the other, each on its own
+    graph (the guidance gradient built with ``create_graph=True``, a double backward), so only one
+    network's graph is alive at a time: the peak is the larger of the two, not their sum. The noise
+    is an additive constant and drops out, so it is never stored."""
+    with torch.enable_grad():
+        x_in = x_t.detach().requires_grad_(True)
+        mean, variance = purifier._denoised_mean(x_in, i)
+        grad_x = torch.autograd.grad(mean, x_in, grad_out)[0]
+        del mean
+        if variance == 0.0 or labels is None:
+            return grad_x, None
+        x_in = x_t.detach().requires_grad_(True)
+        ref = ref_logits.detach().requires_grad_(want_ref)
+        gradient = purifier._guidance_gradient(x_in, labels, ref, True)
+        shift = purifier.diffusion.condition_mean(torch.zeros_like(x_in), variance, gradient)  # Sigma * g
+        grads = torch.autograd.grad(shift, (x_in, ref) if want_ref else (x_in,), grad_out, allow_unused=True)
+    return grad_x + grads[0], (grads[1] if want_ref else None)
 
 
 class DefendedClassifier(nn.Module):

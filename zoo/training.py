@@ -4,22 +4,47 @@
 
 the TRADES objective (Zhang et al. 2019), inner maximum by PGD on the KL term. ``lam = 0`` is plain
 cross-entropy training (the demo's standard classifier); ``lam = 6`` is the paper's guidance net.
+
+Runs are checkpointed every epoch (weights as safetensors, optimizer, scheduler and RNG state), so
+a killed run resumed with :func:`train_classifier` ``(resume=True)`` ends with exactly the weights
+of an uninterrupted one. The uninterrupted path draws random numbers exactly as it always did (one
+``torch.manual_seed`` at the start, then one ``randperm`` per epoch and PGD's ``randn``), which
+keeps the committed demo weights reproducible bit for bit.
 """
 from __future__ import annotations
 
 import csv
+import json
+import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm import tqdm
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("cosine", "multistep", "constant")
+LOG_COLUMNS = ("epoch", "loss", "val_clean_acc", "val_pgd_acc", "seconds", "loss_mean", "lr")
+
+
+class ResumeError(ValueError):
+    """A checkpoint folder that does not fit the run asked for (other settings, or no ``resume``)."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of :func:`train_classifier` (CIFAR defaults of the paper: eps 8/255, 10 steps, lambda 6)."""
+    """Settings of :func:`train_classifier` (CIFAR defaults of the paper: eps 8/255, 10 steps, lambda 6).
+
+    ``optimizer``: ``adam`` (the demo's) or ``sgd`` (momentum, weight decay, as TRADES trains).
+    ``schedule``: the learning rate per batch: ``cosine`` annealing to 0 over the run,
+    ``multistep`` (times 0.1 at each epoch in ``milestones``) or ``constant``.
+    ``augment``: random crop (padding 4) and horizontal flip of every batch (the CIFAR standard).
+    """
 
     epochs: int = 15
     batch_size: int = 64
@@ -29,6 +54,24 @@ class TrainConfig:
     steps: int = 10
     step_size: float | None = None  # default 2.5 * eps / steps
     seed: int = 0
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    milestones: tuple[int, ...] = ()
+    augment: bool = False
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.steps < 1:
+            raise ValueError("epochs, batch_size and steps must be >= 1")
+        if self.lam < 0 or self.eps < 0 or self.lr <= 0:
+            raise ValueError("need lam >= 0, eps >= 0 and lr > 0")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if any(not 1 <= m <= self.epochs for m in self.milestones):
+            raise ValueError(f"milestones must be epochs in [1, {self.epochs}], got {self.milestones}")
 
     @property
     def pgd_step(self) -> float:
@@ -65,56 +108,238 @@ def eq6_loss(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> Tensor
     return loss
 
 
+def random_crop_flip(x: Tensor, pad: int = 4) -> Tensor:
+    """Each image cropped at a random offset from its zero-padded copy, and flipped left-right with
+    probability 1/2 (torchvision's RandomCrop(padding=4) + RandomHorizontalFlip), batched and
+    drawn from torch's global generator so that checkpoints capture it."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    top = torch.randint(0, 2 * pad + 1, (n,))
+    left = torch.randint(0, 2 * pad + 1, (n,))
+    rows = (top[:, None] + torch.arange(h))[:, None, :, None]
+    cols = (left[:, None] + torch.arange(w))[:, None, None, :]
+    crops = padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
+    flip = torch.rand(n) < 0.5
+    return torch.where(flip[:, None, None, None], crops.flip(3), crops)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
-    correct = sum(int((model(xb).argmax(1) == yb).sum()) for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
+    """Clean accuracy of ``model`` (batches moved to the model's device)."""
+    device = _device_of(model)
+    correct = sum(int((model(xb.to(device)).argmax(1) == yb.to(device)).sum())
+                  for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
     return correct / len(y)
 
 
-def pgd_accuracy(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 10) -> float:
-    """Accuracy under a CE PGD attack in the Linf ball (a quick robustness read-out for logs)."""
+def _pgd_ce(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int) -> Tensor:
+    """A CE PGD attack in the Linf ball (no random start), step 2.5 * eps / steps."""
     x_adv = x.clone()
     for _ in range(steps):
         x_adv.requires_grad_(True)
         grad = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)[0]
         with torch.no_grad():
             x_adv = torch.min(torch.max(x_adv + 2.5 * eps / steps * grad.sign(), x - eps), x + eps).clamp(0, 1)
-    return accuracy(model, x_adv.detach(), y)
+    return x_adv.detach()
+
+
+def pgd_accuracy(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 10,
+                 batch_size: int = 500) -> float:
+    """Accuracy under a CE PGD attack in the Linf ball (a quick robustness read-out for logs)."""
+    device = _device_of(model)
+    correct = 0
+    for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
+        xb, yb = xb.to(device), yb.to(device)
+        x_adv = _pgd_ce(model, xb, yb, eps, steps)
+        with torch.no_grad():
+            correct += int((model(x_adv).argmax(1) == yb).sum())
+    return correct / len(y)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam (the demo's default) or SGD with momentum, both with ``cfg.weight_decay``."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, batches: int):
+    """The learning-rate schedule, stepped once per batch (``batches`` per epoch)."""
+    sched = torch.optim.lr_scheduler
+    if cfg.schedule == "multistep":
+        return sched.MultiStepLR(opt, [m * batches for m in cfg.milestones], gamma=0.1)
+    if cfg.schedule == "constant":
+        return sched.ConstantLR(opt, factor=1.0, total_iters=0)
+    return sched.CosineAnnealingLR(opt, cfg.epochs * batches)
+
+
+# ------------------------------------------------------------------------------------ checkpoints
+
+
+def checkpoint_folder(out: Path) -> Path:
+    """Where a run writing ``out`` (``name.safetensors``) keeps its checkpoints: ``name.checkpoints/``."""
+    out = Path(out)
+    return out.with_name(out.stem + ".checkpoints")
+
+
+def run_spec(cfg: TrainConfig, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor],
+             extra: Mapping[str, Any] | None = None) -> dict:
+    """What identifies a run (a resumed run must match it): the config, the data sizes and the
+    caller's ``extra`` (architecture, data set, ...), as plain JSON values."""
+    spec = {**asdict(cfg), "n_train": len(train[1]), "n_val": len(val[1]), **(extra or {})}
+    return json.loads(json.dumps(spec, sort_keys=True))
+
+
+def _rng_state() -> dict:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return {"cpu": torch.get_rng_state(), "cuda": cuda}
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["cpu"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` then rename onto ``path``: a kill leaves the old file or the new, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(str(tmp))
+    os.replace(tmp, path)
+
+
+def cpu_state_dict(model: nn.Module) -> dict[str, Tensor]:
+    """The model's tensors on the CPU, contiguous (what safetensors stores)."""
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
+def save_checkpoint(folder: Path, epoch: int, model: nn.Module, opt, sched, rows: list[dict], spec: dict) -> Path:
+    """Write epoch ``epoch``'s weights (safetensors) and state (optimizer, scheduler, RNG, log rows,
+    run spec) into ``folder``; the state file is written last and marks the checkpoint complete.
+    Older checkpoints are removed afterwards. Returns the state file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"epoch-{epoch:04d}"
+    _atomic_write(folder / f"{stem}.safetensors", lambda tmp: save_file(cpu_state_dict(model), tmp))
+    state = {"epoch": epoch, "spec": json.dumps(spec, sort_keys=True), "optimizer": opt.state_dict(),
+             "scheduler": sched.state_dict(), "rng": _rng_state(), "rows": json.dumps(rows)}
+    _atomic_write(folder / f"{stem}.pt", lambda tmp: torch.save(state, tmp))
+    for old in folder.glob("epoch-*"):
+        if not old.name.startswith(stem + "."):
+            old.unlink()
+    return folder / f"{stem}.pt"
+
+
+def latest_checkpoint(folder: Path | None) -> Path | None:
+    """The state file of the newest complete checkpoint in ``folder`` (None if there is none)."""
+    if folder is None or not Path(folder).is_dir():
+        return None
+    done = [p for p in sorted(Path(folder).glob("epoch-*.pt")) if p.with_suffix(".safetensors").is_file()]
+    return done[-1] if done else None
+
+
+def _spec_difference(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
+    keys = sorted(k for k in {*saved, *wanted} if saved.get(k) != wanted.get(k))
+    return ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {wanted.get(k)!r}" for k in keys)
+
+
+def restore_checkpoint(path: Path, spec: dict, model: nn.Module, opt, sched) -> tuple[int, list[dict]]:
+    """Load a checkpoint written by :func:`save_checkpoint` into ``model``, ``opt``, ``sched`` and
+    torch's RNG; refuse (``ResumeError``) one written with another run spec. Returns (epoch, rows)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    saved = json.loads(state["spec"])
+    if saved != spec:
+        raise ResumeError(f"{path.parent} holds a run with other settings ({_spec_difference(saved, spec)}); "
+                          "resume it with the same arguments, or train into another --out")
+    weights = load_file(str(path.with_suffix(".safetensors")), device=str(_device_of(model)))
+    model.load_state_dict(weights, strict=True)
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    _set_rng_state(state["rng"])
+    return int(state["epoch"]), json.loads(state["rows"])
+
+
+def _start(folder: Path | None, resume: bool, spec: dict, model, opt, sched) -> tuple[int, list[dict]]:
+    """(last finished epoch, its log rows): (0, []) for a fresh run, else from the checkpoint."""
+    path = latest_checkpoint(folder)
+    if path is None:
+        return 0, []
+    if not resume:
+        raise ResumeError(f"{folder} already holds checkpoints of a run (up to {path.stem}); pass --resume "
+                          "(resume=True) to continue it, or remove the folder to start over")
+    epoch, rows = restore_checkpoint(path, spec, model, opt, sched)
+    print(f"resuming after epoch {epoch} from {path}", flush=True)
+    return epoch, rows
+
+
+# ---------------------------------------------------------------------------------------- training
+
+
+def _train_epoch(model: nn.Module, x: Tensor, y: Tensor, opt, sched, cfg: TrainConfig, desc: str,
+                 progress: bool) -> tuple[float, float]:
+    """One pass over (x, y) in a fresh random order; returns (last batch's loss, mean loss)."""
+    device = _device_of(model)
+    model.train()
+    order = torch.randperm(len(x))
+    bar = tqdm(order.split(cfg.batch_size), desc=desc, leave=False, disable=not progress)
+    total = 0.0
+    for idx in bar:
+        xb = random_crop_flip(x[idx]) if cfg.augment else x[idx]
+        loss = eq6_loss(model, xb.to(device), y[idx].to(device), cfg)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        total += loss.item()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return loss.item(), total / len(bar)
 
 
 def train_classifier(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor],
-                     cfg: TrainConfig, log_path: Path | None = None) -> list[dict]:
-    """Train ``model`` with Eq. 6 (Adam, cosine learning rate); log clean and PGD accuracy on
-    ``val`` each epoch (to ``log_path`` as CSV too) and return those rows."""
+                     cfg: TrainConfig, log_path: Path | None = None, *, checkpoint_dir: Path | None = None,
+                     resume: bool = False, spec: Mapping[str, Any] | None = None,
+                     progress: bool = True) -> list[dict]:
+    """Train ``model`` (on its device) with Eq. 6; log clean and PGD accuracy on ``val`` each epoch
+    (to ``log_path`` as CSV too) and return those rows.
+
+    With ``checkpoint_dir`` every epoch is checkpointed there; ``resume=True`` continues from the
+    newest checkpoint (it must carry the same :func:`run_spec`, of which ``spec`` is the caller's
+    part) and ends with the weights an uninterrupted run ends with. Existing checkpoints without
+    ``resume`` are refused rather than overwritten.
+    """
     torch.manual_seed(cfg.seed)
     x, y = train
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = make_optimizer(model, cfg)
     batches = (len(x) + cfg.batch_size - 1) // cfg.batch_size
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs * batches)
-    rows = []
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        order = torch.randperm(len(x))
-        bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", leave=False)
-        for idx in bar:
-            loss = eq6_loss(model, x[idx], y[idx], cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+    sched = make_scheduler(opt, cfg, batches)
+    full_spec = run_spec(cfg, train, val, spec)
+    start, rows = _start(checkpoint_dir, resume, full_spec, model, opt, sched)
+    for epoch in range(start + 1, cfg.epochs + 1):
+        began = time.time()
+        loss, loss_mean = _train_epoch(model, x, y, opt, sched, cfg, f"epoch {epoch}/{cfg.epochs}", progress)
         model.eval()
-        rows.append({"epoch": epoch, "loss": round(loss.item(), 5), "val_clean_acc": accuracy(model, *val),
-                     "val_pgd_acc": pgd_accuracy(model, *val, eps=cfg.eps)})
+        rows.append({"epoch": epoch, "loss": round(loss, 5), "val_clean_acc": accuracy(model, *val),
+                     "val_pgd_acc": pgd_accuracy(model, *val, eps=cfg.eps),
+                     "seconds": round(time.time() - began, 1), "loss_mean": round(loss_mean, 5),
+                     "lr": opt.param_groups[0]["lr"]})
         print(rows[-1], flush=True)
+        if checkpoint_dir is not None:
+            save_checkpoint(Path(checkpoint_dir), epoch, model, opt, sched, rows, full_spec)
         if log_path is not None:
-            _write_rows(log_path, rows, cfg)
+            _write_rows(log_path, rows, full_spec)
+    model.eval()
+    if log_path is not None and rows:
+        _write_rows(log_path, rows, full_spec)
     return rows
 
 
-def _write_rows(path: Path, rows: list[dict], cfg: TrainConfig) -> None:
+def _write_rows(path: Path, rows: list[dict], spec: Mapping[str, Any]) -> None:
+    """The per-epoch log: a ``# {settings}`` line, then one CSV row per epoch."""
     with open(path, "w", newline="") as fh:
-        fh.write(f"# {asdict(cfg)}\n")
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        fh.write(f"# {dict(spec)}\n")
+        writer = csv.DictWriter(fh, fieldnames=list(LOG_COLUMNS))
         writer.writeheader()
         writer.writerows(rows)

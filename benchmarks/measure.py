@@ -1,0 +1,146 @@
+"""Timing, peak memory and call counting for the harness, on CPU and CUDA.
+
+Peak memory of one call:
+    CUDA  ``torch.cuda.max_memory_allocated`` minus the allocation before the call (exact, tensors only).
+    CPU   peak resident-set growth: free heap pages are handed back to the OS first (``malloc_trim``),
+          the kernel's high-water mark is reset (``/proc/self/clear_refs`` = 5, Linux >= 4.0), and the
+          peak is ``VmHWM`` after the call minus ``VmRSS`` before it. This counts every page the
+          call touched (tensors, autograd graph, allocator slack), at page granularity. Where the
+          reset is not allowed it falls back to ``ru_maxrss`` growth, which never resets within a
+          process and is then marked approximate.
+"""
+from __future__ import annotations
+
+import ctypes
+import gc
+import statistics
+import time
+from contextlib import contextmanager
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(fn: Callable[[], object], device: torch.device) -> float:
+    """Wall seconds of one call, the device's queued work included."""
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def summarize(seconds: list[float]) -> dict[str, float]:
+    """Min (the least-disturbed repeat: used for ratios on a shared machine) and median."""
+    return {"min": min(seconds), "median": statistics.median(seconds)}
+
+
+class _Libc:
+    """glibc's ``malloc_trim``, if there is a glibc."""
+
+    def __init__(self):
+        try:
+            self.lib = ctypes.CDLL("libc.so.6")
+        except OSError:
+            self.lib = None
+
+    def trim(self) -> None:
+        if self.lib is not None:
+            self.lib.malloc_trim(0)
+
+
+_LIBC = _Libc()
+
+
+def _proc_status(key: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _reset_high_water_mark() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory(fn: Callable[[], object], device: torch.device) -> tuple[float, str]:
+    """(peak bytes above the memory in use before the call, how it was measured)."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return float(torch.cuda.max_memory_allocated(device) - base), "cuda max_memory_allocated"
+    _LIBC.trim()
+    base = _proc_status("VmRSS:")
+    if base is not None and _reset_high_water_mark():
+        fn()
+        return float(_proc_status("VmHWM:") - base), "cpu peak RSS growth (VmHWM reset)"
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    fn()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return float(after - before), "cpu ru_maxrss growth (approximate: never resets)"
+
+
+class CallCounter:
+    """Counts forward calls of a module (a hook), e.g. UNet evaluations per gradient."""
+
+    def __init__(self, module: nn.Module):
+        self.count = 0
+        self._handle = module.register_forward_pre_hook(self._hook)
+
+    def _hook(self, module, args):
+        self.count += 1
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+    def close(self) -> None:
+        self._handle.remove()
+
+
+@contextmanager
+def autocast_if(enabled: bool, device: torch.device):
+    """bf16 autocast on CUDA when ``enabled`` (the --bf16 lever), else nothing."""
+    if enabled and device.type == "cuda":
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+def apply_levers(model: nn.Module, *, channels_last: bool, compile_unet: bool) -> nn.Module:
+    """The CUDA speed levers that change the model itself (in place):
+
+    channels_last  every network's weights in NHWC; inputs follow through the first convolution.
+    compile_unet   ``torch.compile`` on the eps network only: it needs first-order gradients,
+                   whereas the guidance net needs a double backward, which compiled graphs
+                   (AOTAutograd) do not support.
+    """
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if compile_unet:
+        eps_net = model.purifier.eps_net
+        eps_net.unet = torch.compile(eps_net.unet, dynamic=False)
+    return model

@@ -1,0 +1,96 @@
+"""The lambda sweep's parts: benchmarking Entry objects with swapped weights, the swapped guidance
+entry, and the sweep's resume rules (existing nets are not retrained, other settings refused)."""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from zoo import nets, sources
+from zoo.benchmark import benchmark
+from zoo.nets import SmallCNN
+from zoo.registry import get_entry
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("lambda_sweep_cli", ROOT / "scripts" / "lambda_sweep.py")
+sweep = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sweep)
+
+
+def with_classifier(entry, name: str, path: Path):
+    component = dataclasses.replace(entry.classifier, source=path.resolve().as_uri(), sha256=sources.sha256_of(path))
+    return dataclasses.replace(entry, name=name, classifier=component)
+
+
+def random_weights(path: Path) -> Path:
+    torch.manual_seed(123)
+    save_file(SmallCNN().state_dict(), str(path))
+    return path
+
+
+def test_benchmark_evaluates_entry_objects_with_their_own_weights(tmp_path):
+    """The same weights through file:// give the registry entry's predictions; other weights do not."""
+    base = get_entry("standard-tiny-mnist")
+    copy = tmp_path / "copy.safetensors"
+    shutil.copy(sources.fetch(base.classifier.source, base.classifier.sha256), copy)
+    same = with_classifier(base, "standard-copy", copy)
+    other = with_classifier(base, "standard-random", random_weights(tmp_path / "random.safetensors"))
+    out = tmp_path / "out"
+    written = benchmark([base.name, same, other], "Linf", ("pgd-eot",), out=out, n_examples=6, progress=False)
+    summary = pd.read_csv(written["summary_Linf.csv"])
+    assert set(summary["model"]) == {base.name, "standard-copy", "standard-random"}
+
+    def predictions(name: str) -> pd.DataFrame:
+        frame = pd.read_csv(out / f"per_example_{name}_Linf.csv")
+        return frame.filter(regex="^(index|clean_pred|adv_pred)").reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(predictions(base.name), predictions("standard-copy"))
+    assert not predictions(base.name).equals(predictions("standard-random"))
+
+
+def test_swapped_entry_changes_only_the_guidance_weights_and_name(tmp_path):
+    base = get_entry("agdm-tiny-mnist")
+    path = random_weights(tmp_path / "g.safetensors")
+    entry = sweep.swapped_entry(base, 0.5, path)
+    assert entry.name == "agdm-tiny-mnist-lam0.5"
+    assert entry.guidance.source == path.resolve().as_uri()
+    assert entry.guidance.sha256 == sources.sha256_of(path)
+    assert (entry.classifier, entry.diffusion, entry.purification, entry.budget) == (
+        base.classifier, base.diffusion, base.purification, base.budget)
+    built = nets.build(entry.guidance)
+    torch.manual_seed(123)
+    expected = SmallCNN()
+    for a, b in zip(built.state_dict().values(), expected.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def args_for(tmp_path: Path, *extra: str):
+    return sweep.parse_args(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), *extra])
+
+
+def test_existing_nets_are_not_retrained_and_missing_ones_resume(tmp_path):
+    args = args_for(tmp_path, "--lambdas", "0", "6", "--epochs", "2")
+    existing = sweep.net_path(args.runs, 0.0)
+    existing.parent.mkdir(parents=True)
+    existing.write_bytes(b"trained before")
+    calls = []
+    status = sweep.train_missing(args, run=lambda command, check: calls.append(command))
+    assert status == {0.0: "existed", 6.0: "trained"}
+    assert len(calls) == 1
+    command = calls[0]
+    assert command[command.index("--lam") + 1] == "6" and command[command.index("--epochs") + 1] == "2"
+    assert "--resume" in command
+    assert command[command.index("--out") + 1] == str(sweep.net_path(args.runs, 6.0))
+
+
+def test_a_sweep_folder_with_other_settings_is_refused(tmp_path):
+    sweep.check_settings(tmp_path / "runs", args_for(tmp_path, "--epochs", "3"))
+    sweep.check_settings(tmp_path / "runs", args_for(tmp_path, "--epochs", "3", "--lambdas", "0", "2"))
+    with pytest.raises(SystemExit, match="other settings"):
+        sweep.check_settings(tmp_path / "runs", args_for(tmp_path, "--epochs", "4"))

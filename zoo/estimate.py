@@ -1,0 +1,339 @@
+"""What a benchmark run will cost, before running it: network evaluations and wall time.
+
+``scripts/benchmark.py --estimate`` prints, per entry and attack, how many times the defended
+model is called per example (forward-only calls and gradient calls, the benchmark's K
+re-classifications of the clean and adversarial input included), what that means in network
+evaluations (eps UNet, guidance net and classifier, forward and backward), and the wall time those
+calls take on this machine, from a short timed probe of one forward and one gradient on one image.
+
+Counting rules (per example, derived from zoo's purifier and the attacks' code):
+
+* PGD+EOT: ``steps * eot`` gradient calls.
+* AutoAttack (pyautoattack): the clean pass, the defense checks (standard: 5 randomness + 1 range +
+  1 dynamic forward on the first batch; rand: 2), then each sub-attack on the examples still
+  robust, plus one forward after each: APGD (CE, DLR) a prediction and (n_iter + 1) * eot_iter
+  gradients per restart; APGD-T the same per target and restart, plus the logits that pick the
+  target; FAB-T per target a prediction, the target's logits, n_iter (forward + gradient) and a
+  check; FAB per restart the same without the target's logits and with a full Jacobian instead of
+  a gradient; Square 1 + n_queries + 1 forwards per restart. The numbers are an upper bound: an
+  example that is broken (or misclassified to begin with) is not attacked further.
+* One model call of a purifier with S reverse steps, guidance on or off (G = 1 or 0):
+  forward only: S UNet forwards, G*S guidance-net forwards (f(x') and every step but the last, which
+  has zero variance), G*(S-1) guidance backwards (the guidance gradient), one classifier forward.
+  gradient (``exact``): the same forwards, then S UNet backwards, G*(S-1) double backwards through
+  the guidance gradients (+G for f(x') under robust guidance) and a classifier backward.
+  ``recompute`` runs every UNet forward and guidance gradient twice; ``checkpoint`` runs the UNet
+  twice and the guidance gradient three times (:data:`RUNS_PER_STEP`).
+
+The probe times a forward and a gradient at two short chain lengths and extrapolates linearly to
+the entry's S, so it finishes in seconds even for the CIFAR-10 entries; it builds the architecture
+with random weights (timing does not depend on them), so nothing is downloaded.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .registry import Entry
+
+CHECK_FORWARDS = {"standard": 7, "rand": 2}
+"""Forwards of AutoAttack's defense checks on the first batch (randomness 5, range 1, dynamic 1;
+the rand version skips the randomness check)."""
+
+
+@dataclass
+class ModelCalls:
+    """Calls of the defended model for one example: forward-only, gradient (one backward), and
+    FAB's full Jacobian (one forward, one backward per class)."""
+
+    forward: int = 0
+    gradient: int = 0
+    jacobian: int = 0
+
+    def __add__(self, other: "ModelCalls") -> "ModelCalls":
+        return ModelCalls(self.forward + other.forward, self.gradient + other.gradient,
+                          self.jacobian + other.jacobian)
+
+    def scaled(self, k: int) -> "ModelCalls":
+        return ModelCalls(self.forward * k, self.gradient * k, self.jacobian * k)
+
+
+def pgd_eot_calls(steps: int, eot: int) -> ModelCalls:
+    """PGD+EOT: every step averages ``eot`` gradients (batched into one call, same cost per image)."""
+    return ModelCalls(gradient=steps * eot)
+
+
+def autoattack_config(version: str, budget: dict | None) -> dict[str, Any]:
+    """The sub-attack settings AutoAttack will really use for ``version`` with ``budget`` applied,
+    read off a configured :class:`~zoo.attacks.AutoAttackEval` (so pyautoattack's defaults and the
+    budget overrides are never restated here)."""
+    from .attacks import AutoAttackEval
+
+    aa = AutoAttackEval(nn.Identity(), norm="Linf", eps=0.0, version=version, budget=budget).adversary
+    return {"attacks": list(aa.attacks_to_run),
+            "apgd": (aa.apgd.n_iter, aa.apgd.n_restarts, aa.apgd.eot_iter),
+            "apgd_t": (aa.apgd_targeted.n_iter, aa.apgd_targeted.n_restarts, aa.apgd_targeted.eot_iter,
+                       aa.apgd_targeted.n_target_classes),
+            "fab": (aa.fab.n_iter, aa.fab.n_restarts, aa.fab.n_target_classes),
+            "square": (aa.square.n_queries, aa.square.n_restarts)}
+
+
+def sub_attack_calls(name: str, config: dict[str, Any]) -> ModelCalls:
+    """Model calls of one AutoAttack sub-attack on one example that stays robust throughout,
+    counting the robustness check after it."""
+    if name in ("apgd-ce", "apgd-dlr"):
+        n_iter, restarts, eot = config["apgd"]
+        calls = ModelCalls(forward=1, gradient=restarts * (n_iter + 1) * eot)
+    elif name == "apgd-t":
+        n_iter, restarts, eot, targets = config["apgd_t"]
+        calls = ModelCalls(forward=1 + targets * restarts, gradient=targets * restarts * (n_iter + 1) * eot)
+    elif name in ("fab", "fab-t"):
+        n_iter, restarts, targets = config["fab"]
+        # a run: a prediction (+ the logits that pick the target, FAB-T only), one forward and one
+        # gradient (FAB-T) or Jacobian (FAB) per iteration, a final check; FAB-T: one run per target
+        if name == "fab-t":
+            calls = ModelCalls(forward=1) + ModelCalls(forward=3 + n_iter, gradient=n_iter).scaled(targets)
+        else:
+            calls = ModelCalls(forward=1) + ModelCalls(forward=2 + n_iter, jacobian=n_iter).scaled(restarts)
+    elif name == "square":
+        n_queries, restarts = config["square"]
+        calls = ModelCalls(forward=1 + restarts * (n_queries + 2))
+    else:
+        raise ValueError(f"unknown AutoAttack sub-attack {name!r}")
+    return calls + ModelCalls(forward=1)
+
+
+def autoattack_calls(version: str, budget: dict | None) -> ModelCalls:
+    """AutoAttack per example (upper bound), without the defense checks (see :func:`check_calls`)."""
+    config = autoattack_config(version, budget)
+    total = ModelCalls(forward=1)  # the clean pass
+    for name in config["attacks"]:
+        total = total + sub_attack_calls(name, config)
+    return total
+
+
+def check_calls(version: str) -> int:
+    """Forward calls of AutoAttack's defense checks, each on the first batch (once per batch run)."""
+    return CHECK_FORWARDS[version]
+
+
+def attack_calls(attack: str, settings) -> ModelCalls:
+    """Model calls per example of one benchmark attack with ``settings``
+    (a :class:`zoo.benchmark.Settings`), without the re-classification draws."""
+    if attack == "pgd-eot":
+        return pgd_eot_calls(settings.pgd_steps, settings.pgd_eot)
+    if attack.startswith("autoattack-"):
+        return autoattack_calls(attack.split("-", 1)[1], dict(settings.autoattack) or None)
+    raise ValueError(f"unknown attack {attack!r}")
+
+
+def evaluation_calls(draws: int) -> ModelCalls:
+    """The benchmark's honest accuracy: K forwards of the clean and K of the adversarial input."""
+    return ModelCalls(forward=2 * draws)
+
+
+@dataclass
+class NetworkEvals:
+    """Network evaluations (per image) of some model calls."""
+
+    unet_forward: int = 0
+    unet_backward: int = 0
+    guidance_forward: int = 0
+    guidance_backward: int = 0
+    guidance_double_backward: int = 0
+    classifier_forward: int = 0
+    classifier_backward: int = 0
+
+    def __add__(self, other: "NetworkEvals") -> "NetworkEvals":
+        return NetworkEvals(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
+
+    def scaled(self, k: int) -> "NetworkEvals":
+        return NetworkEvals(*(k * a for a in dataclasses.astuple(self)))
+
+
+def chain_shape(entry: Entry) -> tuple[int, int, bool, bool]:
+    """(S reverse steps, G guidance on/off, robust term on/off, label net separate) of an entry."""
+    p = entry.purification
+    if p is None:
+        return 0, 0, False, False
+    guided = p.pattern != "none"
+    return p.num_steps, int(guided), p.pattern == "robust", guided and p.label == "classifier"
+
+
+def forward_evals(entry: Entry) -> NetworkEvals:
+    """One forward-only model call."""
+    steps, g, _, label_net = chain_shape(entry)
+    noisy = max(steps - 1, 0)  # the last step has zero variance: no guidance
+    return NetworkEvals(unet_forward=steps, guidance_forward=g * (1 + noisy), guidance_backward=g * noisy,
+                        classifier_forward=1 + int(label_net))
+
+
+RUNS_PER_STEP = {"exact": (1, 1), "recompute": (2, 2), "checkpoint": (2, 3)}
+"""(UNet forwards, guidance-gradient computations) per reverse step of one gradient call, by grad
+mode. ``checkpoint`` recomputes the guidance gradient twice in the backward pass (once for the
+first-order and once for the double backward), as counted with hooks in tests/test_estimate.py."""
+
+
+def gradient_evals(entry: Entry, grad_mode: str = "exact") -> NetworkEvals:
+    """One gradient call (forward with a graph, then one backward) in ``grad_mode``."""
+    steps, g, robust, label_net = chain_shape(entry)
+    noisy = max(steps - 1, 0)
+    unet_runs, guidance_runs = RUNS_PER_STEP[grad_mode]
+    return NetworkEvals(unet_forward=unet_runs * steps, unet_backward=steps,
+                        guidance_forward=g * (1 + guidance_runs * noisy), guidance_backward=g * guidance_runs * noisy,
+                        guidance_double_backward=g * (noisy + int(robust)),
+                        classifier_forward=1 + int(label_net), classifier_backward=1)
+
+
+def jacobian_evals(entry: Entry, grad_mode: str, num_classes: int) -> NetworkEvals:
+    """FAB's Jacobian: one gradient call's forward and ``num_classes`` backward passes."""
+    grad = gradient_evals(entry, grad_mode)
+    fwd = forward_evals(entry)
+    backward = dataclasses.replace(grad, unet_forward=grad.unet_forward - fwd.unet_forward,
+                                   guidance_forward=grad.guidance_forward - fwd.guidance_forward,
+                                   guidance_backward=grad.guidance_backward - fwd.guidance_backward,
+                                   classifier_forward=0)
+    return fwd + backward.scaled(num_classes)
+
+
+def network_evals(calls: ModelCalls, entry: Entry, grad_mode: str = "exact") -> NetworkEvals:
+    """Network evaluations per image of ``calls``."""
+    return (forward_evals(entry).scaled(calls.forward) + gradient_evals(entry, grad_mode).scaled(calls.gradient)
+            + jacobian_evals(entry, grad_mode, entry.num_classes).scaled(calls.jacobian))
+
+
+@dataclass
+class Probe:
+    """Seconds per image of one forward-only call and one gradient call of the full chain."""
+
+    forward: float
+    gradient: float
+    note: str
+
+    def seconds(self, calls: ModelCalls, num_classes: int) -> float:
+        backward = max(self.gradient - self.forward, 0.0)
+        return (calls.forward * self.forward + calls.gradient * self.gradient
+                + calls.jacobian * (self.gradient + (num_classes - 1) * backward))
+
+
+def _timed(fn) -> float:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def _probe_once(entry: Entry, device: torch.device, grad_mode: str, repeats: int = 2) -> tuple[float, float]:
+    """Seconds of one forward and one gradient of ``entry`` (random weights) on one random image,
+    the least of ``repeats`` tries (a shared machine's hiccups only ever add time)."""
+    from .factory import create_model
+
+    model = create_model(entry, device=device, pretrained=False, grad_mode=grad_mode)
+    x = torch.rand(1, *entry.input_shape, device=device)
+
+    def gradient():
+        xg = x.clone().requires_grad_(True)
+        torch.autograd.grad(model(xg).sum(), xg)
+
+    with torch.no_grad():
+        model(x)  # warm-up: first-call costs are not per-image costs
+        forward = min(_timed(lambda: model(x)) for _ in range(repeats))
+    return forward, min(_timed(gradient) for _ in range(repeats))
+
+
+def probe(entry: Entry, device: torch.device, grad_mode: str = "exact") -> Probe:
+    """Per-image seconds of a forward and a gradient call of ``entry``'s full chain, measured at
+    two short chain lengths (2 and 3 steps) and extrapolated linearly to its length."""
+    from .factory import with_overrides
+
+    steps = chain_shape(entry)[0]
+    if steps <= 3:
+        forward, gradient = _probe_once(entry, device, grad_mode)
+        return Probe(forward, gradient, f"measured at the full chain ({steps} steps)")
+    short = [with_overrides(entry, steps=s) for s in (2, 3)]
+    (f2, g2), (f3, g3) = (_probe_once(e, device, grad_mode) for e in short)
+    forward = f2 + (steps - 2) * max(f3 - f2, 0.0)
+    gradient = g2 + (steps - 2) * max(g3 - g2, 0.0)
+    return Probe(forward, gradient, f"extrapolated from 2- and 3-step chains to {steps} steps")
+
+
+@dataclass
+class Estimate:
+    """The cost of one (entry, attack) of a benchmark run."""
+
+    model: str
+    attack: str
+    n_examples: int
+    calls: ModelCalls  # per example, re-classification draws included
+    evals: NetworkEvals  # per example
+    seconds: float  # all examples
+    upper_bound: bool
+
+
+def estimate_entry(entry: Entry, settings, probe_result: Probe, grad_mode: str = "exact") -> list[Estimate]:
+    """Estimates for every attack of ``settings`` (a :class:`zoo.benchmark.Settings`) on ``entry``."""
+    out = []
+    for attack in settings.attacks:
+        calls = attack_calls(attack, settings) + evaluation_calls(settings.draws)
+        seconds = settings.n_examples * probe_result.seconds(calls, entry.num_classes)
+        if attack.startswith("autoattack-"):
+            batches = -(-settings.n_examples // settings.batch_size)
+            first = min(settings.batch_size, settings.n_examples)
+            seconds += batches * check_calls(attack.split("-", 1)[1]) * first * probe_result.forward
+        out.append(Estimate(entry.name, attack, settings.n_examples, calls, network_evals(calls, entry, grad_mode),
+                            seconds, attack.startswith("autoattack-")))
+    return out
+
+
+def human(seconds: float) -> str:
+    """Seconds as the largest sensible unit: '42 s', '3.5 min', '2.1 h', '4.0 days'."""
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def format_estimates(estimates: list[Estimate], probes: dict[str, Probe], device: torch.device) -> str:
+    """The table ``--estimate`` prints."""
+    lines = [f"Cost estimate on {device} (nothing has been run; probe: one image, random weights)"]
+    for name, p in probes.items():
+        lines.append(f"  {name}: {p.forward:.3g} s per forward, {p.gradient:.3g} s per gradient, per image ({p.note})")
+    header = (f"{'model':24s} {'attack':20s} {'n':>5s} {'fwd calls':>10s} {'grad calls':>10s} {'UNet fwd':>10s} "
+              f"{'UNet bwd':>10s} {'guide fwd':>10s} {'guide bwd':>10s} {'guide 2xbwd':>11s} {'time':>10s}")
+    lines += ["", "per example:" + " " * 40 + "(calls and network evaluations per example; time for all)", header]
+    total = 0.0
+    for e in estimates:
+        calls = e.calls.gradient + e.calls.jacobian
+        mark = " (upper bound)" if e.upper_bound else ""
+        lines.append(f"{e.model:24s} {e.attack:20s} {e.n_examples:5d} {e.calls.forward:10d} {calls:10d} "
+                     f"{e.evals.unet_forward:10d} {e.evals.unet_backward:10d} {e.evals.guidance_forward:10d} "
+                     f"{e.evals.guidance_backward:10d} {e.evals.guidance_double_backward:11d} "
+                     f"{human(e.seconds):>10s}{mark}")
+        total += e.seconds
+    lines += ["", f"expected wall time: about {human(total)} (AutoAttack: at most; it skips examples it has broken)"]
+    return "\n".join(lines)
+
+
+def estimate(names: list[str], threat: str, attacks: tuple[str, ...], *, device=None, grad_mode: str = "exact",
+             **settings_kw) -> str:
+    """Probe each entry and return the printed estimate for a benchmark of ``names``."""
+    from .benchmark import settings_for
+    from .factory import default_device
+    from .registry import get_entry
+
+    device = torch.device(device) if device is not None else default_device()
+    estimates, probes = [], {}
+    for name in names:
+        entry = get_entry(name)
+        settings = settings_for(entry, threat, attacks, **settings_kw)
+        probes[name] = probe(entry, device, grad_mode)
+        estimates += estimate_entry(entry, settings, probes[name], grad_mode)
+    return format_estimates(estimates, probes, device)

@@ -56,7 +56,8 @@ def load(name: str, device: str | torch.device | None = None, *, pretrained: boo
             ``scripts/publish.py``: ``hf://org/repo[@revision]`` or a local folder.
         device: where to put it; default CUDA when available, else CPU.
         pretrained: fetch the weights (``False``: random weights, same architecture; for tests).
-        grad_mode: ``exact`` or ``checkpoint`` (same gradients, far less memory in t*).
+        grad_mode: ``exact``, ``checkpoint`` or ``recompute`` (same gradients; the latter two use far
+            less memory in t*, ``recompute`` memory flat in t*).
         **overrides: purification settings to change: t_star, steps, scale, pattern, distance, label.
     """
     entry = with_overrides(get_entry(name), **overrides)

@@ -15,6 +15,7 @@ import sys
 
 import zoo
 from zoo.benchmark import ATTACK_CHOICES, benchmark
+from zoo.purifier import GRAD_MODES
 
 
 def shard(text: str) -> tuple[int, int]:
@@ -48,6 +49,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="evaluate only slice i of n (0-based); under torchrun: one shard per rank, merged by rank 0")
     p.add_argument("--resume", action="store_true", help="continue the journaled run with the same arguments")
     p.add_argument("--merge", action="store_true", help="write the tables from finished shard journals")
+    p.add_argument("--grad-mode", choices=GRAD_MODES, default="exact",
+                   help="how gradients go through the reverse chain: exact (plain autograd, fastest), "
+                        "checkpoint or recompute (the same gradients in memory flat in t*; a run killed for "
+                        "lack of memory can --resume with recompute)")
     p.add_argument("--estimate", action="store_true",
                    help="print the expected network evaluations and wall time (from a short timed probe), then exit "
                         "without running anything")
@@ -70,12 +75,12 @@ def main(argv=None) -> int:
 
             print(estimate(names, args.threat, attacks_of(args), device=args.device, eps=args.eps,
                            n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
-                           subset_seed=args.subset_seed))
+                           subset_seed=args.subset_seed, grad_mode=args.grad_mode))
             return 0
         written = benchmark(names, args.threat, attacks_of(args), out=args.out, eps=args.eps,
                             n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
                             subset_seed=args.subset_seed, device=args.device, data_dir=args.data_dir,
-                            shard=args.shard, resume=args.resume, merge_only=args.merge)
+                            shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode)
     except (KeyError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
         print(f"benchmark.py: error: {err}", file=sys.stderr)
         return 2

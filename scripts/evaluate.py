@@ -18,6 +18,7 @@ import torch
 
 import zoo
 from zoo.data import mnist_demo
+from zoo.devices import device_of
 from zoo.evaluation import accuracy
 from zoo.provenance import provenance
 
@@ -48,7 +49,7 @@ def main() -> None:
                          for n in args.n_examples}
         print(f"{name:24s} " + "  ".join(f"n={n}: {100 * a:5.1f}%" for n, a in results[name].items()), flush=True)
     if args.out is not None:
-        device = next(model.parameters()).device
+        device = device_of(model)
         record = {"provenance": provenance(device, seed=args.seed, batch_size=args.batch_size,
                                            split=args.split, overrides=overrides,
                                            wall_seconds=round(time.time() - start, 1)),

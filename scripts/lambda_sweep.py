@@ -236,7 +236,7 @@ def main(argv=None) -> int:
     status = train_missing(args)
 
     from zoo.benchmark import benchmark
-    from zoo.factory import default_device
+    from zoo.devices import default_device
     from zoo.provenance import provenance
     from zoo.registry import get_entry
 

@@ -24,6 +24,7 @@ import torch  # noqa: E402
 import zoo  # noqa: E402
 from zoo.benchmark import build_attacks, settings_for  # noqa: E402
 from zoo.data import load_test_set  # noqa: E402
+from zoo.devices import device_of  # noqa: E402
 from zoo.provenance import provenance  # noqa: E402
 from zoo.registry import get_entry  # noqa: E402
 
@@ -49,7 +50,7 @@ def panels(name: str, threat: str, eps: float | None, n: int, seed: int, data_di
     settings = settings_for(entry, threat, ("pgd-eot",), eps=eps, n_examples=n, seed=seed)
     model = zoo.load(name, device=device)
     x, y, _ = load_test_set(entry.dataset, n, data_dir)
-    device = next(model.parameters()).device
+    device = device_of(model)
     x, y = x.to(device), y.to(device)
     torch.manual_seed(seed)
     x_adv = build_attacks(model, settings)["pgd-eot"](x, y)

@@ -326,7 +326,7 @@ def estimate(names: list[str], threat: str, attacks: tuple[str, ...], *, device=
              **settings_kw) -> str:
     """Probe each entry and return the printed estimate for a benchmark of ``names``."""
     from .benchmark import settings_for
-    from .factory import default_device
+    from .devices import default_device
     from .registry import get_entry
 
     device = torch.device(device) if device is not None else default_device()

@@ -7,12 +7,14 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from .devices import device_of
+
 
 @torch.no_grad()
 def predict(model: nn.Module, x: Tensor, batch_size: int = 100, seed: int = 0, progress: bool = False) -> Tensor:
     """Predicted labels of ``x``, batch by batch; all purification noise comes from one generator
     seeded with ``seed``, so a run is reproducible for a given seed and batch size."""
-    device = next(model.parameters()).device
+    device = device_of(model)
     generator = torch.Generator(device=device).manual_seed(seed)
     preds = []
     for xb in tqdm(x.split(batch_size), desc="predict", disable=not progress, leave=False):
@@ -59,7 +61,7 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
     ``(x, y) -> x_adv``), re-classify clean and adversarial inputs ``draws`` times, and journal
     each finished batch. Examples the journal already holds are skipped. ``test_indices`` (default:
     the positions) name each example's place in the test set, for random subsets."""
-    device = next(model.parameters()).device
+    device = device_of(model)
     done = journal.done()
     for a, (name, attack) in enumerate(attacks.items()):
         todo = [(b, idx) for b, idx in shard_batches(len(x), batch_size, shard)

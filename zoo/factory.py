@@ -7,16 +7,13 @@ from typing import Any
 import torch
 
 from . import nets
+from .devices import default_device
 from .diffusion import GaussianDiffusion, linear_betas
 from .guidance import Guidance
 from .purifier import DefendedClassifier, Purifier
 from .registry import Entry, Purification
 
 OVERRIDABLE = tuple(f.name for f in dataclasses.fields(Purification) if f.name not in ("schedule", "max_trained_t"))
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def with_overrides(entry: Entry, **overrides: Any) -> Entry:

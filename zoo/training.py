@@ -27,6 +27,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from .devices import device_of
+
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "multistep", "constant")
 LOG_COLUMNS = ("epoch", "loss", "val_clean_acc", "val_pgd_acc", "seconds", "loss_mean", "lr")
@@ -123,14 +125,10 @@ def random_crop_flip(x: Tensor, pad: int = 4) -> Tensor:
     return torch.where(flip[:, None, None, None], crops.flip(3), crops)
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 @torch.no_grad()
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
     """Clean accuracy of ``model`` (batches moved to the model's device)."""
-    device = _device_of(model)
+    device = device_of(model)
     correct = sum(int((model(xb.to(device)).argmax(1) == yb.to(device)).sum())
                   for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
     return correct / len(y)
@@ -150,7 +148,7 @@ def _pgd_ce(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int) -> T
 def pgd_accuracy(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 10,
                  batch_size: int = 500) -> float:
     """Accuracy under a CE PGD attack in the Linf ball (a quick robustness read-out for logs)."""
-    device = _device_of(model)
+    device = device_of(model)
     correct = 0
     for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
         xb, yb = xb.to(device), yb.to(device)
@@ -254,7 +252,7 @@ def restore_checkpoint(path: Path, spec: dict, model: nn.Module, opt, sched) -> 
     if saved != spec:
         raise ResumeError(f"{path.parent} holds a run with other settings ({_spec_difference(saved, spec)}); "
                           "resume it with the same arguments, or train into another --out")
-    weights = load_file(str(path.with_suffix(".safetensors")), device=str(_device_of(model)))
+    weights = load_file(str(path.with_suffix(".safetensors")), device=str(device_of(model)))
     model.load_state_dict(weights, strict=True)
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
@@ -281,7 +279,7 @@ def _start(folder: Path | None, resume: bool, spec: dict, model, opt, sched) -> 
 def _train_epoch(model: nn.Module, x: Tensor, y: Tensor, opt, sched, cfg: TrainConfig, desc: str,
                  progress: bool) -> tuple[float, float]:
     """One pass over (x, y) in a fresh random order; returns (last batch's loss, mean loss)."""
-    device = _device_of(model)
+    device = device_of(model)
     model.train()
     order = torch.randperm(len(x))
     bar = tqdm(order.split(cfg.batch_size), desc=desc, leave=False, disable=not progress)

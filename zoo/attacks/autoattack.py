@@ -1,7 +1,6 @@
 """AutoAttack (Croce & Hein, 2020) through the PyPI package ``pyautoattack``, run as RobustBench runs it."""
 from __future__ import annotations
 
-import itertools
 import logging
 import sys
 from typing import Any, Mapping
@@ -10,6 +9,7 @@ import torch
 from pyautoattack import AutoAttack, checks
 from torch import Tensor, nn
 
+from ..devices import device_of
 from .base import Attack, batch_norms
 
 VERSIONS = ("standard", "rand")
@@ -111,7 +111,7 @@ class AutoAttackEval(Attack):
         self.version = version
         self.batch_size = batch_size
         self.budget = budget
-        self.device = _device_of(model)
+        self.device = device_of(model)
         self.warnings: list[str] = []
         self.adversary = AutoAttack(model, norm=norm, eps=self.eps, version=version, device=self.device, seed=seed)
         self.adversary.verbose = False
@@ -185,11 +185,3 @@ def _check_budget_value(key: str, value: Any) -> None:
             raise ValueError(f"budget attacks_to_run repeats a sub-attack: {list(value)}")
     elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"budget {key} must be an int >= 1, got {value!r}")
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter or buffer (CPU for a model without any)."""
-    if isinstance(model, nn.Module):
-        for tensor in itertools.chain(model.parameters(), model.buffers()):
-            return tensor.device
-    return torch.device("cpu")

@@ -12,23 +12,29 @@ Every epoch is checkpointed into OUT's stem + ``.checkpoints/`` (weights, optimi
 RNG); after a kill, the same command with --resume ends with exactly the uninterrupted weights.
 The per-epoch log is OUT's stem + ``.log.csv``.
 
-    python scripts/train_guidance.py --lam 0 --epochs 10 --out zoo/weights/mnist/classifier.safetensors
-    python scripts/train_guidance.py --lam 6 --eps 0.3 --steps 5 --epochs 8 --out zoo/weights/mnist/guidance.safetensors
+    python scripts/train_guidance.py --lam 0 --epochs 10 --schedule constant --out zoo/weights/mnist/classifier.safetensors
+    python scripts/train_guidance.py --lam 6 --eps 0.3 --steps 5 --epochs 8 --schedule constant \\
+        --out zoo/weights/mnist/guidance.safetensors
     python scripts/train_guidance.py --dataset cifar10 --arch wrn-28-10 --optimizer sgd --schedule multistep \\
         --milestones 75 90 --epochs 100 --data-dir ./data --out runs/trades_wrn28.safetensors
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from zoo.data import DataUnavailable, load_train_set
+from zoo.devices import device_of
 from zoo.nets import ARCHITECTURES
-from zoo.training import OPTIMIZERS, SCHEDULES, TrainConfig, checkpoint_folder, cpu_state_dict, train_classifier
+from zoo.provenance import provenance
+from zoo.sources import sha256_of
+from zoo.training import (OPTIMIZERS, SCHEDULES, TrainConfig, checkpoint_folder, compare_nets, cpu_state_dict,
+                          train_classifier)
 
 ARCHS = ("small-cnn", "resnet18", "wrn-28-10")
 NUM_CLASSES = {"mnist": 10, "cifar10": 10, "cifar100": 100}
@@ -68,6 +74,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint-dir", type=Path, default=None, help="default: OUT's stem + .checkpoints/")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint (same arguments)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    p.add_argument("--reference", type=Path, default=None,
+                   help="safetensors weights of the same net to compare the result with (e.g. the committed demo "
+                        "net): bit identity, prediction agreement and accuracies on the held-out data, printed "
+                        "and written to OUT's stem + .reference.json")
     args = p.parse_args(argv)
     fill_defaults(args)
     return args
@@ -128,7 +138,27 @@ def train(args: argparse.Namespace) -> int:
                      progress=not args.no_progress)
     save_file(cpu_state_dict(model), str(args.out))
     print(f"saved {args.out} ({args.arch} {config})")
+    if args.reference is not None:
+        report_reference(model, ARCHITECTURES[args.arch](**config).to(device), args, val)
     return 0
+
+
+def report_reference(model: torch.nn.Module, reference: torch.nn.Module, args: argparse.Namespace, val) -> dict:
+    """Compare the trained net with ``--reference`` on the held-out data; print and save the result."""
+    try:
+        reference.load_state_dict(load_file(str(args.reference), device=str(device_of(model))))
+    except RuntimeError as err:
+        raise ValueError(f"--reference {args.reference} does not hold a {args.arch} net of this shape: "
+                         f"{str(err).splitlines()[0]}") from None
+    result = {"provenance": provenance(device_of(model), seed=args.seed, threads=args.threads),
+              "reference": str(args.reference), "reference_sha256": sha256_of(args.reference),
+              "sha256": sha256_of(args.out), "held_out_examples": len(val[1]), "pgd_steps": args.steps,
+              "eps": args.eps, **compare_nets(model.eval(), reference.eval(), *val, args.eps, args.steps)}
+    path = args.out.with_suffix(".reference.json")
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"wrote {path}")
+    return result
 
 
 if __name__ == "__main__":

@@ -205,6 +205,32 @@ def test_cli_refuses_to_resume_with_other_settings(digits, tmp_path, capsys, mon
     assert cli.main([*args, "--resume"]) == 0  # a finished run resumes to the same file
 
 
+def test_cli_compares_a_retrained_net_with_its_reference(digits, tmp_path, capsys, monkeypatch):
+    """--reference: the same command twice is bit-identical here; another seed is not, and predicts
+    differently somewhere; a reference of another shape is a clear error."""
+    import json
+
+    cli = load_cli()
+    (x, y), (vx, vy) = digits
+    monkeypatch.setattr(cli, "load_train_set", lambda *a: ((x[:64], y[:64]), (vx, vy)))
+    base = ["--width", "4", "--epochs", "1", "--steps", "1", "--threads", "1", "--no-progress"]
+    first = tmp_path / "a.safetensors"
+    assert cli.main(["--out", str(first), *base]) == 0
+    assert cli.main(["--out", str(tmp_path / "b.safetensors"), *base, "--reference", str(first)]) == 0
+    same = json.loads((tmp_path / "b.reference.json").read_text())
+    assert same["bit_identical"] and same["sha256"] == same["reference_sha256"]
+    assert same["prediction_agreement"] == 1.0 and same["max_abs_weight_difference"] == 0.0
+    assert same["clean_accuracy"] == same["reference_clean_accuracy"]
+    assert cli.main(["--out", str(tmp_path / "c.safetensors"), *base, "--seed", "1", "--reference", str(first)]) == 0
+    other = json.loads((tmp_path / "c.reference.json").read_text())
+    assert not other["bit_identical"] and other["max_abs_weight_difference"] > 0
+    assert other["prediction_agreement"] < 1.0
+    capsys.readouterr()
+    wide = [a if a != "4" else "8" for a in base]
+    assert cli.main(["--out", str(tmp_path / "d.safetensors"), *wide, "--reference", str(first)]) == 2
+    assert "does not hold a small-cnn net of this shape" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("arch, params", [("wrn-28-10", 36_479_194), ("resnet18", 11_173_962)])
 def test_cifar_architectures_have_their_published_size_and_class_count(arch, params):
     """WRN-28-10 and the CIFAR ResNet-18 have 36.5M and 11.2M parameters with 10 classes."""

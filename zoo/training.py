@@ -158,6 +158,28 @@ def pgd_accuracy(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int 
     return correct / len(y)
 
 
+def compare_nets(model: nn.Module, reference: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int) -> dict:
+    """How close a retrained net is to a reference one (e.g. the committed demo weights): whether
+    the weights are bit-identical, their largest difference, and on held-out data ``x, y`` how often
+    the two predict the same label and each one's clean and PGD accuracy. Floating-point training
+    is bit-reproducible on one machine; on another CPU the last bits differ and grow over the
+    epochs, so the prediction agreement and the accuracies are what a re-run should match."""
+    mine, theirs = cpu_state_dict(model), cpu_state_dict(reference)
+    if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
+        raise ValueError("the reference weights are not of this architecture")
+    with torch.no_grad():
+        device = device_of(model)
+        agree = sum(int((model(xb.to(device)).argmax(1) == reference(xb.to(device)).argmax(1)).sum())
+                    for xb in x.split(500))
+    floats = [k for k in mine if mine[k].is_floating_point()]
+    return {"bit_identical": all(torch.equal(mine[k], theirs[k]) for k in mine),
+            "max_abs_weight_difference": max(float((mine[k] - theirs[k]).abs().max()) for k in floats),
+            "prediction_agreement": agree / len(y),
+            "clean_accuracy": accuracy(model, x, y), "reference_clean_accuracy": accuracy(reference, x, y),
+            "pgd_accuracy": pgd_accuracy(model, x, y, eps, steps),
+            "reference_pgd_accuracy": pgd_accuracy(reference, x, y, eps, steps)}
+
+
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam (the demo's default) or SGD with momentum, both with ``cfg.weight_decay``."""
     if cfg.optimizer == "sgd":

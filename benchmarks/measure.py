@@ -128,19 +128,3 @@ def autocast_if(enabled: bool, device: torch.device):
             yield
     else:
         yield
-
-
-def apply_levers(model: nn.Module, *, channels_last: bool, compile_unet: bool) -> nn.Module:
-    """The CUDA speed levers that change the model itself (in place):
-
-    channels_last  every network's weights in NHWC; inputs follow through the first convolution.
-    compile_unet   ``torch.compile`` on the eps network only: it needs first-order gradients,
-                   whereas the guidance net needs a double backward, which compiled graphs
-                   (AOTAutograd) do not support.
-    """
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    if compile_unet:
-        eps_net = model.purifier.eps_net
-        eps_net.unet = torch.compile(eps_net.unet, dynamic=False)
-    return model

@@ -53,8 +53,9 @@ from zoo.diffusion import GaussianDiffusion, linear_betas  # noqa: E402
 from zoo.factory import with_overrides  # noqa: E402
 from zoo.provenance import provenance  # noqa: E402
 from zoo.purifier import DefendedClassifier, Purifier  # noqa: E402
+from zoo.speed import speed_up  # noqa: E402
 
-from measure import (CallCounter, apply_levers, autocast_if, peak_memory, summarize, synchronize,  # noqa: E402
+from measure import (CallCounter, autocast_if, peak_memory, summarize, synchronize,  # noqa: E402
                      time_call)
 from references import AdjointSDEReference, AutogradReference  # noqa: E402
 import report  # noqa: E402
@@ -129,7 +130,7 @@ def load_networks(args, device: torch.device) -> list[Network]:
                             "google/ddpm-cifar10-32 UNet + WRN-34-10 guidance + WRN-28-10 classifier "
                             "architectures, random weights, random images"))
     for net in nets:
-        apply_levers(net.model, channels_last=args.channels_last, compile_unet=args.compile)
+        speed_up(net.model, channels_last=args.channels_last, compile_unet=args.compile)
         if args.channels_last:
             net.x = net.x.contiguous(memory_format=torch.channels_last)
     return nets
@@ -292,7 +293,7 @@ def lever_row(net: Network, t_star: int, mode: str, lever: str, reference: Tenso
     model = zoo.load(net.name, device=device, pretrained=(net.name == DEMO), grad_mode=mode,
                      t_star=t_star, steps=t_star)
     model.load_state_dict(net.model.state_dict())  # the same weights as the plain run
-    apply_levers(model, channels_last=lever == "channels_last", compile_unet=lever == "compile")
+    speed_up(model, channels_last=lever == "channels_last", compile_unet=lever == "compile")
     x = net.x.contiguous(memory_format=torch.channels_last) if lever == "channels_last" else net.x
     with autocast_if(lever == "bf16", device):
         input_gradient(model, x, net.y, args.seed)  # warm-up (and compilation)

@@ -16,6 +16,7 @@ import sys
 import zoo
 from zoo.benchmark import ATTACK_CHOICES, benchmark
 from zoo.purifier import GRAD_MODES
+from zoo.speed import LEVERS
 
 
 def shard(text: str) -> tuple[int, int]:
@@ -53,6 +54,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="how gradients go through the reverse chain: exact (plain autograd, fastest), "
                         "checkpoint or recompute (the same gradients in memory flat in t*; a run killed for "
                         "lack of memory can --resume with recompute)")
+    p.add_argument("--levers", nargs="+", choices=LEVERS, default=[],
+                   help="GPU speed levers (the same function): channels_last (NHWC weights), compile_unet "
+                        "(torch.compile of the diffusion UNet)")
     p.add_argument("--estimate", action="store_true",
                    help="print the expected network evaluations and wall time (from a short timed probe), then exit "
                         "without running anything")
@@ -75,12 +79,13 @@ def main(argv=None) -> int:
 
             print(estimate(names, args.threat, attacks_of(args), device=args.device, eps=args.eps,
                            n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
-                           subset_seed=args.subset_seed, grad_mode=args.grad_mode))
+                           subset_seed=args.subset_seed, grad_mode=args.grad_mode, levers=tuple(args.levers)))
             return 0
         written = benchmark(names, args.threat, attacks_of(args), out=args.out, eps=args.eps,
                             n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
                             subset_seed=args.subset_seed, device=args.device, data_dir=args.data_dir,
-                            shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode)
+                            shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode,
+                            levers=tuple(args.levers))
     except (KeyError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
         print(f"benchmark.py: error: {err}", file=sys.stderr)
         return 2

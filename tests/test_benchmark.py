@@ -99,19 +99,22 @@ def test_killed_run_resumes_to_identical_tables(tmp_path):
 
 
 def test_grad_mode_is_recorded_and_a_run_may_resume_in_another_mode(tmp_path):
-    """A run that ran out of memory resumes with --grad-mode recompute: the journal's settings
-    accept it, each record and the provenance name the mode that made it."""
+    """A run that ran out of memory resumes with --grad-mode recompute (and a speed lever): the
+    journal's settings accept it, each record and the provenance name the mode and levers."""
     args = ["--model", "agdm-tiny-mnist", "--attack", "pgd-eot", "--n-examples", "2", "--batch-size", "1"]
     assert run(tmp_path, *args, "--grad-mode", "exact") == 0
     journal = tmp_path / "journal" / "agdm-tiny-mnist_Linf.jsonl"
     lines = journal.read_text().splitlines()
     assert len(lines) == 3  # spec + two one-example batches
     journal.write_text("\n".join(lines[:2]) + "\n")  # as if killed after the first batch
-    assert run(tmp_path, *args, "--grad-mode", "recompute", "--resume") == 0
+    assert run(tmp_path, *args, "--grad-mode", "recompute", "--levers", "channels_last", "--resume") == 0
     records = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
-    assert [(r["index"], r["grad_mode"]) for r in records] == [(0, "exact"), (1, "recompute")]
+    assert [(r["index"], r["grad_mode"], r["levers"]) for r in records] == [
+        (0, "exact", []), (1, "recompute", ["channels_last"])]
     provenance = json.loads((tmp_path / "provenance_Linf.json").read_text())
     assert provenance["grad_modes"] == ["exact", "recompute"]
+    assert provenance["speed_levers"] == ["channels_last", "none"]
+    assert "speed levers: channels_last, none" in (tmp_path / "results_Linf.md").read_text()
 
 
 def test_random_subset_is_seeded_distinct_and_recorded(tmp_path):

@@ -24,6 +24,7 @@ from .journal import Journal
 from .evaluation import run_attacks
 from .provenance import provenance
 from .registry import Entry, get_entry
+from .speed import check_levers
 
 ATTACK_CHOICES = results.ATTACK_ORDER
 
@@ -98,17 +99,19 @@ def journal_path(out: Path, s: Settings, shard: tuple[int, int]) -> Path:
 
 
 def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_dir="./data",
-                   shard=(0, 1), resume=False, progress=True, grad_mode: str = "exact") -> Journal:
+                   shard=(0, 1), resume=False, progress=True, grad_mode: str = "exact",
+                   levers: tuple[str, ...] = ()) -> Journal:
     """Run (or resume) one entry's attacks; returns its journal. ``grad_mode`` is how gradients are
     taken through the chain (the same gradients; not part of the journal's settings, so a run killed
-    for lack of memory may resume with ``recompute``); each record names it."""
+    for lack of memory may resume with ``recompute``), ``levers`` the speed levers of
+    :func:`zoo.speed.speed_up` (the same function, faster on a GPU); each record names both."""
     journal = Journal(journal_path(out, s, shard), dataclasses.asdict(s), resume=resume)
     x, y, test_indices = load_test_set(entry.dataset, s.n_examples, data_dir, s.subset_seed)
-    model = create_model(entry, device=device, grad_mode=grad_mode)
+    model = create_model(entry, device=device, grad_mode=grad_mode, **dict.fromkeys(levers, True))
     run_attacks(model, x, y, build_attacks(model, s), journal, seed=s.seed, draws=s.draws,
                 batch_size=s.batch_size, shard=shard, progress=progress,
                 record_fields={"model": s.model, "threat": s.threat, "eps": s.eps, "seed": s.seed,
-                               "grad_mode": grad_mode},
+                               "grad_mode": grad_mode, "levers": list(levers)},
                 test_indices=test_indices.tolist())
     return journal
 
@@ -168,7 +171,8 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
               out: str | Path = "leaderboard", eps: float | None = None, n_examples: int | None = None,
               batch_size: int | None = None, seed: int = 0, subset_seed: int | None = None, device=None,
               data_dir="./data", shard: tuple[int, int] | None = None, resume: bool = False,
-              merge_only: bool = False, progress: bool = True, grad_mode: str = "exact") -> dict[str, Path]:
+              merge_only: bool = False, progress: bool = True, grad_mode: str = "exact",
+              levers: tuple[str, ...] = ()) -> dict[str, Path]:
     """Evaluate ``names`` (registry names or :class:`Entry` objects) under ``threat`` and write the
     leaderboard tables into ``out``.
 
@@ -178,8 +182,9 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
     to write the tables from all shard journals. Under ``torchrun`` with several processes (and
     ``shard=None``) each rank evaluates its own shard on its own GPU, and rank 0 writes the merged
     tables once every rank has finished. ``grad_mode``: ``exact``, ``checkpoint`` or ``recompute``
-    (:mod:`zoo.purifier`: the same gradients, the latter two in memory flat in t*); the provenance
-    lists every mode the records were made with. Returns the written files (empty for a shard run).
+    (:mod:`zoo.purifier`: the same gradients, the latter two in memory flat in t*); ``levers``:
+    ``channels_last``, ``compile_unet`` (:func:`zoo.speed.speed_up`). The provenance lists every
+    mode and lever set the records were made with. Returns the written files (empty for a shard run).
     """
     out = Path(out)
     start = time.time()
@@ -187,13 +192,14 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
     if ranks is not None:
         shard, device = ranks, device or rank_device(ranks[0])
     shard = shard or (0, 1)
+    levers = check_levers(levers)
     entries = {entry.name: entry for entry in map(as_entry, names)}
     settings = [settings_for(e, threat, attacks, eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed,
                              subset_seed=subset_seed) for e in entries.values()]
     if not merge_only:
         for entry, s in zip(entries.values(), settings):
             evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=resume,
-                           progress=progress, grad_mode=grad_mode)
+                           progress=progress, grad_mode=grad_mode, levers=levers)
         writes_tables = _all_ranks_done() if ranks is not None else shard[1] == 1
         if not writes_tables:
             return {}
@@ -206,4 +212,5 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
     # every invocation's attack time, resumed and sharded runs included
     record["attack_seconds_all_runs"] = round(sum(r.get("seconds", 0.0) for r in records), 1)
     record["grad_modes"] = sorted({r.get("grad_mode", "exact") for r in records})
+    record["speed_levers"] = sorted({"+".join(r.get("levers", [])) or "none" for r in records})
     return results.write_outputs(out, records, record, entries)

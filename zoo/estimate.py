@@ -231,12 +231,13 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def _probe_once(entry: Entry, device: torch.device, grad_mode: str, repeats: int = 2) -> tuple[float, float]:
+def _probe_once(entry: Entry, device: torch.device, grad_mode: str, levers: tuple[str, ...] = (),
+                repeats: int = 2) -> tuple[float, float]:
     """Seconds of one forward and one gradient of ``entry`` (random weights) on one random image,
     the least of ``repeats`` tries (a shared machine's hiccups only ever add time)."""
     from .factory import create_model
 
-    model = create_model(entry, device=device, pretrained=False, grad_mode=grad_mode)
+    model = create_model(entry, device=device, pretrained=False, grad_mode=grad_mode, **dict.fromkeys(levers, True))
     x = torch.rand(1, *entry.input_shape, device=device)
 
     def gradient():
@@ -249,17 +250,17 @@ def _probe_once(entry: Entry, device: torch.device, grad_mode: str, repeats: int
     return forward, min(_timed(gradient) for _ in range(repeats))
 
 
-def probe(entry: Entry, device: torch.device, grad_mode: str = "exact") -> Probe:
+def probe(entry: Entry, device: torch.device, grad_mode: str = "exact", levers: tuple[str, ...] = ()) -> Probe:
     """Per-image seconds of a forward and a gradient call of ``entry``'s full chain, measured at
     two short chain lengths (2 and 3 steps) and extrapolated linearly to its length."""
     from .factory import with_overrides
 
     steps = chain_shape(entry)[0]
     if steps <= 3:
-        forward, gradient = _probe_once(entry, device, grad_mode)
+        forward, gradient = _probe_once(entry, device, grad_mode, levers)
         return Probe(forward, gradient, f"measured at the full chain ({steps} steps)")
     short = [with_overrides(entry, steps=s) for s in (2, 3)]
-    (f2, g2), (f3, g3) = (_probe_once(e, device, grad_mode) for e in short)
+    (f2, g2), (f3, g3) = (_probe_once(e, device, grad_mode, levers) for e in short)
     forward = f2 + (steps - 2) * max(f3 - f2, 0.0)
     gradient = g2 + (steps - 2) * max(g3 - g2, 0.0)
     return Probe(forward, gradient, f"extrapolated from 2- and 3-step chains to {steps} steps")
@@ -323,7 +324,7 @@ def format_estimates(estimates: list[Estimate], probes: dict[str, Probe], device
 
 
 def estimate(names: list[str], threat: str, attacks: tuple[str, ...], *, device=None, grad_mode: str = "exact",
-             **settings_kw) -> str:
+             levers: tuple[str, ...] = (), **settings_kw) -> str:
     """Probe each entry and return the printed estimate for a benchmark of ``names``."""
     from .benchmark import settings_for
     from .devices import default_device
@@ -334,6 +335,6 @@ def estimate(names: list[str], threat: str, attacks: tuple[str, ...], *, device=
     for name in names:
         entry = get_entry(name)
         settings = settings_for(entry, threat, attacks, **settings_kw)
-        probes[name] = probe(entry, device, grad_mode)
+        probes[name] = probe(entry, device, grad_mode, levers)
         estimates += estimate_entry(entry, settings, probes[name], grad_mode)
     return format_estimates(estimates, probes, device)

@@ -12,6 +12,7 @@ from .diffusion import GaussianDiffusion, linear_betas
 from .guidance import Guidance
 from .purifier import DefendedClassifier, Purifier
 from .registry import Entry, Purification
+from .speed import speed_up
 
 OVERRIDABLE = tuple(f.name for f in dataclasses.fields(Purification) if f.name not in ("schedule", "max_trained_t"))
 
@@ -35,15 +36,18 @@ def with_overrides(entry: Entry, **overrides: Any) -> Entry:
 
 
 def create_model(entry: Entry, device: str | torch.device | None = None, pretrained: bool = True,
-                 grad_mode: str = "exact") -> DefendedClassifier:
+                 grad_mode: str = "exact", channels_last: bool = False,
+                 compile_unet: bool = False) -> DefendedClassifier:
     """Build ``entry`` (weights fetched unless ``pretrained=False``) on ``device``, in eval mode
-    with every parameter frozen (attacks need input gradients only)."""
+    with every parameter frozen (attacks need input gradients only), with the speed levers of
+    :func:`zoo.speed.speed_up` asked for."""
     classifier = nets.build(entry.classifier, pretrained)
     purifier = None
     if entry.purification is not None:
         purifier = _purifier(entry, classifier, pretrained, grad_mode)
     model = DefendedClassifier(classifier, entry, purifier).eval().requires_grad_(False)
-    return model.to(torch.device(device) if device is not None else default_device())
+    model = model.to(torch.device(device) if device is not None else default_device())
+    return speed_up(model, channels_last=channels_last, compile_unet=compile_unet)
 
 
 def _purifier(entry: Entry, classifier: torch.nn.Module, pretrained: bool, grad_mode: str) -> Purifier:

@@ -290,6 +290,7 @@ def _provenance_lines(provenance: Mapping[str, Any]) -> list[str]:
              f"- wall time: {wall}",
              f"- attack time summed over every run and shard: {provenance.get('attack_seconds_all_runs', 'not recorded')} s",
              "- gradients through the chain: " + (", ".join(provenance.get("grad_modes", [])) or "not recorded"),
+             "- speed levers: " + (", ".join(provenance.get("speed_levers", [])) or "not recorded"),
              f"- python: {provenance.get('python', 'not recorded')}",
              "- versions: " + (", ".join(f"{name} {version}" for name, version in versions.items()) or "not recorded")]
     return lines

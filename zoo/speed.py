@@ -1,0 +1,43 @@
+"""Speed levers for a built zoo model: the same function, computed faster on a GPU.
+
+Kept because the harness (``benchmarks/``) measured them helping on an H200 with the CIFAR-10
+networks (one exact gradient through t* = 10 steps in ``recompute`` mode: NHWC 1.11x,
+``torch.compile`` of the UNet 1.26x; ``benchmarks/results/bench_cuda-levers.md``) and the tests
+check that the model computes the same outputs and gradients with them. bf16 autocast measured
+slower there and is not offered; ``torch.inference_mode`` cannot host the guidance gradient.
+"""
+from __future__ import annotations
+
+import torch
+
+from .purifier import DefendedClassifier
+from .nets.unet import EpsUNet
+
+LEVERS = ("channels_last", "compile_unet")
+
+
+def speed_up(model: DefendedClassifier, *, channels_last: bool = False,
+             compile_unet: bool = False) -> DefendedClassifier:
+    """Apply the chosen levers to ``model`` in place and return it.
+
+    ``channels_last``: every network's weights in NHWC (inputs follow from the first convolution).
+    ``compile_unet``: ``torch.compile`` the diffusion UNet only; the guidance net is differentiated
+    twice (double backward), which compiled graphs do not support. The first call compiles (seconds
+    to minutes); each new batch shape compiles again.
+    """
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if compile_unet:
+        eps_net = getattr(model.purifier, "eps_net", None)
+        if not isinstance(eps_net, EpsUNet):
+            raise ValueError(f"{model.config.name} has no diffusion UNet to compile")
+        eps_net.unet = torch.compile(eps_net.unet, dynamic=False)
+    return model
+
+
+def check_levers(levers) -> tuple[str, ...]:
+    """``levers`` as a sorted tuple of known lever names; an unknown one is an error naming them."""
+    unknown = sorted(set(levers) - set(LEVERS))
+    if unknown:
+        raise ValueError(f"unknown speed lever(s) {unknown}; known: {list(LEVERS)}")
+    return tuple(sorted(set(levers)))

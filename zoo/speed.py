@@ -1,10 +1,11 @@
 """Speed levers for a built zoo model: the same function, computed faster on a GPU.
 
-Kept because the harness (``benchmarks/``) measured them helping on an H200 with the CIFAR-10
-networks (one exact gradient through t* = 10 steps in ``recompute`` mode: NHWC 1.11x,
-``torch.compile`` of the UNet 1.26x; ``benchmarks/results/bench_cuda-levers.md``) and the tests
-check that the model computes the same outputs and gradients with them. bf16 autocast measured
-slower there and is not offered; ``torch.inference_mode`` cannot host the guidance gradient.
+Offered because the harness (``benchmarks/``) measured them helping on an H200 with the CIFAR-10
+networks in ``recompute`` mode (one exact gradient through t* = 10 steps: NHWC 1.11x and 1.24x,
+``torch.compile`` of the UNet 1.26x and 1.63x in two runs; ``benchmarks/results/bench_cuda-levers.md``),
+though not in ``exact`` mode (0.91x, 0.96x), so they are off by default. The tests check that the
+model computes the same outputs and gradients with them (CPU, trained demo weights). bf16 autocast
+changes results and is not offered; ``torch.inference_mode`` cannot host the guidance gradient.
 """
 from __future__ import annotations
 

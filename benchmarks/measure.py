@@ -8,6 +8,10 @@ Peak memory of one call:
           call touched (tensors, autograd graph, allocator slack), at page granularity. Where the
           reset is not allowed it falls back to ``ru_maxrss`` growth, which never resets within a
           process and is then marked approximate.
+    CPU, tensors only (``tensor_peak_cpu``): torch's memory profiler records every tensor allocation
+          and free during the call; the peak of the live bytes above the first sample. Exact like
+          the CUDA figure, but the profiler slows the call several times, so the harness takes it
+          only for ``recompute``, whose flatness it is meant to show.
 """
 from __future__ import annotations
 
@@ -100,6 +104,26 @@ def peak_memory(fn: Callable[[], object], device: torch.device) -> tuple[float, 
     fn()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return float(after - before), "cpu ru_maxrss growth (approximate: never resets)"
+
+
+def tensor_peak_cpu(fn: Callable[[], object]) -> float:
+    """Peak bytes of live CPU tensors during ``fn()`` above those live when it began, from torch's
+    memory profiler timeline (allocations and frees of every tensor, autograd's saved ones too)."""
+    import json
+    import tempfile
+
+    from torch.profiler import ProfilerActivity, profile
+
+    gc.collect()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
+        fn()
+    with tempfile.TemporaryDirectory() as folder:
+        path = f"{folder}/timeline.json"
+        prof.export_memory_timeline(path, device="cpu")
+        with open(path) as f:
+            _, sizes = json.load(f)
+    live = [sum(sample) for sample in sizes]
+    return float(max(live) - live[0]) if live else 0.0
 
 
 class CallCounter:

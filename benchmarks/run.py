@@ -55,7 +55,7 @@ from zoo.provenance import provenance  # noqa: E402
 from zoo.purifier import DefendedClassifier, Purifier  # noqa: E402
 from zoo.speed import speed_up  # noqa: E402
 
-from measure import (CallCounter, autocast_if, peak_memory, summarize, synchronize,  # noqa: E402
+from measure import (CallCounter, autocast_if, peak_memory, summarize, synchronize, tensor_peak_cpu,  # noqa: E402
                      time_call)
 from references import AdjointSDEReference, AutogradReference  # noqa: E402
 import report  # noqa: E402
@@ -228,6 +228,9 @@ def bench_gradients(net: Network, methods: dict[str, nn.Module], t_star: int, ar
             failed = sorted(what for who, what in oom if who == name) + ([] if measured else ["memory"])
             rows.append(gradient_row(net, t_star, name, times[name], pgd_times[name], peak, how, eot, calls[name],
                                      grads, failed))
+            if device.type == "cpu" and name == "recompute" and args.tensor_memory:
+                rows[-1]["tensor_peak_mib"] = tensor_peak_cpu(lambda: gradient(model)) / 2**20
+                counter.take()
             r = rows[-1]
             print(f"  {net.name} t*={t_star} {name:16s} grad {_s(r['seconds_min'])}s  peak {_s(r['peak_mib'])} MiB  "
                   f"pgd {_s(r['pgd_iter_s'])}s  unet calls {calls[name]}  {r['oom']}", flush=True)
@@ -321,6 +324,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="EOT samples of the PGD+EOT iteration (default 20 on CUDA, 4 on CPU; 0 skips it)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats (default 3; 1 with --quick)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tensor-memory", action=argparse.BooleanOptionalAction, default=True,
+                   help="CPU: also measure recompute's peak tensor bytes with torch's memory profiler (exact, "
+                        "but slow: minutes at t* = 100)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default 1 on CPU: on a shared 2-core machine two OpenMP threads "
                         "run up to 40x slower whenever another process holds a core)")

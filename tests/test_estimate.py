@@ -131,7 +131,7 @@ def test_probe_extrapolates_short_chains_linearly(monkeypatch):
     entry = parse_registry(tiny_entry_dict("robust", t_star=30, steps=12))["tiny"]
     timed = []
 
-    def fake(e, device, grad_mode):
+    def fake(e, device, grad_mode, levers=()):
         steps = e.purification.num_steps
         timed.append(steps)
         return 1.0 + 0.5 * steps, 2.0 + 1.5 * steps  # seconds: fixed part + per-step part

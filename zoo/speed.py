@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from .purifier import DefendedClassifier
 from .nets.unet import EpsUNet
+from .purifier import DefendedClassifier
 
 LEVERS = ("channels_last", "compile_unet")
 

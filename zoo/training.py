@@ -8,8 +8,9 @@ cross-entropy training (the demo's standard classifier); ``lam = 6`` is the pape
 Runs are checkpointed every epoch (weights as safetensors, optimizer, scheduler and RNG state), so
 a killed run resumed with :func:`train_classifier` ``(resume=True)`` ends with exactly the weights
 of an uninterrupted one. The uninterrupted path draws random numbers exactly as it always did (one
-``torch.manual_seed`` at the start, then one ``randperm`` per epoch and PGD's ``randn``), which
-keeps the committed demo weights reproducible bit for bit.
+``torch.manual_seed`` at the start, then one ``randperm`` per epoch and PGD's ``randn``), so the
+same command on the same machine gives the same weights bit for bit (on another CPU the last bits
+differ: :func:`compare_nets` says how close two nets are).
 """
 from __future__ import annotations
 
@@ -126,12 +127,20 @@ def random_crop_flip(x: Tensor, pad: int = 4) -> Tensor:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
-    """Clean accuracy of ``model`` (batches moved to the model's device)."""
+def predicted_labels(model: nn.Module, x: Tensor, batch_size: int = 500) -> Tensor:
+    """``model``'s labels for ``x`` (batches moved to the model's device), on the CPU."""
     device = device_of(model)
-    correct = sum(int((model(xb.to(device)).argmax(1) == yb.to(device)).sum())
-                  for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
-    return correct / len(y)
+    return torch.cat([model(xb.to(device)).argmax(1).cpu() for xb in x.split(batch_size)])
+
+
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
+    """Clean accuracy of ``model``."""
+    return _fraction_equal(predicted_labels(model, x, batch_size), y)
+
+
+def _fraction_equal(a: Tensor, b: Tensor) -> float:
+    """The fraction of positions where two label vectors agree (an exact count over the length)."""
+    return int((a.cpu() == b.cpu()).sum()) / len(a)
 
 
 def _pgd_ce(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int) -> Tensor:
@@ -167,15 +176,13 @@ def compare_nets(model: nn.Module, reference: nn.Module, x: Tensor, y: Tensor, e
     mine, theirs = cpu_state_dict(model), cpu_state_dict(reference)
     if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
         raise ValueError("the reference weights are not of this architecture")
-    with torch.no_grad():
-        device = device_of(model)
-        agree = sum(int((model(xb.to(device)).argmax(1) == reference(xb.to(device)).argmax(1)).sum())
-                    for xb in x.split(500))
+    labels, reference_labels = predicted_labels(model, x), predicted_labels(reference, x)
     floats = [k for k in mine if mine[k].is_floating_point()]
     return {"bit_identical": all(torch.equal(mine[k], theirs[k]) for k in mine),
             "max_abs_weight_difference": max(float((mine[k] - theirs[k]).abs().max()) for k in floats),
-            "prediction_agreement": agree / len(y),
-            "clean_accuracy": accuracy(model, x, y), "reference_clean_accuracy": accuracy(reference, x, y),
+            "prediction_agreement": _fraction_equal(labels, reference_labels),
+            "clean_accuracy": _fraction_equal(labels, y),
+            "reference_clean_accuracy": _fraction_equal(reference_labels, y),
             "pgd_accuracy": pgd_accuracy(model, x, y, eps, steps),
             "reference_pgd_accuracy": pgd_accuracy(reference, x, y, eps, steps)}
 

@@ -24,7 +24,7 @@ from .journal import Journal
 from .evaluation import run_attacks
 from .provenance import provenance
 from .registry import Entry, get_entry
-from .speed import check_levers
+from .speed import check_levers, lever_flags
 
 ATTACK_CHOICES = results.ATTACK_ORDER
 
@@ -107,7 +107,7 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
     :func:`zoo.speed.speed_up` (the same function, faster on a GPU); each record names both."""
     journal = Journal(journal_path(out, s, shard), dataclasses.asdict(s), resume=resume)
     x, y, test_indices = load_test_set(entry.dataset, s.n_examples, data_dir, s.subset_seed)
-    model = create_model(entry, device=device, grad_mode=grad_mode, **dict.fromkeys(levers, True))
+    model = create_model(entry, device=device, grad_mode=grad_mode, **lever_flags(levers))
     run_attacks(model, x, y, build_attacks(model, s), journal, seed=s.seed, draws=s.draws,
                 batch_size=s.batch_size, shard=shard, progress=progress,
                 record_fields={"model": s.model, "threat": s.threat, "eps": s.eps, "seed": s.seed,

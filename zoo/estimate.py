@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from .registry import Entry
+from .speed import lever_flags
 
 CHECK_FORWARDS = {"standard": 7, "rand": 2}
 """Forwards of AutoAttack's defense checks on the first batch (randomness 5, range 1, dynamic 1;
@@ -237,7 +238,7 @@ def _probe_once(entry: Entry, device: torch.device, grad_mode: str, levers: tupl
     the least of ``repeats`` tries (a shared machine's hiccups only ever add time)."""
     from .factory import create_model
 
-    model = create_model(entry, device=device, pretrained=False, grad_mode=grad_mode, **dict.fromkeys(levers, True))
+    model = create_model(entry, device=device, pretrained=False, grad_mode=grad_mode, **lever_flags(levers))
     x = torch.rand(1, *entry.input_shape, device=device)
 
     def gradient():

@@ -42,3 +42,9 @@ def check_levers(levers) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown speed lever(s) {unknown}; known: {list(LEVERS)}")
     return tuple(sorted(set(levers)))
+
+
+def lever_flags(levers) -> dict[str, bool]:
+    """Lever names (as the command lines and records name them) as :func:`speed_up`'s keyword flags."""
+    chosen = check_levers(levers)
+    return {name: name in chosen for name in LEVERS}

@@ -106,8 +106,8 @@ def targets(rows: list[dict]) -> list[str]:
                     f"(target <= {TARGET_TIME_RATIO}x): **{verdict}**")
             if t_star in forward:
                 floor = recompute_floor(forward[t_star], refs[t_star])
-                line += (f"; floor for any memory-flat method {floor:.2f}x (plain autograd + one graph-free "
-                         f"forward of the chain), recompute is {ratio / floor:.2f}x that floor")
+                line += (f"; estimated floor for any memory-flat method {floor:.2f}x (plain autograd + one "
+                         f"graph-free forward of the chain), recompute is {ratio / floor:.2f}x that estimate")
             lines.append(line + ".")
     return lines or ["- not measured (recompute and reference (a) at two t* values are needed)."]
 
@@ -118,7 +118,9 @@ def recompute_floor(forward: dict, plain: dict) -> float:
     A gradient whose memory does not grow with t* cannot keep every step's activations: it must
     run the chain once to get its output (the graph-free forward, timed as purification
     throughput) and then rebuild each step's graph, which costs what plain autograd's forward and
-    backward cost. So its time is at least plain autograd's plus one graph-free forward."""
+    backward cost. So its time is at least plain autograd's plus one graph-free forward. An
+    estimate: the timed forward also checks the input and runs the classifier, and each figure is a
+    minimum over a few repeats, so a run can land a little under it (up to ~15% on a launch-bound GPU)."""
     forward_per_image = 1.0 / forward["images_per_s"]
     return 1.0 + forward_per_image / plain["seconds_per_image"]
 

@@ -29,7 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from zoo.data import DataUnavailable, load_train_set
-from zoo.devices import device_of
+from zoo.devices import default_device, deterministic_cuda, device_of
 from zoo.nets import ARCHITECTURES
 from zoo.provenance import provenance
 from zoo.sources import sha256_of
@@ -125,7 +125,9 @@ def main(argv=None) -> int:
 def train(args: argparse.Namespace) -> int:
     """Build the net, train it (resuming if asked) and write its weights to ``args.out``."""
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(args.device) if args.device else default_device()
+    if device.type == "cuda":
+        deterministic_cuda()
     cfg = config_from(args)
     train, val = load_train_set(args.dataset, args.data_dir, args.val_size)
     config = net_config(args.arch, args.dataset, args.width)

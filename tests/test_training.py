@@ -206,14 +206,14 @@ def test_cli_refuses_to_resume_with_other_settings(digits, tmp_path, capsys, mon
 
 
 def test_cli_compares_a_retrained_net_with_its_reference(digits, tmp_path, capsys, monkeypatch):
-    """--reference: the same command twice is bit-identical here; another seed is not, and predicts
+    """--reference: the same command twice is bit-identical on the CPU; another seed is not, and predicts
     differently somewhere; a reference of another shape is a clear error."""
     import json
 
     cli = load_cli()
     (x, y), (vx, vy) = digits
     monkeypatch.setattr(cli, "load_train_set", lambda *a: ((x[:64], y[:64]), (vx, vy)))
-    base = ["--width", "4", "--epochs", "1", "--steps", "1", "--threads", "1", "--no-progress"]
+    base = ["--width", "4", "--epochs", "1", "--steps", "1", "--threads", "1", "--no-progress", "--device", "cpu"]
     first = tmp_path / "a.safetensors"
     assert cli.main(["--out", str(first), *base]) == 0
     assert cli.main(["--out", str(tmp_path / "b.safetensors"), *base, "--reference", str(first)]) == 0

@@ -131,7 +131,7 @@ def test_probe_extrapolates_short_chains_linearly(monkeypatch):
     entry = parse_registry(tiny_entry_dict("robust", t_star=30, steps=12))["tiny"]
     timed = []
 
-    def fake(e, device, grad_mode, levers=()):
+    def fake(e, device, grad_mode, levers=(), batch=1):
         steps = e.purification.num_steps
         timed.append(steps)
         return 1.0 + 0.5 * steps, 2.0 + 1.5 * steps  # seconds: fixed part + per-step part
@@ -141,6 +141,23 @@ def test_probe_extrapolates_short_chains_linearly(monkeypatch):
     assert timed == [2, 3]
     assert (probe.forward, probe.gradient) == pytest.approx((1.0 + 0.5 * 12, 2.0 + 1.5 * 12))
     assert "12 steps" in probe.note
+
+
+def test_probe_times_the_runs_batch_and_reports_per_image(monkeypatch):
+    """The probe model sees a batch of the run's size (per-image cost falls with the batch) and
+    returns seconds per image; ``estimate`` probes at min(batch size, n examples)."""
+    entry = parse_registry(tiny_entry_dict("robust", t_star=3))["tiny"]
+    shapes = []
+    monkeypatch.setattr(est, "_timed", lambda fn: (fn(), 2.0)[1])  # every timed call "takes" 2 s
+    real_rand = torch.rand
+    monkeypatch.setattr(est.torch, "rand", lambda *size, **kw: shapes.append(size) or real_rand(*size, **kw))
+    assert est._probe_once(entry, torch.device("cpu"), "exact", batch=4) == (0.5, 0.5)
+    assert shapes == [(4, 1, 8, 8)]
+    asked = []
+    monkeypatch.setattr(est, "probe", lambda e, d, g, levers, batch: asked.append(batch) or est.Probe(1, 2, "x"))
+    est.estimate(["diffpure-tiny-mnist"], "Linf", ("pgd-eot",), device="cpu", n_examples=3, batch_size=8)
+    est.estimate(["diffpure-tiny-mnist"], "Linf", ("pgd-eot",), device="cpu", n_examples=30, batch_size=8)
+    assert asked == [3, 8]
 
 
 def test_real_probe_times_a_forward_and_a_gradient():

@@ -4,7 +4,9 @@
 model is called per example (forward-only calls and gradient calls, the benchmark's K
 re-classifications of the clean and adversarial input included), what that means in network
 evaluations (eps UNet, guidance net and classifier, forward and backward), and the wall time those
-calls take on this machine, from a short timed probe of one forward and one gradient on one image.
+calls take on this machine, from a short timed probe of one forward and one gradient on a batch of
+the run's size (per-image cost falls with the batch: on the demo network at batch 10 it is about a
+third of a single image's, so a one-image probe overestimated a run threefold).
 
 Counting rules (per example, derived from zoo's purifier and the attacks' code):
 
@@ -233,13 +235,14 @@ def _timed(fn) -> float:
 
 
 def _probe_once(entry: Entry, device: torch.device, grad_mode: str, levers: tuple[str, ...] = (),
-                repeats: int = 2) -> tuple[float, float]:
-    """Seconds of one forward and one gradient of ``entry`` (random weights) on one random image,
-    the least of ``repeats`` tries (a shared machine's hiccups only ever add time)."""
+                batch: int = 1, repeats: int = 2) -> tuple[float, float]:
+    """Seconds per image of one forward and one gradient of ``entry`` (random weights) on a batch
+    of ``batch`` random images, the least of ``repeats`` tries (a shared machine's hiccups only ever
+    add time)."""
     from .factory import create_model
 
     model = create_model(entry, device=device, pretrained=False, grad_mode=grad_mode, **lever_flags(levers))
-    x = torch.rand(1, *entry.input_shape, device=device)
+    x = torch.rand(batch, *entry.input_shape, device=device)
 
     def gradient():
         xg = x.clone().requires_grad_(True)
@@ -248,23 +251,25 @@ def _probe_once(entry: Entry, device: torch.device, grad_mode: str, levers: tupl
     with torch.no_grad():
         model(x)  # warm-up: first-call costs are not per-image costs
         forward = min(_timed(lambda: model(x)) for _ in range(repeats))
-    return forward, min(_timed(gradient) for _ in range(repeats))
+    return forward / batch, min(_timed(gradient) for _ in range(repeats)) / batch
 
 
-def probe(entry: Entry, device: torch.device, grad_mode: str = "exact", levers: tuple[str, ...] = ()) -> Probe:
-    """Per-image seconds of a forward and a gradient call of ``entry``'s full chain, measured at
-    two short chain lengths (2 and 3 steps) and extrapolated linearly to its length."""
+def probe(entry: Entry, device: torch.device, grad_mode: str = "exact", levers: tuple[str, ...] = (),
+          batch: int = 1) -> Probe:
+    """Per-image seconds of a forward and a gradient call of ``entry``'s full chain on batches of
+    ``batch`` images, measured at two short chain lengths (2 and 3 steps) and extrapolated linearly
+    to its length."""
     from .factory import with_overrides
 
     steps = chain_shape(entry)[0]
     if steps <= 3:
-        forward, gradient = _probe_once(entry, device, grad_mode, levers)
-        return Probe(forward, gradient, f"measured at the full chain ({steps} steps)")
+        forward, gradient = _probe_once(entry, device, grad_mode, levers, batch)
+        return Probe(forward, gradient, f"batch {batch}, measured at the full chain ({steps} steps)")
     short = [with_overrides(entry, steps=s) for s in (2, 3)]
-    (f2, g2), (f3, g3) = (_probe_once(e, device, grad_mode, levers) for e in short)
+    (f2, g2), (f3, g3) = (_probe_once(e, device, grad_mode, levers, batch) for e in short)
     forward = f2 + (steps - 2) * max(f3 - f2, 0.0)
     gradient = g2 + (steps - 2) * max(g3 - g2, 0.0)
-    return Probe(forward, gradient, f"extrapolated from 2- and 3-step chains to {steps} steps")
+    return Probe(forward, gradient, f"batch {batch}, extrapolated from 2- and 3-step chains to {steps} steps")
 
 
 @dataclass
@@ -305,7 +310,7 @@ def human(seconds: float) -> str:
 
 def format_estimates(estimates: list[Estimate], probes: dict[str, Probe], device: torch.device) -> str:
     """The table ``--estimate`` prints."""
-    lines = [f"Cost estimate on {device} (nothing has been run; probe: one image, random weights)"]
+    lines = [f"Cost estimate on {device} (nothing has been run; probe: the run's batch size, random weights)"]
     for name, p in probes.items():
         lines.append(f"  {name}: {p.forward:.3g} s per forward, {p.gradient:.3g} s per gradient, per image ({p.note})")
     header = (f"{'model':24s} {'attack':20s} {'n':>5s} {'fwd calls':>10s} {'grad calls':>10s} {'UNet fwd':>10s} "
@@ -336,6 +341,6 @@ def estimate(names: list[str], threat: str, attacks: tuple[str, ...], *, device=
     for name in names:
         entry = get_entry(name)
         settings = settings_for(entry, threat, attacks, **settings_kw)
-        probes[name] = probe(entry, device, grad_mode, levers)
+        probes[name] = probe(entry, device, grad_mode, levers, min(settings.batch_size, settings.n_examples))
         estimates += estimate_entry(entry, settings, probes[name], grad_mode)
     return format_estimates(estimates, probes, device)

@@ -72,3 +72,14 @@ def test_overrides_are_validated():
         zoo.load("agdm-tiny-mnist", t_star=5000)
     with pytest.raises(ValueError, match="plain classifier"):
         zoo.load("standard-tiny-mnist", t_star=10)
+
+
+def test_browsing_the_registry_does_not_import_diffusers():
+    """``import zoo`` and ``list_models`` stay cheap: diffusers (seconds to import) loads only when
+    a UNet is built."""
+    import subprocess
+    import sys
+
+    code = "import sys, zoo; zoo.list_models(); print('diffusers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -1,10 +1,12 @@
 """Noise-prediction networks: a diffusers ``UNet2DModel`` behind a plain ``eps(x, t)`` call."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from diffusers import UNet2DModel
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from diffusers import UNet2DModel
 
 
 class EpsUNet(nn.Module):
@@ -14,13 +16,17 @@ class EpsUNet(nn.Module):
     kept, so DDPM's fixed variance is used either way.
     """
 
-    def __init__(self, unet: UNet2DModel):
+    def __init__(self, unet: "UNet2DModel"):
         super().__init__()
         self.unet = unet
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "EpsUNet":
-        """A randomly initialised UNet of the given diffusers config (``_``-keys are ignored)."""
+        """A randomly initialised UNet of the given diffusers config (``_``-keys are ignored).
+        diffusers is imported here, on first use: it takes seconds to import, and ``import zoo``
+        for the registry alone should not pay that."""
+        from diffusers import UNet2DModel
+
         return cls(UNet2DModel.from_config(config))
 
     @property

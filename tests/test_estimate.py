@@ -145,7 +145,7 @@ def test_probe_extrapolates_short_chains_linearly(monkeypatch):
 
 def test_probe_times_the_runs_batch_and_reports_per_image(monkeypatch):
     """The probe model sees a batch of the run's size (per-image cost falls with the batch) and
-    returns seconds per image; ``estimate`` probes at min(batch size, n examples)."""
+    returns seconds per image; ``estimate`` probes at min(batch size, n examples, PROBE_MAX_BATCH)."""
     entry = parse_registry(tiny_entry_dict("robust", t_star=3))["tiny"]
     shapes = []
     monkeypatch.setattr(est, "_timed", lambda fn: (fn(), 2.0)[1])  # every timed call "takes" 2 s
@@ -156,8 +156,9 @@ def test_probe_times_the_runs_batch_and_reports_per_image(monkeypatch):
     asked = []
     monkeypatch.setattr(est, "probe", lambda e, d, g, levers, batch: asked.append(batch) or est.Probe(1, 2, "x"))
     est.estimate(["diffpure-tiny-mnist"], "Linf", ("pgd-eot",), device="cpu", n_examples=3, batch_size=8)
-    est.estimate(["diffpure-tiny-mnist"], "Linf", ("pgd-eot",), device="cpu", n_examples=30, batch_size=8)
-    assert asked == [3, 8]
+    est.estimate(["diffpure-tiny-mnist"], "Linf", ("pgd-eot",), device="cpu", n_examples=30, batch_size=6)
+    est.estimate(["diffpure-tiny-mnist"], "Linf", ("pgd-eot",), device="cpu", n_examples=30, batch_size=64)
+    assert asked == [3, 6, est.PROBE_MAX_BATCH]
 
 
 def test_real_probe_times_a_forward_and_a_gradient():

@@ -5,8 +5,9 @@ model is called per example (forward-only calls and gradient calls, the benchmar
 re-classifications of the clean and adversarial input included), what that means in network
 evaluations (eps UNet, guidance net and classifier, forward and backward), and the wall time those
 calls take on this machine, from a short timed probe of one forward and one gradient on a batch of
-the run's size (per-image cost falls with the batch: on the demo network at batch 10 it is about a
-third of a single image's, so a one-image probe overestimated a run threefold).
+the run's size, up to :data:`PROBE_MAX_BATCH` (per-image cost falls with the batch: on the demo
+network at batch 10 it is about a third of a single image's, so a one-image probe overestimated a
+run threefold).
 
 Counting rules (per example, derived from zoo's purifier and the attacks' code):
 
@@ -43,6 +44,11 @@ from torch import nn
 
 from .registry import Entry
 from .speed import lever_flags
+
+PROBE_MAX_BATCH = 8
+"""The probe's batch is the run's, up to this: enough to amortise per-call overheads, small enough
+that the probe stays seconds long and fits in memory (a CIFAR-10 gradient at the run's batch of 64
+would not, on a CPU)."""
 
 CHECK_FORWARDS = {"standard": 7, "rand": 2}
 """Forwards of AutoAttack's defense checks on the first batch (randomness 5, range 1, dynamic 1;
@@ -341,6 +347,7 @@ def estimate(names: list[str], threat: str, attacks: tuple[str, ...], *, device=
     for name in names:
         entry = get_entry(name)
         settings = settings_for(entry, threat, attacks, **settings_kw)
-        probes[name] = probe(entry, device, grad_mode, levers, min(settings.batch_size, settings.n_examples))
+        probes[name] = probe(entry, device, grad_mode, levers,
+                             min(settings.batch_size, settings.n_examples, PROBE_MAX_BATCH))
         estimates += estimate_entry(entry, settings, probes[name], grad_mode)
     return format_estimates(estimates, probes, device)

@@ -49,11 +49,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import zoo  # noqa: E402
 from zoo.attacks import PGDEOT  # noqa: E402
-from zoo.diffusion import GaussianDiffusion, linear_betas  # noqa: E402
-from zoo.factory import with_overrides  # noqa: E402
-from zoo.provenance import provenance  # noqa: E402
-from zoo.purifier import DefendedClassifier, Purifier  # noqa: E402
-from zoo.speed import speed_up  # noqa: E402
+from zoo.models.diffusion import TruncatedDDPM, linear_betas  # noqa: E402
+from zoo.registry.resolve import with_overrides  # noqa: E402
+from zoo.common.provenance import provenance  # noqa: E402
+from zoo.models.purifier import DefendedClassifier, Purifier  # noqa: E402
+from zoo.models.speed import speed_up  # noqa: E402
 
 from measure import (CallCounter, autocast_if, peak_memory, summarize, synchronize, tensor_peak_cpu,  # noqa: E402
                      time_call)
@@ -82,7 +82,7 @@ def variant(base: DefendedClassifier, t_star: int, grad_mode: str) -> DefendedCl
     """``base``'s networks (shared, not copied) behind a full t*-step chain in ``grad_mode``."""
     entry = with_overrides(base.config, t_star=t_star, steps=t_star)
     p, s = entry.purification, entry.purification.schedule
-    diffusion = GaussianDiffusion(linear_betas(s.num_timesteps, s.beta_start, s.beta_end), t_star, t_star)
+    diffusion = TruncatedDDPM(linear_betas(s.num_timesteps, s.beta_start, s.beta_end), t_star, t_star)
     old = base.purifier
     purifier = Purifier(old.eps_net, diffusion, old.guidance, old.label_net, grad_mode)
     return DefendedClassifier(base.classifier, entry, purifier)

@@ -14,9 +14,10 @@ import argparse
 import sys
 
 import zoo
-from zoo.benchmark import ATTACK_CHOICES, benchmark
-from zoo.purifier import GRAD_MODES
-from zoo.speed import LEVERS
+from zoo.attacks.catalogue import ATTACK_ORDER as ATTACK_CHOICES
+from zoo.leaderboard.run import benchmark
+from zoo.models.purifier import GRAD_MODES
+from zoo.models.speed import LEVERS
 
 
 def shard(text: str) -> tuple[int, int]:
@@ -75,7 +76,7 @@ def main(argv=None) -> int:
     names = args.model or zoo.list_models(dataset="mnist")
     try:
         if args.estimate:
-            from zoo.estimate import estimate
+            from zoo.evaluation.estimate import estimate
 
             print(estimate(names, args.threat, attacks_of(args), device=args.device, eps=args.eps,
                            n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,

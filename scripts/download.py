@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from zoo.registry import get_entry
-from zoo.sources import fetch
+from zoo.registry.sources import fetch
 
 
 def main() -> None:

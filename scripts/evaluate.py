@@ -18,9 +18,9 @@ import torch
 
 import zoo
 from zoo.data import mnist_demo
-from zoo.devices import device_of
-from zoo.evaluation import accuracy
-from zoo.provenance import provenance
+from zoo.common.devices import device_of
+from zoo.evaluation.draws import accuracy
+from zoo.common.provenance import provenance
 
 
 def parse_args() -> argparse.Namespace:

@@ -3,7 +3,7 @@
 For each lambda, a demo guidance net (small CNN, MNIST demo ``fit`` split) is trained with Eq. 6
 by ``scripts/train_guidance.py``, swapped into the ``agdm-tiny-mnist`` entry in place of the
 shipped guidance net, and that entry is benchmarked (clean and PGD+EOT robust accuracy, the
-entry's reduced budget, K purifications per example) through :func:`zoo.benchmark.benchmark`,
+entry's reduced budget, K purifications per example) through :func:`zoo.leaderboard.run.benchmark`,
 next to ``diffpure-tiny-mnist`` (the same purification without guidance) as the reference.
 Nothing is chosen on the test split: lambda is the swept variable and every other setting is the
 shipped guidance net's, except the number of epochs (fewer, to fit the sweep on 2 CPU cores).
@@ -115,7 +115,7 @@ def train_missing(args: argparse.Namespace, run=subprocess.run) -> dict[float, s
 
 def swapped_entry(base, lam: float, path: Path):
     """``base`` with its guidance net replaced by the weights at ``path`` (pinned by their sha256)."""
-    from zoo.sources import sha256_of
+    from zoo.registry.sources import sha256_of
 
     guidance = dataclasses.replace(base.guidance, source=path.resolve().as_uri(), sha256=sha256_of(path))
     return dataclasses.replace(base, name=f"{base.name}-{lam_name(lam)}", guidance=guidance,
@@ -235,9 +235,9 @@ def main(argv=None) -> int:
     settings = check_settings(args.runs, args)
     status = train_missing(args)
 
-    from zoo.benchmark import benchmark
-    from zoo.devices import default_device
-    from zoo.provenance import provenance
+    from zoo.leaderboard.run import benchmark
+    from zoo.common.devices import default_device
+    from zoo.common.provenance import provenance
     from zoo.registry import get_entry
 
     base = get_entry(BASE_ENTRY)

@@ -17,10 +17,13 @@ import sys
 from pathlib import Path
 
 import zoo
-from zoo.bundle import FILES, save_bundle
-from zoo.hub import PublishError, latest_results, model_card, publish
+from zoo.hub.bundle import save_bundle
+from zoo.registry.bundles import FILES
+from zoo.hub.card import PublishError, model_card
+from zoo.hub.publish import publish
+from zoo.leaderboard.files import latest_results
 from zoo.registry import Entry, get_entry
-from zoo.sources import SourceError, local_path
+from zoo.registry.sources import SourceError, local_path
 
 
 def parse_args(argv=None) -> argparse.Namespace:

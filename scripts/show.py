@@ -22,10 +22,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 import zoo  # noqa: E402
-from zoo.benchmark import build_attacks, settings_for  # noqa: E402
+from zoo.attacks.catalogue import build_attack
+from zoo.evaluation.settings import settings_for  # noqa: E402
 from zoo.data import load_test_set  # noqa: E402
-from zoo.devices import device_of  # noqa: E402
-from zoo.provenance import provenance  # noqa: E402
+from zoo.common.devices import device_of  # noqa: E402
+from zoo.common.provenance import provenance  # noqa: E402
 from zoo.registry import get_entry  # noqa: E402
 
 
@@ -53,7 +54,7 @@ def panels(name: str, threat: str, eps: float | None, n: int, seed: int, data_di
     device = device_of(model)
     x, y = x.to(device), y.to(device)
     torch.manual_seed(seed)
-    x_adv = build_attacks(model, settings)["pgd-eot"](x, y)
+    x_adv = build_attack("pgd-eot", model, norm=threat, eps=settings.eps, seed=seed, budget=settings)(x, y)
     gen = lambda: torch.Generator(device=device).manual_seed(seed)  # noqa: E731 - one seeded draw each
     with torch.no_grad():
         rows = {"clean": x, "adversarial": x_adv, "purified adversarial": model.purify(x_adv, gen()),

@@ -21,7 +21,7 @@ from diffusers import UNet2DModel
 from tqdm import tqdm
 
 from zoo.data import mnist_demo
-from zoo.diffusion import linear_betas
+from zoo.models.diffusion import linear_betas
 
 
 def parse_args() -> argparse.Namespace:

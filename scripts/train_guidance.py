@@ -29,11 +29,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from zoo.data import DataUnavailable, load_train_set
-from zoo.devices import default_device, deterministic_cuda, device_of
-from zoo.nets import ARCHITECTURES
-from zoo.provenance import provenance
-from zoo.sources import sha256_of
-from zoo.training import (OPTIMIZERS, SCHEDULES, TrainConfig, checkpoint_folder, compare_nets, cpu_state_dict,
+from zoo.common.devices import default_device, deterministic_cuda, device_of
+from zoo.models.nets import ARCHITECTURES
+from zoo.common.provenance import provenance
+from zoo.registry.sources import sha256_of
+from zoo.training.guidance import (OPTIMIZERS, SCHEDULES, TrainConfig, checkpoint_folder, compare_nets, cpu_state_dict,
                           train_classifier)
 
 ARCHS = ("small-cnn", "resnet18", "wrn-28-10")

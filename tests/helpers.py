@@ -6,8 +6,8 @@ import hashlib
 import torch
 from torch import nn
 
-from zoo.factory import create_model
-from zoo.registry import parse_registry
+from zoo.models.factory import create_model
+from zoo.registry.schema import parse_registry
 
 TINY_UNET = {
     "sample_size": 8, "in_channels": 1, "out_channels": 1, "layers_per_block": 1,

@@ -8,10 +8,12 @@ import pytest
 import torch
 
 import zoo
-from zoo.bundle import BundleError, save_bundle
+from zoo.hub.bundle import save_bundle
+from zoo.registry.bundles import BundleError
 from zoo.data import mnist_demo
-from zoo.registry import RegistryError, get_entry, parse_registry
-from zoo.sources import SourceError
+from zoo.registry import RegistryError, get_entry
+from zoo.registry.schema import parse_registry
+from zoo.registry.sources import SourceError
 
 from helpers import fake_hub_cache
 

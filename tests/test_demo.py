@@ -9,9 +9,9 @@ import torch
 
 import zoo
 from zoo.data import mnist_demo, mnist_demo_indices
-from zoo.evaluation import accuracy
-from zoo.nets import build
-from zoo.registry import Component
+from zoo.evaluation.draws import accuracy
+from zoo.models.nets import build
+from zoo.registry.schema import Component
 
 RECORD = Path(zoo.__file__).parent / "weights" / "mnist" / "clean_accuracy.json"
 DEMO = ["standard-tiny-mnist", "diffpure-tiny-mnist", "guided-tiny-mnist", "agdm-tiny-mnist"]

@@ -7,14 +7,14 @@ import pytest
 import torch
 from torch import nn
 
-from zoo.diffusion import GaussianDiffusion, linear_betas, respaced_indices
-from zoo.guidance import Guidance, kl_distance
-from zoo.purifier import Purifier
+from zoo.models.diffusion import TruncatedDDPM, linear_betas, respaced_indices
+from zoo.models.guidance import Guidance, kl_distance
+from zoo.models.purifier import Purifier
 
 
 def test_unrespaced_chain_is_plain_ddpm():
     betas = linear_betas()
-    d = GaussianDiffusion(betas, t_star=70)
+    d = TruncatedDDPM(betas, t_star=70)
     assert d.model_timesteps.tolist() == list(range(70))
     torch.testing.assert_close(d.betas, betas[:70])
     abar = torch.cumprod(1 - betas, 0)
@@ -28,14 +28,14 @@ def test_respacing_keeps_alpha_bar_and_starts_at_t_star():
     betas = linear_betas()
     idx = respaced_indices(100, 10)
     assert len(idx) == 10 and idx[0] == 0 and idx[-1] == 99
-    d = GaussianDiffusion(betas, t_star=100, steps=10)
+    d = TruncatedDDPM(betas, t_star=100, steps=10)
     abar = torch.cumprod(1 - betas, 0)
     torch.testing.assert_close(d.alphas_cumprod, abar[idx])
     torch.testing.assert_close(torch.cumprod(1 - d.betas, 0), abar[idx])
 
 
 def test_q_sample_matches_eq7():
-    d = GaussianDiffusion(linear_betas(), t_star=70)
+    d = TruncatedDDPM(linear_betas(), t_star=70)
     x0, noise = torch.rand(2, 3), torch.randn(2, 3)
     abar = float(torch.cumprod(1 - linear_betas(), 0)[69])
     torch.testing.assert_close(d.q_sample(x0, noise), math.sqrt(abar) * x0 + math.sqrt(1 - abar) * noise)
@@ -63,7 +63,7 @@ class Linear2(nn.Module):
 def one_step(pattern: str | None, scale: float, x_t, x_adv, seed=0):
     """The first (noisy) reverse step of a 2-step chain with a zero-noise DM and linear guidance."""
     w = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
-    d = GaussianDiffusion(linear_betas().double(), t_star=2)
+    d = TruncatedDDPM(linear_betas().double(), t_star=2)
     guidance = None if pattern is None else Guidance(Linear2(w), pattern, scale)
     purifier = Purifier(ZeroEps(), d, guidance)
     context = purifier._guidance_context(x_adv)

@@ -9,11 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from zoo import estimate as est
+from zoo.attacks import catalogue
+from zoo.evaluation import estimate as est
 from zoo.attacks import PGDEOT
 from zoo.attacks.autoattack import AutoAttackEval
-from zoo.benchmark import Settings
-from zoo.registry import parse_registry
+from zoo.evaluation.settings import Settings
+from zoo.registry.schema import parse_registry
 
 from helpers import tiny_entry_dict, tiny_model
 
@@ -51,8 +52,8 @@ def test_autoattack_calls_match_a_real_run(version, budget):
     model = AlwaysRight()
     x, y = torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.zeros(n, dtype=torch.long)
     AutoAttackEval(model, norm="Linf", eps=0.05, version=version, budget=budget, batch_size=n)(x, y)
-    calls = est.autoattack_calls(version, budget)
-    forward_images = n * calls.forward + n * est.check_calls(version)  # checks: once, on the one batch
+    calls = catalogue.autoattack_calls(version, budget)
+    forward_images = n * calls.forward + n * catalogue.check_calls(version)  # checks: once, on the one batch
     gradient_images = n * (calls.gradient + calls.jacobian)  # a Jacobian starts with one gradient-mode forward
     assert model.counted() == (forward_images, gradient_images)
 
@@ -61,7 +62,7 @@ def test_pgd_eot_calls_match_a_real_run():
     model = AlwaysRight()
     x, y = torch.rand(2, 1, 8, 8), torch.zeros(2, dtype=torch.long)
     PGDEOT(model, norm="Linf", eps=0.1, steps=3, eot=4)(x, y)
-    assert model.counted() == (0, 2 * est.pgd_eot_calls(3, 4).gradient)
+    assert model.counted() == (0, 2 * catalogue.pgd_eot_calls(3, 4).gradient)
 
 
 def attach_counters(model) -> dict[str, int]:
@@ -117,12 +118,12 @@ def test_estimate_adds_the_draws_and_scales_time_by_the_probe():
     entry = parse_registry(tiny_entry_dict("robust", t_star=6))["tiny"]
     probe = est.Probe(forward=0.5, gradient=2.0, note="fixed")
     pgd, rand = est.estimate_entry(entry, settings(), probe)
-    assert pgd.calls == est.ModelCalls(forward=2 * 3, gradient=5 * 2)
+    assert pgd.calls == catalogue.ModelCalls(forward=2 * 3, gradient=5 * 2)
     assert pgd.seconds == pytest.approx(4 * (6 * 0.5 + 10 * 2.0))
     assert pgd.evals.unet_forward == 6 * 6 + 10 * 6 and not pgd.upper_bound
     assert rand.upper_bound
-    checks = 2 * est.check_calls("rand") * 2 * 0.5  # two batches of two, each checked
-    calls = est.autoattack_calls("rand", {"n_iter": 2, "eot_iter": 2})
+    checks = 2 * catalogue.check_calls("rand") * 2 * 0.5  # two batches of two, each checked
+    calls = catalogue.autoattack_calls("rand", {"n_iter": 2, "eot_iter": 2})
     assert rand.seconds == pytest.approx(4 * ((calls.forward + 6) * 0.5 + calls.gradient * 2.0) + checks)
 
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from zoo.attacks import PGDEOT
-from zoo.evaluation import run_attacks, shard_batches
-from zoo.journal import Journal, JournalMismatch
+from zoo.evaluation.loop import run_attacks
+from zoo.evaluation.shards import shard_batches
+from zoo.evaluation.journal import Journal, JournalMismatch
 
 from helpers import tiny_model
 

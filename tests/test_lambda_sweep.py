@@ -12,9 +12,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from zoo import nets, sources
-from zoo.benchmark import benchmark
-from zoo.nets import SmallCNN
+from zoo.models import nets
+from zoo.registry import sources
+from zoo.leaderboard.run import benchmark
+from zoo.models.nets import SmallCNN
 from zoo.registry import get_entry
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 
 import zoo
-from zoo.hub import PublishError, check_overwrite, latest_results, publish
+from zoo.hub.card import PublishError
+from zoo.hub.publish import check_overwrite, publish
+from zoo.leaderboard.files import latest_results
 
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("publish_cli", ROOT / "scripts" / "publish.py")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from zoo.guidance import Guidance
+from zoo.models.guidance import Guidance
 
 from helpers import sharpen_guidance, tiny_model
 

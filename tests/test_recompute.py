@@ -9,8 +9,8 @@ import torch
 import zoo
 from zoo.attacks import PGDEOT
 from zoo.attacks.autoattack import AutoAttackEval
-from zoo.guidance import Guidance
-from zoo.purifier import GRAD_MODES, RecomputedChain
+from zoo.models.guidance import Guidance
+from zoo.models.purifier import GRAD_MODES, RecomputedChain
 
 from helpers import sharpen_guidance, tiny_model
 

@@ -6,7 +6,8 @@ import copy
 import pytest
 
 import zoo
-from zoo.registry import RegistryError, default_registry, parse_registry
+from zoo.registry import RegistryError, default_registry
+from zoo.registry.schema import parse_registry
 
 from helpers import tiny_entry_dict
 

@@ -1,4 +1,4 @@
-"""zoo.results: votes and means over K draws, RobustBench's robust-only-if-clean-correct rule, the
+"""zoo.leaderboard (metrics, tables, model_info, files): votes and means over K draws, RobustBench's robust-only-if-clean-correct rule, the
 per-example worst case, CSVs that add up to the summary, RobustBench model_info, atomic writes."""
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import random
 import pandas as pd
 import pytest
 
-from zoo import results
-from zoo.compat import robustbench
+from zoo.common.files import atomic_write_text
+from zoo.leaderboard import metrics, model_info, tables
+from zoo.leaderboard.files import write_outputs
+from zoo.common.compat import robustbench
 from zoo.registry import load_registry
 
 EPS = 8 / 255
@@ -46,7 +48,7 @@ def summary_row(summary, attack, model="m"):
 
 
 def test_votes_and_means_per_example():
-    frame = results.per_example_frame(HAND)
+    frame = metrics.per_example_frame(HAND)
     assert list(frame[["attack", "index"]].itertuples(index=False, name=None)) == [
         ("autoattack-standard", 0), ("autoattack-standard", 1), ("pgd-eot", 0), ("pgd-eot", 1), ("pgd-eot", 2)]
     assert [f"clean_pred_{j}" for j in range(3)] + [f"adv_pred_{j}" for j in range(3)] == \
@@ -59,9 +61,9 @@ def test_votes_and_means_per_example():
     r = row(frame, "pgd-eot", 2)
     assert r["clean_vote"] == 1  # tie between 1, 3 and 2 goes to the smallest label
     assert r["clean_correct_mean"] == pytest.approx(1 / 3)
-    assert results.majority_vote([3, 5, 5, 3]) == 3 and results.majority_vote([7, 2, 7]) == 7
+    assert metrics.majority_vote([3, 5, 5, 3]) == 3 and metrics.majority_vote([7, 2, 7]) == 7
 
-    pgd = summary_row(results.summarize(frame), "pgd-eot")
+    pgd = summary_row(metrics.summarize(frame), "pgd-eot")
     assert pgd["n"] == 3 and pgd["k"] == 3
     assert pgd["clean_acc_vote"] == 66.67                   # votes right on examples 0, 1
     assert pgd["clean_acc_mean"] == 66.67                   # (2/3 + 1 + 1/3) / 3
@@ -70,10 +72,10 @@ def test_votes_and_means_per_example():
 
 
 def test_robust_never_exceeds_clean():
-    frame = results.per_example_frame(HAND)
+    frame = metrics.per_example_frame(HAND)
     r = row(frame, "pgd-eot", 2)  # adversarially right, clean wrong: not robust
     assert r["adv_vote_correct"] and not r["clean_vote_correct"] and not r["robust_vote_correct"]
-    pgd = summary_row(results.summarize(frame), "pgd-eot")
+    pgd = summary_row(metrics.summarize(frame), "pgd-eot")
     assert frame.loc[frame["attack"] == "pgd-eot", "adv_vote_correct"].mean() == pytest.approx(2 / 3)
     assert pgd["robust_acc_vote"] == 33.33 < 66.67
 
@@ -81,17 +83,17 @@ def test_robust_never_exceeds_clean():
     labels = [rng.randrange(3) for _ in range(40)]
     records = [rec(attack, i, labels[i], [rng.randrange(3) for _ in range(4)], [rng.randrange(3) for _ in range(4)])
                for attack in ("pgd-eot", "autoattack-rand") for i in range(40)]
-    frame = results.per_example_frame(records)
+    frame = metrics.per_example_frame(records)
     assert (frame["robust_correct_mean"] <= frame["clean_correct_mean"]).all()
     assert (frame["robust_correct_mean"] <= frame["adv_correct_mean"]).all()
     assert (~frame["robust_vote_correct"] | frame["clean_vote_correct"]).all()
-    summary = results.summarize(frame)
+    summary = metrics.summarize(frame)
     assert (summary["robust_acc_vote"] <= summary["clean_acc_vote"]).all()
     assert (summary["robust_acc_mean"] <= summary["clean_acc_mean"]).all()
 
 
 def test_worst_case_combines_attacks_per_example():
-    summary = results.summarize(results.per_example_frame(HAND))
+    summary = metrics.summarize(metrics.per_example_frame(HAND))
     assert list(summary["attack"]) == ["pgd-eot", "autoattack-standard", "worst-case"]
     aa = summary_row(summary, "autoattack-standard")
     assert (aa["n"], aa["clean_acc_vote"], aa["robust_acc_vote"], aa["robust_acc_mean"]) == (2, 100.0, 50.0, 50.0)
@@ -106,34 +108,34 @@ def test_worst_case_combines_attacks_per_example():
 
 def test_bad_records_raise_value_error():
     with pytest.raises(ValueError, match="disagree on K"):
-        results.per_example_frame([rec("pgd-eot", 0, 1, [1, 1, 1], [1, 1, 1]),
+        metrics.per_example_frame([rec("pgd-eot", 0, 1, [1, 1, 1], [1, 1, 1]),
                                    rec("pgd-eot", 1, 1, [1, 1], [1, 1])])
     with pytest.raises(ValueError, match="disagree on K"):
-        results.per_example_frame([rec("pgd-eot", 0, 1, [1, 1, 1], [1, 1])])
+        metrics.per_example_frame([rec("pgd-eot", 0, 1, [1, 1, 1], [1, 1])])
     broken = rec("pgd-eot", 0, 1, [1], [1])
     del broken["label"]
     with pytest.raises(ValueError, match="label"):
-        results.per_example_frame([broken])
+        metrics.per_example_frame([broken])
     with pytest.raises(ValueError, match="more than once"):
-        results.per_example_frame([rec("pgd-eot", 0, 1, [1], [1])] * 2)
+        metrics.per_example_frame([rec("pgd-eot", 0, 1, [1], [1])] * 2)
     with pytest.raises(ValueError):
-        results.per_example_frame([])
+        metrics.per_example_frame([])
 
 
 def test_format_eps():
-    assert results.format_eps("Linf", 8 / 255) == "8/255"
-    assert results.format_eps("Linf", 0.3) == "0.3"
-    assert results.format_eps("L2", 0.5) == "0.5"
-    assert results.format_eps("Linf", 0.0) == "0"
+    assert tables.format_eps("Linf", 8 / 255) == "8/255"
+    assert tables.format_eps("Linf", 0.3) == "0.3"
+    assert tables.format_eps("L2", 0.5) == "0.5"
+    assert tables.format_eps("Linf", 0.0) == "0"
 
 
 def test_model_info_is_robustbench_model_info():
     rb = robustbench()
     fields = [f.name for f in dataclasses.fields(rb.utils.ModelInfo)]
     entry = load_registry()["agdm-wrn28-cifar10"]
-    summary = results.summarize(results.per_example_frame([{**r, "model": entry.name} for r in HAND]))
+    summary = metrics.summarize(metrics.per_example_frame([{**r, "model": entry.name} for r in HAND]))
     provenance = {"command": "benchmark.py", "seed": 0, "reduced_budget": True, "budget": "n=3, K=3"}
-    info = results.model_info(entry, summary, "Linf", EPS, provenance)
+    info = model_info.model_info(entry, summary, "Linf", EPS, provenance)
     assert list(info) == fields + ["provenance"]
     model = rb.utils.ModelInfo(**{k: v for k, v in info.items() if k != "provenance"})
     assert model.eps == "8/255" and model.dataset == "cifar10"
@@ -147,20 +149,20 @@ def test_model_info_is_robustbench_model_info():
     assert "REDUCED" in info["footnote"] and "0.00%" in info["footnote"]   # the worst case
     json.dumps(info)
     without_aa = summary[summary["attack"] != "autoattack-standard"]
-    assert results.model_info(entry, without_aa, "Linf", EPS, provenance)["autoattack_acc"] is None
-    full = results.model_info(entry, summary, "Linf", EPS, {**provenance, "reduced_budget": False})
+    assert model_info.model_info(entry, without_aa, "Linf", EPS, provenance)["autoattack_acc"] is None
+    full = model_info.model_info(entry, summary, "Linf", EPS, {**provenance, "reduced_budget": False})
     assert "REDUCED" not in full["footnote"]
     per_model = {**provenance, "budget": {entry.name: "n=3, K=3 (ours)", "other-model": "n=99"}}
-    footnote = results.model_info(entry, summary, "Linf", EPS, per_model)["footnote"]
+    footnote = model_info.model_info(entry, summary, "Linf", EPS, per_model)["footnote"]
     assert "n=3, K=3 (ours)" in footnote and "n=99" not in footnote
 
 
 def test_markdown_names_headline_and_reduced_budget():
-    summary = results.summarize(results.per_example_frame(HAND))
+    summary = metrics.summarize(metrics.per_example_frame(HAND))
     provenance = {"command": "python scripts/benchmark.py --threat Linf", "commit": "abc123", "seed": 7,
                   "device": "cpu", "date": "2024-01-01", "wall_seconds": 12.5, "versions": {"torch": "2.0"},
                   "reduced_budget": True, "budget": "n=3, K=3, PGD+EOT 5 steps"}
-    text = results.markdown_table(summary, provenance)
+    text = tables.markdown_table(summary, provenance)
     table = text.index("| defense")
     head, tail = text[:table], text[table:]
     assert "REDUCED" in head and "PGD+EOT 5 steps" in head
@@ -169,12 +171,12 @@ def test_markdown_names_headline_and_reduced_budget():
     assert "| m | 100.00 (91.67) | 33.33 (44.44) | 50.00 (50.00) | 0.00 (33.33) |" in tail
     for value in ("abc123", "python scripts/benchmark.py --threat Linf", "12.5", "torch 2.0", "seed: 7"):
         assert value in tail
-    full = results.markdown_table(summary, {**provenance, "reduced_budget": False})
+    full = tables.markdown_table(summary, {**provenance, "reduced_budget": False})
     assert "REDUCED" not in full
-    mean = results.markdown_table(summary, provenance, headline="mean")
+    mean = tables.markdown_table(summary, provenance, headline="mean")
     assert "**mean**" in mean and "| m | 91.67 (100.00) | 44.44 (33.33) |" in mean
     with pytest.raises(ValueError):
-        results.markdown_table(summary, provenance, headline="median")
+        tables.markdown_table(summary, provenance, headline="median")
 
 
 def random_records(rng, models, attacks, n, k):
@@ -197,7 +199,7 @@ def test_write_outputs_csv_adds_up_and_no_temp_files(tmp_path):
     k = 5
     records = random_records(random.Random(1), models, ["pgd-eot", "autoattack-standard", "autoattack-rand"], 30, k)
     provenance = {"command": "x", "seed": 0, "reduced_budget": True, "budget": "small", "wall_seconds": 1.0}
-    paths = results.write_outputs(tmp_path, records, provenance, entries)
+    paths = write_outputs(tmp_path, records, provenance, entries)
 
     expected = {f"per_example_{m}_Linf.csv" for m in models} | {f"model_info/{m}_Linf.json" for m in models} | \
         {"summary_Linf.csv", "results_Linf.md", "provenance_Linf.json"}
@@ -241,22 +243,22 @@ def test_write_outputs_csv_adds_up_and_no_temp_files(tmp_path):
 
 
 def test_atomic_write_leaves_old_file_and_no_temp_on_failure(tmp_path, monkeypatch):
-    from zoo import journal
+    from zoo.common import files
 
     target = tmp_path / "summary_Linf.csv"
-    results.atomic_write_text(target, "old\n")
+    atomic_write_text(target, "old\n")
 
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(journal.os, "replace", boom)
+    monkeypatch.setattr(files.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        results.atomic_write_text(target, "new\n")
+        atomic_write_text(target, "new\n")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["summary_Linf.csv"]
 
 
 def test_write_outputs_refuses_unknown_model(tmp_path):
     with pytest.raises(ValueError, match="not in entries"):
-        results.write_outputs(tmp_path, HAND, {}, {})
+        write_outputs(tmp_path, HAND, {}, {})
     assert not any(tmp_path.iterdir())

@@ -8,15 +8,16 @@ import torch
 from safetensors.torch import save_file
 
 import zoo
-from zoo import sources
-from zoo.nets import SmallCNN, build
-from zoo.registry import Component
+from zoo.models.nets.loading import load_state_dict
+from zoo.registry import sources
+from zoo.models.nets import SmallCNN, build
+from zoo.registry.schema import Component
 
 from helpers import fake_hub_cache
 
 
 def test_robustbench_imports_through_compat():
-    from zoo.compat import robustbench
+    from zoo.common.compat import robustbench
 
     module = robustbench()
     assert callable(module.utils.load_model)
@@ -122,4 +123,4 @@ def test_pickled_checkpoints_load_with_weights_only(tmp_path):
 
     torch.save({"state_dict": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(Exception, match="(?i)weights.only|unsupported|global"):
-        sources.load_state_dict(tmp_path / "evil.pt")
+        load_state_dict(tmp_path / "evil.pt")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.speed import check_levers
+from zoo.models.speed import check_levers
 
 SHORT = {"t_star": 20, "steps": 2}  # a two-step chain: every kind of step, little time
 

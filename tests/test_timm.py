@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from zoo.compat import robustbench
-from zoo.purifier import DefendedClassifier
-from zoo.registry import parse_registry
-from zoo.timm_models import register, timm_name
+from zoo.common.compat import robustbench
+from zoo.models.purifier import DefendedClassifier
+from zoo.registry.schema import parse_registry
+from zoo.models.timm import register, timm_name
 
 from test_demo import foolbox_cifar10
 

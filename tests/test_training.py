@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import zoo.training as training
+import zoo.training.checkpoints as checkpoints
+import zoo.training.guidance as training
+from safetensors.torch import load_file
 from zoo.data import DataUnavailable, load_train_set, mnist_demo
-from zoo.nets import ARCHITECTURES, SmallCNN
-from zoo.training import ResumeError, TrainConfig, random_crop_flip, train_classifier
+from zoo.models.nets import ARCHITECTURES, SmallCNN
+from zoo.training.guidance import ResumeError, TrainConfig, random_crop_flip, train_classifier
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = TrainConfig(epochs=2, batch_size=64, lam=6.0, eps=0.3, steps=2, seed=0)
@@ -88,7 +90,7 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_weights(digits, uninter
     assert_same_weights(resumed, uninterrupted)
     # the last checkpoint holds the final weights, and only it is kept
     last = fresh_net()
-    last.load_state_dict(training.load_file(str(tmp_path / "ckpt" / "epoch-0002.safetensors")))
+    last.load_state_dict(load_file(str(tmp_path / "ckpt" / "epoch-0002.safetensors")))
     assert_same_weights(last, uninterrupted)
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch-0002.pt", "epoch-0002.safetensors"]
     with open(log) as fh:
@@ -101,7 +103,7 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_weights(digits, uninter
 
 def test_resume_without_the_saved_rng_state_would_differ(digits, uninterrupted, tmp_path, monkeypatch):
     """The exactness above rests on the restored RNG (data order, PGD start): without it, it fails."""
-    monkeypatch.setattr(training, "_set_rng_state", lambda state: None)
+    monkeypatch.setattr(checkpoints, "_set_rng_state", lambda state: None)
     resumed = interrupted_then_resumed(digits, tmp_path / "ckpt", monkeypatch)
     assert any(not torch.equal(a, b) for a, b in zip(resumed.state_dict().values(),
                                                       uninterrupted.state_dict().values()))
@@ -113,7 +115,7 @@ def test_first_epoch_checkpoint_differs_from_the_final_weights(digits, uninterru
         with pytest.raises(Killed):
             train(digits, tmp_path / "ckpt")
     epoch1 = fresh_net()
-    epoch1.load_state_dict(training.load_file(str(tmp_path / "ckpt" / "epoch-0001.safetensors")))
+    epoch1.load_state_dict(load_file(str(tmp_path / "ckpt" / "epoch-0001.safetensors")))
     assert not torch.equal(epoch1.head[-1].weight, uninterrupted.head[-1].weight)
 
 

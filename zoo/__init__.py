@@ -1,7 +1,7 @@
 """agdm-zoo: diffusion-based adversarial purification models (AGDM, DiffPure, guided), by name.
 
     import zoo
-    zoo.list_models()                       # every entry in checkpoints.yaml
+    zoo.list_models()                       # every entry in zoo/checkpoints.yaml
     model = zoo.load("agdm-tiny-mnist")     # a torch.nn.Module: pixels in [0, 1] -> logits
     model.config                            # the entry it was built from
     zoo.run_benchmark(["agdm-tiny-mnist"], "Linf", out="leaderboard")   # = scripts/benchmark.py
@@ -12,10 +12,12 @@ from typing import Any
 
 import torch
 
-from .factory import create_model, with_overrides
-from .purifier import DefendedClassifier
-from .registry import Entry, default_registry, get_entry
-from .timm_models import register_when_timm_loads
+from .models.factory import create_model
+from .models.purifier import DefendedClassifier
+from .models.timm import register_when_timm_loads
+from .registry.resolve import get_entry, with_overrides
+from .registry.schema import Entry
+from .registry.store import default_registry
 
 register_when_timm_loads()  # RobustBench's load_model finds the entries through timm
 
@@ -23,10 +25,10 @@ __all__ = ["load", "list_models", "run_benchmark", "DefendedClassifier", "Entry"
 
 
 def __getattr__(name: str) -> Any:
-    """``run_benchmark`` (:func:`zoo.benchmark.benchmark`), imported on first use: the attacks and
-    tables it needs are not needed to load a model."""
+    """``run_benchmark`` (:func:`zoo.leaderboard.run.benchmark`), imported on first use: the attacks
+    and tables it needs are not needed to load a model."""
     if name == "run_benchmark":
-        from .benchmark import benchmark
+        from .leaderboard.run import benchmark
 
         return benchmark
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")
@@ -59,7 +61,7 @@ def load(name: str, device: str | torch.device | None = None, *, pretrained: boo
         pretrained: fetch the weights (``False``: random weights, same architecture; for tests).
         grad_mode: ``exact``, ``checkpoint`` or ``recompute`` (same gradients; the latter two use far
             less memory in t*, ``recompute`` memory flat in t*).
-        channels_last, compile_unet: GPU speed levers (:func:`zoo.speed.speed_up`; same function).
+        channels_last, compile_unet: GPU speed levers (:func:`zoo.models.speed.speed_up`; same function).
         **overrides: purification settings to change: t_star, steps, scale, pattern, distance, label.
     """
     entry = with_overrides(get_entry(name), **overrides)

@@ -93,7 +93,7 @@ def _full_test_set(dataset: str, n_examples: int | None, data_dir: str | Path) -
     if dataset == "mnist":
         x, y = mnist_demo("test")
         return x[:n_examples], y[:n_examples]
-    from .compat import robustbench
+    from .common.compat import robustbench
 
     hint = _cifar_hint(dataset, data_dir, "test set")
     loader = getattr(robustbench().data, f"load_{dataset}")
@@ -106,7 +106,7 @@ def _full_test_set(dataset: str, n_examples: int | None, data_dir: str | Path) -
 def _cifar_hint(dataset: str, data_dir: str | Path, split: str) -> str:
     """Where the files of a CIFAR ``split`` belong (for error messages); raises
     :class:`DataUnavailable` right away when they are missing and the machine is offline."""
-    from .sources import is_offline
+    from .registry.sources import is_offline
 
     if dataset not in CIFAR_FOLDERS:
         raise ValueError(f"unknown dataset {dataset!r}; known: mnist, {', '.join(CIFAR_FOLDERS)}")
@@ -148,7 +148,7 @@ def _cifar_train_arrays(dataset: str, data_dir: str | Path) -> tuple[Tensor, Ten
     """The whole CIFAR training set (N x 3 x 32 x 32 in [0, 1], labels) from torchvision's files."""
     from torchvision import datasets
 
-    from .sources import is_offline
+    from .registry.sources import is_offline
 
     hint = _cifar_hint(dataset, data_dir, "training set")
     cls = datasets.CIFAR10 if dataset == "cifar10" else datasets.CIFAR100

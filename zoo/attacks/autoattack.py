@@ -9,7 +9,7 @@ import torch
 from pyautoattack import AutoAttack, checks
 from torch import Tensor, nn
 
-from ..devices import device_of
+from ..common.devices import device_of
 from .base import Attack, batch_norms
 
 VERSIONS = ("standard", "rand")

@@ -18,12 +18,10 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import torch
-from torch import nn
+from ..common.compat import robustbench, robustbench_models
 
-PACKAGE_WEIGHTS = Path(__file__).resolve().parent / "weights"
+PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 HF_FOLDER_PATTERNS = ("*.json", "*.safetensors")
 
@@ -178,11 +176,9 @@ def _fetch_robustbench(parsed: ParsedSource, source: str) -> Path:
             "(HF_HUB_OFFLINE is set). On a machine with internet run `python scripts/download.py "
             f"<entry>` and copy {cache_dir()} here (or set AGDM_ZOO_CACHE to where it is)."
         )
-    from .compat import robustbench
-
     dataset, threat, name = parsed.location.split("/")
     rb = robustbench()
-    entry = _robustbench_model_dict(dataset, threat)[name]
+    entry = robustbench_models(dataset, threat)[name]
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         rb.utils.download_gdrive_new(entry["gdrive_id"], str(path))
@@ -193,65 +189,3 @@ def _fetch_robustbench(parsed: ParsedSource, source: str) -> Path:
             "Fetch it on a machine with internet (`python scripts/download.py <entry>`) and copy it there."
         ) from err
     return path
-
-
-def _robustbench_model_dict(dataset: str, threat: str) -> dict[str, Any]:
-    from .compat import robustbench
-
-    robustbench()
-    from robustbench.model_zoo import model_dicts
-    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
-
-    return model_dicts[BenchmarkDataset(dataset)][ThreatModel(threat)]
-
-
-def robustbench_architecture(source: str) -> nn.Module:
-    """A randomly initialised instance of a RobustBench model's architecture."""
-    dataset, threat, name = parse_source(source).location.split("/")
-    models = _robustbench_model_dict(dataset, threat)
-    if name not in models:
-        raise SourceError(f"{source}: RobustBench has no {dataset}/{threat} model named {name!r}")
-    return models[name]["model"]()
-
-
-def load_robustbench(source: str, sha256: str | None = None) -> nn.Module:
-    """A RobustBench model with its weights, loaded by robustbench's own ``load_model``."""
-    from .compat import robustbench
-
-    parsed = parse_source(source)
-    path = fetch(source, sha256)
-    dataset, threat, name = parsed.location.split("/")
-    return robustbench().utils.load_model(name, model_dir=path.parents[2], dataset=dataset, threat_model=threat)
-
-
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Read a weights file safely: safetensors, or ``torch.load(weights_only=True)``."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise SourceError(f"{path} holds a {type(state).__name__}, not a state dict")
-    return state
-
-
-def load_into(module: nn.Module, path: Path) -> nn.Module:
-    """Load ``path`` into ``module`` strictly: any missing or unexpected key is an error."""
-    state = load_state_dict(path)
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise SourceError(
-            f"weights {path} do not match {type(module).__name__}: missing keys {missing[:5]}"
-            f"{'...' if len(missing) > 5 else ''}, unexpected keys {unexpected[:5]}"
-            f"{'...' if len(unexpected) > 5 else ''}"
-        )
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as err:  # shape mismatches
-        raise SourceError(f"weights {path} do not fit {type(module).__name__}: {err}") from None
-    return module

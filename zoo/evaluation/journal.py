@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
+
+from ..common.files import atomic_write_text, differing_keys
 
 
 class JournalMismatch(ValueError):
@@ -43,8 +44,7 @@ class Journal:
                                   "or move the file away to start afresh")
         lines = self._read()
         if not lines or lines[0].get("spec") != self.spec:
-            old = lines[0].get("spec") if lines else None
-            changed = sorted(k for k in set(self.spec) | set(old or {}) if (old or {}).get(k) != self.spec.get(k))
+            changed = differing_keys(lines[0].get("spec") if lines else None, self.spec)
             raise JournalMismatch(f"{self.path} was written with other settings (differing: {changed}); "
                                   "use the same arguments to resume, or another --out for new settings")
         self._records = lines[1:]
@@ -85,22 +85,3 @@ class Journal:
 
 def _jsonl(items: Iterable[dict]) -> str:
     return "".join(json.dumps(item) + "\n" for item in items)
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``, so a
-    reader never sees a half-written file; the temporary file is removed on failure."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path

@@ -5,8 +5,7 @@
 the TRADES objective (Zhang et al. 2019), inner maximum by PGD on the KL term. ``lam = 0`` is plain
 cross-entropy training (the demo's standard classifier); ``lam = 6`` is the paper's guidance net.
 
-Runs are checkpointed every epoch (weights as safetensors, optimizer, scheduler and RNG state), so
-a killed run resumed with :func:`train_classifier` ``(resume=True)`` ends with exactly the weights
+Runs are checkpointed every epoch (:mod:`zoo.training.checkpoints`), so a killed run resumed with :func:`train_classifier` ``(resume=True)`` ends with exactly the weights
 of an uninterrupted one. The uninterrupted path draws random numbers exactly as it always did (one
 ``torch.manual_seed`` at the start, then one ``randperm`` per epoch and PGD's ``randn``), so the
 same command on the same machine gives the same weights bit for bit (on another CPU the last bits
@@ -16,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,19 +22,15 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .devices import device_of
+from ..common.devices import device_of
+from .checkpoints import ResumeError, checkpoint_folder, cpu_state_dict, save_checkpoint, start_run  # noqa: F401
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "multistep", "constant")
 LOG_COLUMNS = ("epoch", "loss", "val_clean_acc", "val_pgd_acc", "seconds", "loss_mean", "lr")
-
-
-class ResumeError(ValueError):
-    """A checkpoint folder that does not fit the run asked for (other settings, or no ``resume``)."""
 
 
 @dataclass(frozen=True)
@@ -204,15 +198,6 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, batches: int):
     return sched.CosineAnnealingLR(opt, cfg.epochs * batches)
 
 
-# ------------------------------------------------------------------------------------ checkpoints
-
-
-def checkpoint_folder(out: Path) -> Path:
-    """Where a run writing ``out`` (``name.safetensors``) keeps its checkpoints: ``name.checkpoints/``."""
-    out = Path(out)
-    return out.with_name(out.stem + ".checkpoints")
-
-
 def run_spec(cfg: TrainConfig, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor],
              extra: Mapping[str, Any] | None = None) -> dict:
     """What identifies a run (a resumed run must match it): the config, the data sizes and the
@@ -221,88 +206,6 @@ def run_spec(cfg: TrainConfig, train: tuple[Tensor, Tensor], val: tuple[Tensor, 
     return json.loads(json.dumps(spec, sort_keys=True))
 
 
-def _rng_state() -> dict:
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    return {"cpu": torch.get_rng_state(), "cuda": cuda}
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["cpu"])
-    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _atomic_write(path: Path, write) -> None:
-    """``write(tmp)`` then rename onto ``path``: a kill leaves the old file or the new, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(str(tmp))
-    os.replace(tmp, path)
-
-
-def cpu_state_dict(model: nn.Module) -> dict[str, Tensor]:
-    """The model's tensors on the CPU, contiguous (what safetensors stores)."""
-    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-
-
-def save_checkpoint(folder: Path, epoch: int, model: nn.Module, opt, sched, rows: list[dict], spec: dict) -> Path:
-    """Write epoch ``epoch``'s weights (safetensors) and state (optimizer, scheduler, RNG, log rows,
-    run spec) into ``folder``; the state file is written last and marks the checkpoint complete.
-    Older checkpoints are removed afterwards. Returns the state file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = f"epoch-{epoch:04d}"
-    _atomic_write(folder / f"{stem}.safetensors", lambda tmp: save_file(cpu_state_dict(model), tmp))
-    state = {"epoch": epoch, "spec": json.dumps(spec, sort_keys=True), "optimizer": opt.state_dict(),
-             "scheduler": sched.state_dict(), "rng": _rng_state(), "rows": json.dumps(rows)}
-    _atomic_write(folder / f"{stem}.pt", lambda tmp: torch.save(state, tmp))
-    for old in folder.glob("epoch-*"):
-        if not old.name.startswith(stem + "."):
-            old.unlink()
-    return folder / f"{stem}.pt"
-
-
-def latest_checkpoint(folder: Path | None) -> Path | None:
-    """The state file of the newest complete checkpoint in ``folder`` (None if there is none)."""
-    if folder is None or not Path(folder).is_dir():
-        return None
-    done = [p for p in sorted(Path(folder).glob("epoch-*.pt")) if p.with_suffix(".safetensors").is_file()]
-    return done[-1] if done else None
-
-
-def _spec_difference(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
-    keys = sorted(k for k in {*saved, *wanted} if saved.get(k) != wanted.get(k))
-    return ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {wanted.get(k)!r}" for k in keys)
-
-
-def restore_checkpoint(path: Path, spec: dict, model: nn.Module, opt, sched) -> tuple[int, list[dict]]:
-    """Load a checkpoint written by :func:`save_checkpoint` into ``model``, ``opt``, ``sched`` and
-    torch's RNG; refuse (``ResumeError``) one written with another run spec. Returns (epoch, rows)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    saved = json.loads(state["spec"])
-    if saved != spec:
-        raise ResumeError(f"{path.parent} holds a run with other settings ({_spec_difference(saved, spec)}); "
-                          "resume it with the same arguments, or train into another --out")
-    weights = load_file(str(path.with_suffix(".safetensors")), device=str(device_of(model)))
-    model.load_state_dict(weights, strict=True)
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    _set_rng_state(state["rng"])
-    return int(state["epoch"]), json.loads(state["rows"])
-
-
-def _start(folder: Path | None, resume: bool, spec: dict, model, opt, sched) -> tuple[int, list[dict]]:
-    """(last finished epoch, its log rows): (0, []) for a fresh run, else from the checkpoint."""
-    path = latest_checkpoint(folder)
-    if path is None:
-        return 0, []
-    if not resume:
-        raise ResumeError(f"{folder} already holds checkpoints of a run (up to {path.stem}); pass --resume "
-                          "(resume=True) to continue it, or remove the folder to start over")
-    epoch, rows = restore_checkpoint(path, spec, model, opt, sched)
-    print(f"resuming after epoch {epoch} from {path}", flush=True)
-    return epoch, rows
-
-
-# ---------------------------------------------------------------------------------------- training
 
 
 def _train_epoch(model: nn.Module, x: Tensor, y: Tensor, opt, sched, cfg: TrainConfig, desc: str,
@@ -343,7 +246,7 @@ def train_classifier(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[
     batches = (len(x) + cfg.batch_size - 1) // cfg.batch_size
     sched = make_scheduler(opt, cfg, batches)
     full_spec = run_spec(cfg, train, val, spec)
-    start, rows = _start(checkpoint_dir, resume, full_spec, model, opt, sched)
+    start, rows = start_run(checkpoint_dir, resume, full_spec, model, opt, sched)
     for epoch in range(start + 1, cfg.epochs + 1):
         began = time.time()
         loss, loss_mean = _train_epoch(model, x, y, opt, sched, cfg, f"epoch {epoch}/{cfg.epochs}", progress)

@@ -1,6 +1,6 @@
-"""``checkpoints.yaml`` -> frozen, validated dataclasses (:class:`Entry` and its parts).
+"""The registry's schema: frozen, validated dataclasses (:class:`Entry` and its parts), pure data.
 
-Every zoo entry is declared once in ``checkpoints.yaml`` at the repository root. Parsing is strict:
+Every zoo entry is declared once in ``checkpoints.yaml`` (shipped inside the package). Parsing is strict:
 an unknown key, a missing field or a bad value raises :class:`RegistryError` naming the entry and
 the field, so a typo never silently falls back to a default.
 """
@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
-import functools
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-
-CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints.yaml"
 
 Pattern = Literal["none", "plain", "robust"]
 Distance = Literal["kl", "mse", "cosine"]
@@ -285,36 +281,3 @@ def parse_registry(data: Any, where: str = "checkpoints.yaml") -> dict[str, Entr
         cls = BundleRef if "bundle" in body else Entry
         entries[name] = _build(cls, {"name": name, **body}, f"entry {name!r}")
     return entries
-
-
-def load_registry(path: str | Path = CHECKPOINTS) -> dict[str, Entry | BundleRef]:
-    """Read and validate a registry file (default: the repository's ``checkpoints.yaml``)."""
-    with open(path) as fh:
-        return parse_registry(yaml.safe_load(fh), where=str(path))
-
-
-@functools.cache
-def default_registry() -> dict[str, Entry | BundleRef]:
-    return load_registry()
-
-
-def get_entry(name: str, registry: Mapping[str, Entry | BundleRef] | None = None) -> Entry:
-    """The entry called ``name`` (default registry: ``checkpoints.yaml``), or the entry of a bundle
-    when ``name`` is ``hf://org/repo[@revision]`` or a local bundle folder. An unknown name lists
-    the known ones."""
-    from . import bundle
-
-    registry = default_registry() if registry is None else registry
-    if name not in registry and bundle.is_bundle_reference(name):
-        return bundle.read_bundle(bundle.fetch_bundle(name))
-    if name not in registry:
-        raise UnknownEntryError(f"unknown zoo entry {name!r}; known entries: {', '.join(sorted(registry))} "
-                                "(or give a bundle: hf://org/repo[@revision] or a local folder)")
-    found = registry[name]
-    if isinstance(found, Entry):
-        return found
-    entry = bundle.read_bundle(bundle.fetch_bundle(found.bundle))
-    if entry.dataset != found.dataset:
-        raise RegistryError(f"entry {name!r}: declared dataset {found.dataset!r}, but its bundle {found.bundle} "
-                            f"is a {entry.dataset!r} entry")
-    return dataclasses.replace(entry, name=name, description=found.description or entry.description)

@@ -12,6 +12,7 @@ import importlib
 import sys
 import warnings
 from types import ModuleType
+from typing import Any
 
 
 def _alias_autoattack() -> None:
@@ -36,3 +37,12 @@ def robustbench() -> ModuleType:
         for sub in ("utils", "data", "model_zoo"):
             importlib.import_module(f"robustbench.{sub}")
     return module
+
+
+def robustbench_models(dataset: str, threat: str) -> dict[str, Any]:
+    """RobustBench's model dictionary of one (dataset, threat): name -> {"model": constructor, "gdrive_id": ...}."""
+    robustbench()
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    return model_dicts[BenchmarkDataset(dataset)][ThreatModel(threat)]

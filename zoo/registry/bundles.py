@@ -1,4 +1,4 @@
-"""A complete entry in one folder: what ``scripts/publish.py`` uploads and ``zoo.load`` reads back.
+"""A complete entry in one folder (read side): what ``agdm-zoo publish`` uploads and ``zoo.load`` reads back.
 
     config.json             {"format": "agdm-zoo-bundle", "format_version": 1,
                              "library_version": ..., "name": ..., "entry": {...}}
@@ -9,7 +9,7 @@
 
 ``entry`` is the entry exactly as ``checkpoints.yaml`` declares one, except that each component's
 ``source`` is a file of the bundle and its ``sha256`` is pinned, so a tampered file is refused.
-A bundle is loaded from a local folder or from the Hub (``hf://org/repo@revision``, through
+Writing one from a loaded model is :mod:`zoo.hub.bundle`. A bundle is loaded from a local folder or from the Hub (``hf://org/repo@revision``, through
 ``huggingface_hub``'s cache and ``HF_HUB_OFFLINE``, the same code path as every Hub source).
 """
 from __future__ import annotations
@@ -20,13 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
-from safetensors.torch import save_file
-from torch import nn
-
 from . import sources
-from .journal import atomic_write_text
-from .registry import Component, Entry, RegistryError, parse_registry
+from .schema import Component, Entry, RegistryError, parse_registry
 
 FORMAT = "agdm-zoo-bundle"
 FORMAT_VERSION = 1
@@ -61,47 +56,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def component_nets(model: nn.Module) -> dict[str, nn.Module]:
-    """The networks of a :class:`~zoo.purifier.DefendedClassifier` whose weights a bundle holds,
-    by role (the guidance net only where the entry declares its own)."""
-    nets = {"classifier": model.classifier}
-    purifier = model.purifier
-    if purifier is not None:
-        nets["diffusion"] = purifier.eps_net
-        if model.config.guidance is not None and purifier.guidance is not None:
-            nets["guidance"] = purifier.guidance.net
-    return nets
-
-
-def save_bundle(model: nn.Module, folder: str | Path, name: str | None = None) -> Path:
-    """Write ``model`` (a loaded zoo entry) as a bundle into ``folder``; returns ``folder``."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    entry: Entry = model.config
-    described = entry_to_dict(entry)
-    for role, net in component_nets(model).items():
-        described[role] = _save_component(getattr(entry, role), net, folder / FILES[role])
-    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "library_version": library_version(),
-              "name": name or entry.name, "entry": described}
-    atomic_write_text(folder / CONFIG, json.dumps(config, indent=2) + "\n")
-    return folder
-
-
-def _save_component(component: Component, net: nn.Module, path: Path) -> dict[str, Any]:
-    """Save one network's weights; return its bundle declaration (arch, file, sha256, config)."""
-    config = dict(component.config)
-    module = net
-    if component.arch == "diffusers-unet2d":
-        module = net.unet
-        config = {k: v for k, v in net.unet.config.items() if not k.startswith("_")}
-    elif component.arch == "robustbench":
-        config = {"model": robustbench_model_of(component)}
-    state = {k: v.detach().to("cpu").clone().contiguous() for k, v in module.state_dict().items()}
-    save_file(state, str(path))
-    return {"arch": component.arch, "source": path.name, "sha256": sources.sha256_of(path),
-            "config": _plain(config)}
 
 
 def robustbench_model_of(component: Component) -> str:

@@ -1,7 +1,7 @@
 """DDPM schedule and reverse-step maths, with no network inside.
 
 The sampler is kept apart from the noise-prediction network (as diffusers keeps schedulers apart
-from models): :class:`GaussianDiffusion` only turns a noise prediction into the mean and variance
+from models): :class:`TruncatedDDPM` (the chain cut at t*, optionally respaced) only turns a noise prediction into the mean and variance
 of p(x_{t-1} | x_t), and shifts that mean by a guidance gradient (guided-diffusion's
 ``condition_mean``). Timesteps follow the paper: t* counts forward steps, so t*=70 diffuses with
 alpha-bar of step 70, which is index 69 of a 0-based schedule (the index a diffusers UNet is given).
@@ -31,7 +31,7 @@ def respaced_indices(t_star: int, steps: int) -> list[int]:
     return sorted({round(i * stride) for i in range(steps)})
 
 
-class GaussianDiffusion:
+class TruncatedDDPM:
     """The forward marginal q(x_t | x_0) and the (respaced) DDPM reverse step.
 
     Args:

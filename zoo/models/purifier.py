@@ -30,11 +30,11 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
-from .diffusion import GaussianDiffusion
+from .diffusion import TruncatedDDPM
 from .guidance import Guidance, GuidanceContext
 
 if TYPE_CHECKING:
-    from .registry import Entry
+    from ..registry.schema import Entry
 
 GRAD_MODES = ("exact", "checkpoint", "recompute")
 
@@ -58,7 +58,7 @@ class Purifier(nn.Module):
         grad_mode: ``exact``, ``checkpoint`` or ``recompute`` (see the module docstring).
     """
 
-    def __init__(self, eps_net: nn.Module, diffusion: GaussianDiffusion, guidance: Guidance | None = None,
+    def __init__(self, eps_net: nn.Module, diffusion: TruncatedDDPM, guidance: Guidance | None = None,
                  label_net: nn.Module | None = None, grad_mode: str = "exact"):
         super().__init__()
         if grad_mode not in GRAD_MODES:

@@ -14,7 +14,7 @@ import torch
 PACKAGES = ("torch", "diffusers", "robustbench", "pyautoattack", "huggingface_hub", "agdm-zoo")
 
 
-def git_commit(repo: Path = Path(__file__).resolve().parent.parent) -> str:
+def git_commit(repo: Path = Path(__file__).resolve().parents[2]) -> str:
     """The checkout's commit, suffixed ``-dirty`` when tracked files have uncommitted changes."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,

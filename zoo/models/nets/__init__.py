@@ -1,4 +1,4 @@
-"""Architectures by name, and building a registry :class:`~zoo.registry.Component` into a module.
+"""Architectures by name, and building a registry :class:`~zoo.registry.schema.Component` into a module.
 
 ``diffusers-unet2d``  a diffusers ``UNet2DModel`` behind :class:`EpsUNet` (config from the
                       component, or from the source folder's ``config.json``)
@@ -15,15 +15,18 @@ from typing import Any, Callable
 
 from torch import nn
 
-from .. import sources
-from ..registry import Component
+from ...registry import sources
+from ...registry.bundles import robustbench_model_of
+from ...registry.schema import Component
+from .loading import load_into
+from .robustbench import load_robustbench, robustbench_architecture
 from .small_cnn import SmallCNN
 from .unet import EpsUNet
 
 
 def _resnet18(num_classes: int = 10) -> nn.Module:
     """RobustBench's CIFAR ResNet-18 (its ``ResNet18()``), with ``num_classes`` logits."""
-    from ..compat import robustbench
+    from ...common.compat import robustbench
 
     robustbench()
     from robustbench.model_zoo.architectures.resnet import BasicBlock, ResNet
@@ -33,7 +36,7 @@ def _resnet18(num_classes: int = 10) -> nn.Module:
 
 def _wrn_28_10(num_classes: int = 10, **config: Any) -> nn.Module:
     """RobustBench's WideResNet(depth=28, widen_factor=10): the paper's CIFAR classifier shape."""
-    from ..compat import robustbench
+    from ...common.compat import robustbench
 
     robustbench()
     from robustbench.model_zoo.architectures.wide_resnet import WideResNet
@@ -72,14 +75,12 @@ def _plain(value: Any) -> Any:
 def _robustbench(component: Component, pretrained: bool) -> nn.Module:
     """A RobustBench model: through robustbench's loader for a ``robustbench://`` source, or its
     architecture (``config.model``) with the weights of a file (a bundle's)."""
-    from ..bundle import robustbench_model_of
-
     is_zoo_checkpoint = sources.parse_source(component.source).scheme == "robustbench"
     if pretrained and is_zoo_checkpoint:
-        return sources.load_robustbench(component.source, component.sha256)
-    net = sources.robustbench_architecture("robustbench://" + robustbench_model_of(component))
+        return load_robustbench(component.source, component.sha256)
+    net = robustbench_architecture("robustbench://" + robustbench_model_of(component))
     if pretrained:
-        sources.load_into(net, sources.fetch(component.source, component.sha256))
+        load_into(net, sources.fetch(component.source, component.sha256))
     return net
 
 
@@ -90,7 +91,7 @@ def _unet(component: Component, pretrained: bool) -> EpsUNet:
     folder = path if path is not None and path.is_dir() else None
     net = EpsUNet.from_config(_unet_config(component, folder))
     if pretrained:
-        sources.load_into(net.unet, sources.weights_file(folder) if folder else path)
+        load_into(net.unet, sources.weights_file(folder) if folder else path)
     return net
 
 
@@ -105,5 +106,5 @@ def build(component: Component, pretrained: bool = True) -> nn.Module:
         raise ValueError(f"unknown architecture {component.arch!r}; known: {known}")
     net = ARCHITECTURES[component.arch](**component.config)
     if pretrained:
-        sources.load_into(net, sources.fetch(component.source, component.sha256))
+        load_into(net, sources.fetch(component.source, component.sha256))
     return net.eval()

@@ -42,104 +42,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .registry import Entry
-from .speed import lever_flags
+from ..attacks.catalogue import ModelCalls, attack_calls, autoattack_version, check_calls
+from ..models.speed import lever_flags
+from ..registry.schema import Entry
 
 PROBE_MAX_BATCH = 8
 """The probe's batch is the run's, up to this: enough to amortise per-call overheads, small enough
 that the probe stays seconds long and fits in memory (a CIFAR-10 gradient at the run's batch of 64
 would not, on a CPU)."""
-
-CHECK_FORWARDS = {"standard": 7, "rand": 2}
-"""Forwards of AutoAttack's defense checks on the first batch (randomness 5, range 1, dynamic 1;
-the rand version skips the randomness check)."""
-
-
-@dataclass
-class ModelCalls:
-    """Calls of the defended model for one example: forward-only, gradient (one backward), and
-    FAB's full Jacobian (one forward, one backward per class)."""
-
-    forward: int = 0
-    gradient: int = 0
-    jacobian: int = 0
-
-    def __add__(self, other: "ModelCalls") -> "ModelCalls":
-        return ModelCalls(self.forward + other.forward, self.gradient + other.gradient,
-                          self.jacobian + other.jacobian)
-
-    def scaled(self, k: int) -> "ModelCalls":
-        return ModelCalls(self.forward * k, self.gradient * k, self.jacobian * k)
-
-
-def pgd_eot_calls(steps: int, eot: int) -> ModelCalls:
-    """PGD+EOT: every step averages ``eot`` gradients (batched into one call, same cost per image)."""
-    return ModelCalls(gradient=steps * eot)
-
-
-def autoattack_config(version: str, budget: dict | None) -> dict[str, Any]:
-    """The sub-attack settings AutoAttack will really use for ``version`` with ``budget`` applied,
-    read off a configured :class:`~zoo.attacks.AutoAttackEval` (so pyautoattack's defaults and the
-    budget overrides are never restated here)."""
-    from .attacks import AutoAttackEval
-
-    aa = AutoAttackEval(nn.Identity(), norm="Linf", eps=0.0, version=version, budget=budget).adversary
-    return {"attacks": list(aa.attacks_to_run),
-            "apgd": (aa.apgd.n_iter, aa.apgd.n_restarts, aa.apgd.eot_iter),
-            "apgd_t": (aa.apgd_targeted.n_iter, aa.apgd_targeted.n_restarts, aa.apgd_targeted.eot_iter,
-                       aa.apgd_targeted.n_target_classes),
-            "fab": (aa.fab.n_iter, aa.fab.n_restarts, aa.fab.n_target_classes),
-            "square": (aa.square.n_queries, aa.square.n_restarts)}
-
-
-def sub_attack_calls(name: str, config: dict[str, Any]) -> ModelCalls:
-    """Model calls of one AutoAttack sub-attack on one example that stays robust throughout,
-    counting the robustness check after it."""
-    if name in ("apgd-ce", "apgd-dlr"):
-        n_iter, restarts, eot = config["apgd"]
-        calls = ModelCalls(forward=1, gradient=restarts * (n_iter + 1) * eot)
-    elif name == "apgd-t":
-        n_iter, restarts, eot, targets = config["apgd_t"]
-        calls = ModelCalls(forward=1 + targets * restarts, gradient=targets * restarts * (n_iter + 1) * eot)
-    elif name in ("fab", "fab-t"):
-        n_iter, restarts, targets = config["fab"]
-        # a run: a prediction (+ the logits that pick the target, FAB-T only), one forward and one
-        # gradient (FAB-T) or Jacobian (FAB) per iteration, a final check; FAB-T: one run per target
-        if name == "fab-t":
-            calls = ModelCalls(forward=1) + ModelCalls(forward=3 + n_iter, gradient=n_iter).scaled(targets)
-        else:
-            calls = ModelCalls(forward=1) + ModelCalls(forward=2 + n_iter, jacobian=n_iter).scaled(restarts)
-    elif name == "square":
-        n_queries, restarts = config["square"]
-        calls = ModelCalls(forward=1 + restarts * (n_queries + 2))
-    else:
-        raise ValueError(f"unknown AutoAttack sub-attack {name!r}")
-    return calls + ModelCalls(forward=1)
-
-
-def autoattack_calls(version: str, budget: dict | None) -> ModelCalls:
-    """AutoAttack per example (upper bound), without the defense checks (see :func:`check_calls`)."""
-    config = autoattack_config(version, budget)
-    total = ModelCalls(forward=1)  # the clean pass
-    for name in config["attacks"]:
-        total = total + sub_attack_calls(name, config)
-    return total
-
-
-def check_calls(version: str) -> int:
-    """Forward calls of AutoAttack's defense checks, each on the first batch (once per batch run)."""
-    return CHECK_FORWARDS[version]
-
-
-def attack_calls(attack: str, settings) -> ModelCalls:
-    """Model calls per example of one benchmark attack with ``settings``
-    (a :class:`zoo.benchmark.Settings`), without the re-classification draws."""
-    if attack == "pgd-eot":
-        return pgd_eot_calls(settings.pgd_steps, settings.pgd_eot)
-    if attack.startswith("autoattack-"):
-        return autoattack_calls(attack.split("-", 1)[1], dict(settings.autoattack) or None)
-    raise ValueError(f"unknown attack {attack!r}")
-
 
 def evaluation_calls(draws: int) -> ModelCalls:
     """The benchmark's honest accuracy: K forwards of the clean and K of the adversarial input."""
@@ -245,7 +155,7 @@ def _probe_once(entry: Entry, device: torch.device, grad_mode: str, levers: tupl
     """Seconds per image of one forward and one gradient of ``entry`` (random weights) on a batch
     of ``batch`` random images, the least of ``repeats`` tries (a shared machine's hiccups only ever
     add time)."""
-    from .factory import create_model
+    from ..models.factory import create_model
 
     model = create_model(entry, device=device, pretrained=False, grad_mode=grad_mode, **lever_flags(levers))
     x = torch.rand(batch, *entry.input_shape, device=device)
@@ -265,7 +175,7 @@ def probe(entry: Entry, device: torch.device, grad_mode: str = "exact", levers: 
     """Per-image seconds of a forward and a gradient call of ``entry``'s full chain on batches of
     ``batch`` images, measured at two short chain lengths (2 and 3 steps) and extrapolated linearly
     to its length."""
-    from .factory import with_overrides
+    from ..registry.resolve import with_overrides
 
     steps = chain_shape(entry)[0]
     if steps <= 3:
@@ -292,17 +202,18 @@ class Estimate:
 
 
 def estimate_entry(entry: Entry, settings, probe_result: Probe, grad_mode: str = "exact") -> list[Estimate]:
-    """Estimates for every attack of ``settings`` (a :class:`zoo.benchmark.Settings`) on ``entry``."""
+    """Estimates for every attack of ``settings`` (a :class:`zoo.evaluation.settings.Settings`) on ``entry``."""
     out = []
     for attack in settings.attacks:
         calls = attack_calls(attack, settings) + evaluation_calls(settings.draws)
         seconds = settings.n_examples * probe_result.seconds(calls, entry.num_classes)
-        if attack.startswith("autoattack-"):
+        version = autoattack_version(attack)
+        if version is not None:
             batches = -(-settings.n_examples // settings.batch_size)
             first = min(settings.batch_size, settings.n_examples)
-            seconds += batches * check_calls(attack.split("-", 1)[1]) * first * probe_result.forward
+            seconds += batches * check_calls(version) * first * probe_result.forward
         out.append(Estimate(entry.name, attack, settings.n_examples, calls, network_evals(calls, entry, grad_mode),
-                            seconds, attack.startswith("autoattack-")))
+                            seconds, version is not None))
     return out
 
 
@@ -338,9 +249,9 @@ def format_estimates(estimates: list[Estimate], probes: dict[str, Probe], device
 def estimate(names: list[str], threat: str, attacks: tuple[str, ...], *, device=None, grad_mode: str = "exact",
              levers: tuple[str, ...] = (), **settings_kw) -> str:
     """Probe each entry and return the printed estimate for a benchmark of ``names``."""
-    from .benchmark import settings_for
-    from .devices import default_device
-    from .registry import get_entry
+    from ..common.devices import default_device
+    from ..registry.resolve import get_entry
+    from .settings import settings_for
 
     device = torch.device(device) if device is not None else default_device()
     estimates, probes = [], {}

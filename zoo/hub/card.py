@@ -1,63 +1,19 @@
-"""Publishing entries on the Hugging Face Hub: the latest leaderboard results of an entry, a model
-card whose ``model-index`` carries them, and the upload (``scripts/publish.py`` wraps this).
-
-Tokens come from huggingface_hub's usual places (``HF_TOKEN``, a prior ``hf auth login``); this
-module never reads, prints or writes them.
+"""Model cards of published entries: the entry's newest leaderboard results as the card's
+``model-index``, with what the defense is, how to load it, its limits and the citation.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
-import pandas as pd
-
-from .bundle import CONFIG, FILES
-from .registry import Entry
-from .results import PAPER, budget_of
-
-CITATION = """@article{lin2024robust,
-  title   = {Robust Diffusion Models for Adversarial Purification},
-  author  = {Lin, Guang and Tao, Zerui and Zhang, Jianhai and Tanaka, Toshihisa and Zhao, Qibin},
-  journal = {arXiv preprint arXiv:2403.16067},
-  year    = {2024}
-}"""
+from ..leaderboard.files import Results
+from ..leaderboard.paper import CITATION, PAPER
+from ..leaderboard.tables import budget_of
+from ..registry.bundles import FILES
+from ..registry.schema import Entry
 
 
 class PublishError(RuntimeError):
     """An entry that must not be published as asked: no results, or a different existing repo."""
-
-
-@dataclass(frozen=True)
-class Results:
-    """One benchmark run of an entry under one threat model: its summary rows and provenance."""
-
-    threat: str
-    rows: pd.DataFrame  # the entry's rows of summary_<threat>.csv
-    provenance: dict[str, Any]
-    path: Path  # the summary CSV they come from
-
-    @property
-    def date(self) -> str:
-        return str(self.provenance.get("date", ""))
-
-
-def latest_results(name: str, leaderboard: str | Path = "leaderboard") -> list[Results]:
-    """The newest results of entry ``name`` per threat model, from every ``summary_<threat>.csv``
-    under ``leaderboard`` (newest by the date in the run's provenance)."""
-    newest: dict[str, Results] = {}
-    for path in sorted(Path(leaderboard).rglob("summary_*.csv")):
-        threat = path.stem.removeprefix("summary_")
-        frame = pd.read_csv(path)
-        rows = frame[frame["model"] == name].reset_index(drop=True)
-        provenance_path = path.with_name(f"provenance_{threat}.json")
-        if rows.empty or not provenance_path.is_file():
-            continue
-        found = Results(threat, rows, json.loads(provenance_path.read_text()), path)
-        if threat not in newest or found.date > newest[threat].date:
-            newest[threat] = found
-    return [newest[t] for t in sorted(newest)]
 
 
 def eval_results(entry: Entry, results: list[Results]) -> list:
@@ -136,38 +92,3 @@ def _card_body(entry: Entry, results: list[Results], repo_id: str, revision: str
               "draws, never one forward pass. Not a safety guarantee for deployed systems.", "",
               "## Citation", "", "```bibtex", CITATION, "```", ""]
     return "\n".join(lines)
-
-
-def remote_config(repo_id: str, revision: str | None = None) -> dict | None:
-    """The config.json of an existing Hub repo, or ``None`` when the repo does not exist yet."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
-
-    try:
-        return json.loads(Path(hf_hub_download(repo_id, CONFIG, revision=revision)).read_text())
-    except (RepositoryNotFoundError, EntryNotFoundError):
-        return None
-
-
-def check_overwrite(folder: Path, existing: dict | None, force: bool) -> None:
-    """Refuse to replace a different bundle already on the Hub (other weights or settings) unless
-    ``force``; the same bundle again is fine."""
-    if existing is None or force:
-        return
-    ours = json.loads((folder / CONFIG).read_text())
-    if existing.get("entry") != ours.get("entry"):
-        raise PublishError("the Hub repo already holds a different bundle (other weights or settings); "
-                           "pass --force to replace it, or publish to another repo")
-
-
-def publish(folder: Path, repo_id: str, *, private: bool, force: bool, revision: str | None = None,
-            existing: Callable[[str, str | None], dict | None] = remote_config) -> str:
-    """Create the repo (if needed) and upload the bundle folder; returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    check_overwrite(folder, existing(repo_id, revision), force)
-    api = HfApi()
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), revision=revision,
-                             commit_message=f"agdm-zoo bundle {folder.name}")
-    return str(info)

@@ -16,7 +16,9 @@ import importlib.util
 import sys
 from typing import Any, Callable, Mapping
 
-from .registry import THREATS, BundleRef, Entry, default_registry, get_entry
+from ..registry.resolve import get_entry
+from ..registry.schema import THREATS, BundleRef, Entry
+from ..registry.store import default_registry
 
 
 def timm_name(name: str, dataset: str, threat: str) -> str:

@@ -1,0 +1,138 @@
+"""The attack catalogue: every attack the benchmark runs, by name, in table order; how each is
+built from a budget; and what each costs in model calls per example (for ``--estimate``).
+
+Names: ``pgd-eot`` (:class:`~zoo.attacks.PGDEOT`) and ``autoattack-<version>``
+(:class:`~zoo.attacks.AutoAttackEval`, versions ``standard`` and ``rand``). ``budget`` is anything
+with the attributes of :class:`zoo.registry.schema.Budget` (``pgd_steps``, ``pgd_eot``,
+``pgd_step_fraction``, ``autoattack``, ``batch_size``): an entry's budget or a run's settings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from .autoattack import VERSIONS, AutoAttackEval
+from .pgd_eot import PGDEOT
+
+ATTACK_ORDER = ("pgd-eot", *(f"autoattack-{v}" for v in VERSIONS))
+"""Every attack name, in the order the tables show them."""
+
+
+def autoattack_version(name: str) -> str | None:
+    """``standard`` / ``rand`` for ``autoattack-<version>``, ``None`` for any other attack."""
+    prefix, _, version = name.partition("-")
+    return version if prefix == "autoattack" and version in VERSIONS else None
+
+
+def check_attacks(names) -> tuple[str, ...]:
+    """``names`` as a tuple, refusing any attack the catalogue does not know."""
+    unknown = sorted(set(names) - set(ATTACK_ORDER))
+    if unknown:
+        raise ValueError(f"unknown attack(s) {unknown}; known: {list(ATTACK_ORDER)}")
+    return tuple(names)
+
+
+def build_attack(name: str, model: nn.Module, *, norm: str, eps: float, seed: int, budget) -> Any:
+    """The attack called ``name`` on ``model`` with ``budget``'s settings."""
+    version = autoattack_version(name)
+    if version is not None:
+        return AutoAttackEval(model, norm=norm, eps=eps, version=version, seed=seed,
+                              batch_size=budget.batch_size, budget=dict(budget.autoattack) or None)
+    if name == "pgd-eot":
+        step = None if budget.pgd_step_fraction is None else budget.pgd_step_fraction * eps
+        return PGDEOT(model, norm=norm, eps=eps, steps=budget.pgd_steps, eot=budget.pgd_eot, step_size=step,
+                      seed=seed)
+    check_attacks([name])
+    raise AssertionError(name)  # pragma: no cover - check_attacks raised
+
+
+CHECK_FORWARDS = {"standard": 7, "rand": 2}
+"""Forwards of AutoAttack's defense checks on the first batch (randomness 5, range 1, dynamic 1;
+the rand version skips the randomness check)."""
+
+
+@dataclass
+class ModelCalls:
+    """Calls of the defended model for one example: forward-only, gradient (one backward), and
+    FAB's full Jacobian (one forward, one backward per class)."""
+
+    forward: int = 0
+    gradient: int = 0
+    jacobian: int = 0
+
+    def __add__(self, other: "ModelCalls") -> "ModelCalls":
+        return ModelCalls(self.forward + other.forward, self.gradient + other.gradient,
+                          self.jacobian + other.jacobian)
+
+    def scaled(self, k: int) -> "ModelCalls":
+        return ModelCalls(self.forward * k, self.gradient * k, self.jacobian * k)
+
+
+def pgd_eot_calls(steps: int, eot: int) -> ModelCalls:
+    """PGD+EOT: every step averages ``eot`` gradients (batched into one call, same cost per image)."""
+    return ModelCalls(gradient=steps * eot)
+
+
+def autoattack_config(version: str, budget: dict | None) -> dict[str, Any]:
+    """The sub-attack settings AutoAttack will really use for ``version`` with ``budget`` applied,
+    read off a configured :class:`~zoo.attacks.AutoAttackEval` (so pyautoattack's defaults and the
+    budget overrides are never restated here)."""
+    aa = AutoAttackEval(nn.Identity(), norm="Linf", eps=0.0, version=version, budget=budget).adversary
+    return {"attacks": list(aa.attacks_to_run),
+            "apgd": (aa.apgd.n_iter, aa.apgd.n_restarts, aa.apgd.eot_iter),
+            "apgd_t": (aa.apgd_targeted.n_iter, aa.apgd_targeted.n_restarts, aa.apgd_targeted.eot_iter,
+                       aa.apgd_targeted.n_target_classes),
+            "fab": (aa.fab.n_iter, aa.fab.n_restarts, aa.fab.n_target_classes),
+            "square": (aa.square.n_queries, aa.square.n_restarts)}
+
+
+def sub_attack_calls(name: str, config: dict[str, Any]) -> ModelCalls:
+    """Model calls of one AutoAttack sub-attack on one example that stays robust throughout,
+    counting the robustness check after it."""
+    if name in ("apgd-ce", "apgd-dlr"):
+        n_iter, restarts, eot = config["apgd"]
+        calls = ModelCalls(forward=1, gradient=restarts * (n_iter + 1) * eot)
+    elif name == "apgd-t":
+        n_iter, restarts, eot, targets = config["apgd_t"]
+        calls = ModelCalls(forward=1 + targets * restarts, gradient=targets * restarts * (n_iter + 1) * eot)
+    elif name in ("fab", "fab-t"):
+        n_iter, restarts, targets = config["fab"]
+        # a run: a prediction (+ the logits that pick the target, FAB-T only), one forward and one
+        # gradient (FAB-T) or Jacobian (FAB) per iteration, a final check; FAB-T: one run per target
+        if name == "fab-t":
+            calls = ModelCalls(forward=1) + ModelCalls(forward=3 + n_iter, gradient=n_iter).scaled(targets)
+        else:
+            calls = ModelCalls(forward=1) + ModelCalls(forward=2 + n_iter, jacobian=n_iter).scaled(restarts)
+    elif name == "square":
+        n_queries, restarts = config["square"]
+        calls = ModelCalls(forward=1 + restarts * (n_queries + 2))
+    else:
+        raise ValueError(f"unknown AutoAttack sub-attack {name!r}")
+    return calls + ModelCalls(forward=1)
+
+
+def autoattack_calls(version: str, budget: dict | None) -> ModelCalls:
+    """AutoAttack per example (upper bound), without the defense checks (see :func:`check_calls`)."""
+    config = autoattack_config(version, budget)
+    total = ModelCalls(forward=1)  # the clean pass
+    for name in config["attacks"]:
+        total = total + sub_attack_calls(name, config)
+    return total
+
+
+def check_calls(version: str) -> int:
+    """Forward calls of AutoAttack's defense checks, each on the first batch (once per batch run)."""
+    return CHECK_FORWARDS[version]
+
+
+def attack_calls(attack: str, budget) -> ModelCalls:
+    """Model calls per example of one catalogue attack with ``budget``, without the benchmark's
+    re-classification draws."""
+    version = autoattack_version(attack)
+    if version is not None:
+        return autoattack_calls(version, dict(budget.autoattack) or None)
+    if attack == "pgd-eot":
+        return pgd_eot_calls(budget.pgd_steps, budget.pgd_eot)
+    raise ValueError(f"unknown attack {attack!r}")

@@ -1,0 +1,9 @@
+"""Evaluating a model under attack: settings of a run, the attack loop, K re-draws, the journal,
+shards and seeds, and the cost estimate.
+
+``settings`` what defines a run; ``loop`` the attack loop and one entry's run of it; ``draws`` the
+K re-classifications; ``journal`` the per-example record on disk; ``shards`` batches, seeds and
+torchrun ranks; ``estimate`` network evaluations and wall time before running.
+
+May import: ``zoo.common``, ``zoo.registry``, ``zoo.models``, ``zoo.attacks``, ``zoo.data``.
+"""

@@ -1,0 +1,97 @@
+"""The attack loop: every example a shard owns attacked by every attack, re-classified K times
+clean and adversarial, journaled batch by batch; and one entry's run of it (its journal, data,
+model and attacks), and every record of a run read back from its journals."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..attacks.catalogue import build_attack
+from ..common.devices import device_of
+from ..data import load_test_set
+from ..models.factory import create_model
+from ..models.speed import lever_flags
+from ..registry.schema import Entry
+from .journal import Journal
+from .settings import Settings
+from .draws import redraw_predictions
+from .shards import batch_seed, shard_batches
+
+
+def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, *, seed: int, draws: int,
+                batch_size: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
+                record_fields: dict | None = None, test_indices: list[int] | None = None) -> None:
+    """Attack every example this shard owns with every attack in ``attacks`` (name -> callable
+    ``(x, y) -> x_adv``), re-classify clean and adversarial inputs ``draws`` times, and journal
+    each finished batch. Examples the journal already holds are skipped. ``test_indices`` (default:
+    the positions) name each example's place in the test set, for random subsets."""
+    device = device_of(model)
+    done = journal.done()
+    for a, (name, attack) in enumerate(attacks.items()):
+        todo = [(b, idx) for b, idx in shard_batches(len(x), batch_size, shard)
+                if not all((name, i) in done for i in idx)]
+        bar = tqdm(todo, desc=name, disable=not progress, unit="batch")
+        robust = total = 0
+        for b, idx in bar:
+            started = time.perf_counter()
+            torch.manual_seed(batch_seed(seed, a, b))
+            xb, yb = x[list(idx)].to(device), y[list(idx)].to(device)
+            x_adv = attack(xb, yb)
+            clean, adv = redraw_predictions(model, xb, draws), redraw_predictions(model, x_adv, draws)
+            seconds = (time.perf_counter() - started) / len(idx)
+            journal.append([{**(record_fields or {}), "attack": name, "index": i, "seconds": round(seconds, 3),
+                             "test_index": i if test_indices is None else int(test_indices[i]), "label": int(yb[j]),
+                             "clean_preds": clean[j].tolist(), "adv_preds": adv[j].tolist()}
+                            for j, i in enumerate(idx)])
+            robust += int(((adv == yb.cpu()[:, None]).float().mean(1) > 0.5).sum())
+            total += len(idx)
+            bar.set_postfix(robust=f"{100 * robust / total:.1f}%")
+
+
+def journal_path(out: Path, s: Settings, shard: tuple[int, int]) -> Path:
+    suffix = "" if shard == (0, 1) else f"_shard{shard[0]}of{shard[1]}"
+    return out / "journal" / f"{s.model}_{s.threat}{suffix}.jsonl"
+
+
+def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_dir="./data",
+                   shard=(0, 1), resume=False, progress=True, grad_mode: str = "exact",
+                   levers: tuple[str, ...] = ()) -> Journal:
+    """Run (or resume) one entry's attacks; returns its journal. ``grad_mode`` is how gradients are
+    taken through the chain (the same gradients; not part of the journal's settings, so a run killed
+    for lack of memory may resume with ``recompute``), ``levers`` the speed levers of
+    :func:`zoo.models.speed.speed_up` (the same function, faster on a GPU); each record names both."""
+    journal = Journal(journal_path(out, s, shard), dataclasses.asdict(s), resume=resume)
+    x, y, test_indices = load_test_set(entry.dataset, s.n_examples, data_dir, s.subset_seed)
+    model = create_model(entry, device=device, grad_mode=grad_mode, **lever_flags(levers))
+    attacks = {name: build_attack(name, model, norm=s.threat, eps=s.eps, seed=s.seed, budget=s) for name in s.attacks}
+    run_attacks(model, x, y, attacks, journal, seed=s.seed, draws=s.draws,
+                batch_size=s.batch_size, shard=shard, progress=progress,
+                record_fields={"model": s.model, "threat": s.threat, "eps": s.eps, "seed": s.seed,
+                               "grad_mode": grad_mode, "levers": list(levers)},
+                test_indices=test_indices.tolist())
+    return journal
+
+
+def collect_records(out: Path, settings: list[Settings]) -> list[dict]:
+    """Every record of these runs, from the unsharded journal or merged from shard journals
+    (which must all carry the same settings and never repeat an example)."""
+    records = []
+    for s in settings:
+        seen: set = set()
+        for path in sorted((out / "journal").glob(f"{s.model}_{s.threat}*.jsonl")):
+            journal = Journal(path, dataclasses.asdict(s), resume=True)
+            keys = journal.done()
+            if keys & seen:
+                raise ValueError(f"{path} repeats examples of another journal of {s.model}: mixed shard layouts?")
+            seen |= keys
+            records += journal.records
+        expected = {(a, i) for a in s.attacks for i in range(s.n_examples)}
+        if seen != expected:
+            raise ValueError(f"{s.model} {s.threat}: {len(expected - seen)} of {len(expected)} results missing; "
+                             "finish every shard (same arguments, --resume) before writing tables")
+    return records

@@ -1,0 +1,55 @@
+"""What defines one model's results under one threat model: the run's settings (its journal's spec)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..attacks.catalogue import check_attacks
+from ..registry.schema import Entry
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that defines one model's results under one threat model (its journal's spec)."""
+
+    model: str
+    threat: str
+    eps: float
+    attacks: tuple[str, ...]
+    n_examples: int
+    batch_size: int
+    seed: int
+    draws: int
+    pgd_steps: int
+    pgd_eot: int
+    pgd_step_fraction: float | None = None
+    autoattack: Mapping[str, Any] = field(default_factory=dict)
+    reduced: bool = False
+    subset_seed: int | None = None
+
+    def describe_budget(self) -> str:
+        aa = ", ".join(f"{k}={v}" for k, v in sorted(self.autoattack.items())) or "AutoAttack's own settings"
+        step = "default step" if self.pgd_step_fraction is None else f"step {self.pgd_step_fraction:g} eps"
+        n = f"{self.n_examples}" if self.subset_seed is None else f"{self.n_examples} (random, seed {self.subset_seed})"
+        return (f"n={n}, K={self.draws} draws, PGD+EOT {self.pgd_steps} steps x {self.pgd_eot} EOT "
+                f"({step}), "
+                f"AutoAttack: {aa}")
+
+
+def settings_for(entry: Entry, threat: str, attacks: tuple[str, ...], *, eps: float | None = None,
+                 n_examples: int | None = None, batch_size: int | None = None, seed: int = 0,
+                 subset_seed: int | None = None) -> Settings:
+    """The entry's declared budget and eps, with command-line overrides applied and checked."""
+    if threat not in entry.threats and eps is None:
+        raise ValueError(f"{entry.name} declares no eps for {threat}; pass --eps")
+    eps = entry.threats[threat] if eps is None else eps
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    check_attacks(attacks)
+    budget = entry.budget
+    n = budget.n_examples if n_examples is None else n_examples
+    if n < 1 or (batch_size is not None and batch_size < 1):
+        raise ValueError("n_examples and batch_size must be >= 1")
+    return Settings(entry.name, threat, float(eps), tuple(attacks), n, batch_size or budget.batch_size, seed,
+                    budget.draws, budget.pgd_steps, budget.pgd_eot, budget.pgd_step_fraction,
+                    dict(budget.autoattack), budget.reduced, subset_seed)

@@ -1,0 +1,47 @@
+"""Splitting a run: which batches a shard owns, each batch's seed (fixed by its position, so a
+resumed or sharded run draws the noise of an uninterrupted one), and torchrun ranks."""
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def batch_seed(seed: int, attack_index: int, batch_index: int) -> int:
+    """The seed of one (attack, batch): fixed by the batch's position alone, so a resumed or
+    sharded run draws exactly the noise an uninterrupted single run draws."""
+    return (seed * 1_000_003 + attack_index * 10_007 + batch_index) % (2**63)
+
+
+def shard_batches(n_examples: int, batch_size: int, shard: tuple[int, int]) -> list[tuple[int, range]]:
+    """(batch index, example indices) of the batches shard ``i`` of ``n`` owns (every n-th batch)."""
+    i, n = shard
+    if not 0 <= i < n:
+        raise ValueError(f"shard must be i/n with 0 <= i < n, got {i}/{n}")
+    starts = range(0, n_examples, batch_size)
+    return [(b, range(s, min(s + batch_size, n_examples))) for b, s in enumerate(starts) if b % n == i]
+
+
+def torchrun_world() -> tuple[int, int] | None:
+    """(rank, world size) when this process is one of several started by ``torchrun``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return (int(os.environ["RANK"]), world) if world > 1 else None
+
+
+def rank_device(rank: int) -> torch.device:
+    """This rank's GPU (``LOCAL_RANK``) where there are GPUs, else the CPU."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
+
+
+def all_ranks_done() -> bool:
+    """Wait for every torchrun rank to finish its shard; True on rank 0, which then merges."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")
+    try:
+        dist.barrier()
+        return dist.get_rank() == 0
+    finally:
+        dist.destroy_process_group()

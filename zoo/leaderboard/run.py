@@ -1,0 +1,74 @@
+"""Benchmarking zoo entries the way the field does: AutoAttack (standard and rand) and Lee & Kim's
+PGD+EOT, every result judged over K independent purifications, journaled per example so a killed
+run resumes, sliced into shards for several processes, and written as leaderboard tables.
+
+``agdm-zoo benchmark`` (and ``scripts/benchmark.py``) is a thin command line over :func:`benchmark`,
+which is ``zoo.run_benchmark``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+
+from ..attacks.catalogue import ATTACK_ORDER
+from ..common.devices import default_device
+from ..common.provenance import provenance
+from ..evaluation.loop import collect_records, evaluate_entry
+from ..evaluation.settings import settings_for
+from ..evaluation.shards import all_ranks_done, rank_device, torchrun_world
+from ..models.speed import check_levers
+from ..registry.resolve import as_entry
+from ..registry.schema import Entry
+from .files import write_outputs
+
+
+def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = ATTACK_ORDER, *,
+              out: str | Path = "leaderboard", eps: float | None = None, n_examples: int | None = None,
+              batch_size: int | None = None, seed: int = 0, subset_seed: int | None = None, device=None,
+              data_dir="./data", shard: tuple[int, int] | None = None, resume: bool = False,
+              merge_only: bool = False, progress: bool = True, grad_mode: str = "exact",
+              levers: tuple[str, ...] = ()) -> dict[str, Path]:
+    """Evaluate ``names`` (registry names or :class:`Entry` objects) under ``threat`` and write the
+    leaderboard tables into ``out``.
+
+    ``subset_seed``: evaluate a random subset of the test set drawn with this seed (DiffPure's
+    512-image protocol) instead of its first examples. With ``shard=(i, n)``, n > 1, only this
+    shard's journal is filled; run once more with ``merge_only=True`` after every shard finished
+    to write the tables from all shard journals. Under ``torchrun`` with several processes (and
+    ``shard=None``) each rank evaluates its own shard on its own GPU, and rank 0 writes the merged
+    tables once every rank has finished. ``grad_mode``: ``exact``, ``checkpoint`` or ``recompute``
+    (:mod:`zoo.models.purifier`: the same gradients, the latter two in memory flat in t*); ``levers``:
+    ``channels_last``, ``compile_unet`` (:func:`zoo.models.speed.speed_up`). The provenance lists every
+    mode and lever set the records were made with. Returns the written files (empty for a shard run).
+    """
+    out = Path(out)
+    start = time.time()
+    ranks = torchrun_world() if shard is None else None
+    if ranks is not None:
+        shard, device = ranks, device or rank_device(ranks[0])
+    shard = shard or (0, 1)
+    levers = check_levers(levers)
+    entries = {entry.name: entry for entry in map(as_entry, names)}
+    settings = [settings_for(e, threat, attacks, eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed,
+                             subset_seed=subset_seed) for e in entries.values()]
+    if not merge_only:
+        for entry, s in zip(entries.values(), settings):
+            evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=resume,
+                           progress=progress, grad_mode=grad_mode, levers=levers)
+        writes_tables = all_ranks_done() if ranks is not None else shard[1] == 1
+        if not writes_tables:
+            return {}
+    record = provenance(torch.device(device) if device else default_device(), seed=seed,
+                        settings=[dataclasses.asdict(s) for s in settings],
+                        reduced_budget=any(s.reduced for s in settings),
+                        budget={s.model: s.describe_budget() for s in settings},
+                        wall_seconds_this_invocation=round(time.time() - start, 1))
+    records = collect_records(out, settings)
+    # every invocation's attack time, resumed and sharded runs included
+    record["attack_seconds_all_runs"] = round(sum(r.get("seconds", 0.0) for r in records), 1)
+    record["grad_modes"] = sorted({r.get("grad_mode", "exact") for r in records})
+    record["speed_levers"] = sorted({"+".join(r.get("levers", [])) or "none" for r in records})
+    return write_outputs(out, records, record, entries)

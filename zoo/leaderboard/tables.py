@@ -1,0 +1,122 @@
+"""Leaderboard tables: summaries -> the paper-shaped markdown, with budget and provenance lines."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from .metrics import HEADLINES, WORST_CASE, attack_sort_key
+
+
+def format_eps(threat: str, eps: float) -> str:
+    """eps as RobustBench writes it: ``"8/255"`` for Linf k/255 exactly, else the number."""
+    eps = float(eps)
+    if threat == "Linf" and eps > 0:
+        k = eps * 255
+        if abs(k - round(k)) < 1e-6 * max(1.0, k):
+            return f"{int(round(k))}/255"
+    return f"{eps:g}" if eps == float(f"{eps:g}") else repr(eps)
+
+
+def check_headline(headline: str) -> str:
+    if headline not in HEADLINES:
+        raise ValueError(f"headline must be one of {HEADLINES}, got {headline!r}")
+    return headline
+
+
+def _other(headline: str) -> str:
+    return "mean" if headline == "vote" else "vote"
+
+
+def _cell(row: Mapping[str, Any] | None, kind: str, headline: str) -> str:
+    if row is None:
+        return "-"
+    main, second = row[f"{kind}_acc_{headline}"], row[f"{kind}_acc_{_other(headline)}"]
+    if pd.isna(main):
+        return "-"
+    return f"{main:.2f} ({second:.2f})"
+
+
+def _counts(values: Iterable, varies: str = "model") -> str:
+    values = sorted({int(v) for v in values})
+    return str(values[0]) if len(values) == 1 else ", ".join(map(str, values)) + f" (differs by {varies})"
+
+
+def budget_of(provenance: Mapping[str, Any], model: str | None = None) -> str:
+    """The attack budget provenance records: one model's, or every model's (``model=None``)."""
+    budget = provenance.get("budget", "not recorded")
+    if not isinstance(budget, Mapping):
+        return str(budget)
+    if model is not None and model in budget:
+        return str(budget[model])
+    return "; ".join(f"{name}: {text}" for name, text in budget.items())
+
+
+def _budget_lines(provenance: Mapping[str, Any]) -> list[str]:
+    budget = budget_of(provenance)
+    if provenance.get("reduced_budget"):
+        return [f"**REDUCED attack budget: these are not the published protocol's numbers. Budget: {budget}**"]
+    if "reduced_budget" in provenance:
+        return [f"Attack budget: full protocol ({budget})."]
+    return [f"Attack budget: not recorded as full or reduced ({budget})."]
+
+
+def _provenance_lines(provenance: Mapping[str, Any]) -> list[str]:
+    wall_key = next((k for k in ("wall_seconds", "wall_seconds_this_invocation") if k in provenance), None)
+    wall = f"{provenance[wall_key]} s ({wall_key})" if wall_key else "not recorded"
+    versions = provenance.get("versions") or {}
+    lines = ["Provenance:", "",
+             f"- command: `{provenance.get('command', 'not recorded')}`",
+             f"- commit: `{provenance.get('commit', 'not recorded')}`",
+             f"- seed: {provenance.get('seed', 'not recorded')}",
+             f"- device: {provenance.get('device', 'not recorded')}",
+             f"- date: {provenance.get('date', 'not recorded')}",
+             f"- wall time: {wall}",
+             f"- attack time summed over every run and shard: {provenance.get('attack_seconds_all_runs', 'not recorded')} s",
+             "- gradients through the chain: " + (", ".join(provenance.get("grad_modes", [])) or "not recorded"),
+             "- speed levers: " + (", ".join(provenance.get("speed_levers", [])) or "not recorded"),
+             f"- python: {provenance.get('python', 'not recorded')}",
+             "- versions: " + (", ".join(f"{name} {version}" for name, version in versions.items()) or "not recorded")]
+    return lines
+
+
+def markdown_table(summary: pd.DataFrame, provenance: Mapping[str, Any], headline: str = "vote") -> str:
+    """The paper's table: one row per model, ``defense | standard acc | <attack>... | worst-case``.
+
+    Cells are ``headline (other)`` in percent: by default the majority vote over the K
+    purifications, with the per-draw mean in parentheses (``headline="mean"`` swaps them). The
+    standard accuracy is the worst-case row's clean accuracy (the examples under every attack).
+    Above each table: the headline metric, threat, eps, n, K and, for a reduced budget, a bold
+    REDUCED line; below it, the provenance. One table per (threat, eps) in ``summary``.
+    """
+    check_headline(headline)
+    if summary.empty:
+        raise ValueError("nothing to tabulate: the summary has no rows")
+    other = _other(headline)
+    metric = {"vote": "majority vote over K independent purifications",
+              "mean": "mean accuracy over K independent purifications (per draw)"}
+    out = []
+    for (threat, eps), group in summary.groupby(["threat", "eps"], sort=True):
+        attacks = sorted((a for a in group["attack"].unique() if a != WORST_CASE), key=attack_sort_key)
+        worst = group[group["attack"] == WORST_CASE]
+        per_attack = group[group["attack"] != WORST_CASE]
+        k = _counts(group["k"]) if "k" in group else str(provenance.get("draws", "not recorded"))
+        out += [f"## {threat}, eps = {format_eps(threat, eps)}", "",
+                f"Headline metric: **{headline}** ({metric[headline]}); the {other} is in parentheses. "
+                f"Accuracies in %; robust accuracy counts an example only if it is also correct on its clean "
+                f"input. Worst-case: robust under every attack, per example.", "",
+                f"Threat: {threat}, eps = {format_eps(threat, eps)}; n = {_counts(worst['n'])} examples under "
+                f"every attack (per attack: {_counts(per_attack['n'], 'attack or model')}); "
+                f"K = {k} purifications per example.", ""]
+        out += _budget_lines(provenance) + [""]
+        header = ["defense", "standard acc", *attacks, WORST_CASE]
+        out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for model, rows in group.groupby("model", sort=True):
+            by_attack = {row["attack"]: row for _, row in rows.iterrows()}
+            cells = [model, _cell(by_attack.get(WORST_CASE), "clean", headline)]
+            cells += [_cell(by_attack.get(a), "robust", headline) for a in attacks]
+            cells.append(_cell(by_attack.get(WORST_CASE), "robust", headline))
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    out += _provenance_lines(provenance)
+    return "\n".join(out) + "\n"

@@ -3,13 +3,18 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Callable
 
-from ..leaderboard.files import Results
+from ..leaderboard.files import Results, latest_results
 from ..leaderboard.paper import CITATION, PAPER
+from ..leaderboard.site import entry_page
 from ..leaderboard.tables import budget_of
+from ..registry import get_entry
 from ..registry.bundles import FILES
-from ..registry.schema import Entry
+from ..registry.schema import Entry, UnknownEntryError
+
+# where the leaderboard site lives (scripts/site.py builds it there); publish --site-url overrides
+SITE = "leaderboard/site"
 
 
 class PublishError(RuntimeError):
@@ -40,9 +45,18 @@ def eval_results(entry: Entry, results: list[Results]) -> list:
     return out
 
 
+def site_link(name: str, site_url: str = SITE) -> str:
+    """The entry's page on the leaderboard site, as a markdown line (a link for a URL or a
+    relative path; for the default, the path in the agdm-zoo repository)."""
+    page = f"{site_url.rstrip('/')}/{entry_page(name)}"
+    where = " in the agdm-zoo repository" if site_url == SITE else ""
+    return f"Leaderboard page (every run of this entry, with provenance): [{page}]({page}){where}."
+
+
 def model_card(entry: Entry, results: list[Results], repo_id: str, revision: str = "main",
-               training: dict[str, str] | None = None):
-    """The model card (``huggingface_hub.ModelCard``) of a bundle of ``entry``."""
+               training: dict[str, str] | None = None, site_url: str = SITE):
+    """The model card (``huggingface_hub.ModelCard``) of a bundle of ``entry``; it links the
+    entry's page on the leaderboard site (``site_url``) and carries the same numbers."""
     from huggingface_hub import ModelCard, ModelCardData
 
     if not results:
@@ -52,19 +66,38 @@ def model_card(entry: Entry, results: list[Results], repo_id: str, revision: str
                          metrics=["accuracy"], tags=["adversarial-robustness", "diffusion-purification", "agdm",
                                                      "robustbench"],
                          eval_results=eval_results(entry, results))
-    text = "---\n" + data.to_yaml() + "\n---\n\n" + _card_body(entry, results, repo_id, revision, training or {})
-    return ModelCard(text)
+    body = _card_body(entry, results, repo_id, revision, training or {}, site_url)
+    return ModelCard("---\n" + data.to_yaml() + "\n---\n\n" + body)
 
 
-def _card_body(entry: Entry, results: list[Results], repo_id: str, revision: str, training: dict[str, str]) -> str:
+def site_cards(leaderboard="leaderboard", site_url: str = "..") -> Callable[[str], str | None]:
+    """The ``card`` renderer of :func:`zoo.leaderboard.site.build_site`: an entry's model card
+    text (markdown, without the Hub metadata) from its newest results, ``None`` for a name that
+    is not a registry entry or has no results. ``site_url`` is the site root seen from an entry
+    page."""
+    def card(name: str) -> str | None:
+        try:
+            entry = get_entry(name)
+        except UnknownEntryError:
+            return None
+        results = latest_results(name, leaderboard)
+        return _card_body(entry, results, None, "main", {}, site_url) if results else None
+
+    return card
+
+
+def _card_body(entry: Entry, results: list[Results], repo_id: str | None, revision: str,
+               training: dict[str, str], site_url: str = SITE) -> str:
     p = entry.purification
     what = ("a plain classifier (no purification)" if p is None else
             f"DDPM purification to t* = {p.t_star} ({p.num_steps} reverse steps) with guidance pattern "
             f"`{p.pattern}` (scale s = {p.scale}, D = {p.distance}), then a classifier")
+    source = entry.name if repo_id is None else f"hf://{repo_id}@{revision}"
     lines = [f"# {entry.name}", "", entry.description, "",
-             f"An agdm-zoo entry: {what}. Method: AGDM, {PAPER['name']} ({PAPER['link']}).",
+             f"An agdm-zoo entry: {what}. Method: AGDM, {PAPER['name']} ({PAPER['link']}).", "",
+             site_link(entry.name, site_url),
              "", "## Load it", "", "```python", "import zoo",
-             f'model = zoo.load("hf://{repo_id}@{revision}")   # torch.nn.Module: pixels in [0, 1], NCHW -> logits',
+             f'model = zoo.load("{source}")   # torch.nn.Module: pixels in [0, 1], NCHW -> logits',
              "```", "",
              "Attacks must differentiate through the whole reverse chain and the guidance terms: the module does "
              "that by default (`grad_mode=\"checkpoint\"` for less memory).", "",

@@ -1,0 +1,40 @@
+"""Build the leaderboard website from every results folder under --leaderboard.
+
+    python scripts/site.py                      # leaderboard/ -> leaderboard/site/index.html
+    python scripts/site.py --out /tmp/site      # anywhere else
+
+The site is static and self-contained (HTML, CSS, a little JS; no CDN), so it opens from file://
+and offline. An empty leaderboard gives a site that says so; a results file that cannot be read
+stops the build with its name, before anything is written.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from zoo.hub.card import site_cards
+from zoo.leaderboard.files import LeaderboardFileError
+from zoo.leaderboard.site import SiteError, build_site
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), help="results folder to read")
+    p.add_argument("--out", type=Path, default=None, help="site folder (default: LEADERBOARD/site)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        built = build_site(args.leaderboard, args.out, card=site_cards(args.leaderboard))
+    except (FileNotFoundError, LeaderboardFileError, SiteError) as err:
+        print(f"site.py: error: {err}", file=sys.stderr)
+        return 2
+    print(f"site.py: {built.message}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

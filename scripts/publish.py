@@ -19,7 +19,7 @@ from pathlib import Path
 import zoo
 from zoo.hub.bundle import save_bundle
 from zoo.registry.bundles import FILES
-from zoo.hub.card import PublishError, model_card
+from zoo.hub.card import SITE, PublishError, model_card
 from zoo.hub.publish import publish
 from zoo.leaderboard.files import latest_results
 from zoo.registry import Entry, get_entry
@@ -36,6 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--force", action="store_true", help="replace a different bundle already in the repo")
     p.add_argument("--leaderboard", default="leaderboard", help="where the benchmark results are")
     p.add_argument("--out", type=Path, default=None, help="bundle folder (default: runs/publish/NAME)")
+    p.add_argument("--site-url", default=SITE, help="where the leaderboard site is published; the card links "
+                   "the entry's page there (default: its path in the agdm-zoo repository)")
     return p.parse_args(argv)
 
 
@@ -60,7 +62,7 @@ def main(argv=None) -> int:
     try:
         entry = get_entry(args.name)
         results = latest_results(entry.name, args.leaderboard)
-        card = model_card(entry, results, args.repo, args.revision or "main", training_notes(entry))
+        card = model_card(entry, results, args.repo, args.revision or "main", training_notes(entry), args.site_url)
         folder = save_bundle(zoo.load(args.name, device="cpu"), args.out or Path("runs/publish") / entry.name)
         card.save(folder / "README.md")
         files = sorted(p for p in folder.iterdir() if p.is_file())

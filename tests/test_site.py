@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from zoo.hub.card import eval_results, site_cards
+from zoo.hub.card import eval_results, model_card, site_cards
 from zoo.leaderboard.browser import dump_dom, find_chromium, page_url, screenshot
 from zoo.leaderboard.files import LeaderboardFileError, latest_results, write_outputs
 from zoo.leaderboard.site import SiteError, build_site, entry_page, metric_columns
@@ -316,3 +316,23 @@ def test_the_committed_site_is_the_build_of_the_committed_results(tmp_path, monk
     stale = sorted(name for name, data in fresh.items() if (committed / name).read_bytes() != data) \
         if all((committed / n).is_file() for n in fresh) else ["missing files"]
     assert not stale, f"leaderboard/site is stale ({stale[:5]}): rebuild it with python scripts/site.py --screenshot"
+
+
+def test_the_model_card_links_the_entry_page_and_carries_the_sites_numbers(tmp_path):
+    leaderboard = ROOT / "leaderboard"
+    entry = get_entry("guided-tiny-mnist")
+    results = latest_results(entry.name, leaderboard)
+    card = model_card(entry, results, "someone/guided", site_url="https://example.org/zoo")
+    assert "https://example.org/zoo/entries/guided-tiny-mnist.html" in card.text
+    assert "leaderboard/site/entries/guided-tiny-mnist.html" in model_card(entry, results, "someone/guided").text
+    built = build_site(leaderboard, tmp_path / "site")
+    (latest,) = results
+    label = latest.path.parent.relative_to(leaderboard).as_posix()
+    page = (built.out_dir / "runs" / f"{label if label != '.' else 'leaderboard'}_Linf.html").read_text()
+    section = page.split('id="m-guided-tiny-mnist"', 1)[1].split("</section>", 1)[0]
+    header = re.findall(r"<th>(.*?)</th>", section)
+    rows = [dict(zip(header, re.findall(r"<td>(.*?)</td>", tr))) for tr in re.findall(r"<tr><td>.*?</tr>", section)]
+    shown = {f"robust accuracy, {r['attack']}, Linf eps={float(r['eps']):g}": float(r["robust_acc_vote"]) for r in rows}
+    shown["clean accuracy (Linf run)"] = next(float(r["clean_acc_vote"]) for r in rows if r["attack"] == "worst-case")
+    got = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert got == pytest.approx(shown, abs=0.005) and len(got) == 5

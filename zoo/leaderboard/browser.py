@@ -29,7 +29,7 @@ def _run(args: list[str], timeout: float) -> str:
                            "on Debian: apt-get install chromium")
     # --no-sandbox: CI and containers run as root, where Chromium's sandbox refuses to start
     command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-               "--no-first-run", "--disable-extensions", *args]
+               "--no-first-run", "--disable-extensions", "--disable-dev-shm-usage", *args]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as err:

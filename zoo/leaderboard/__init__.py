@@ -1,6 +1,8 @@
 """The leaderboard: metrics over journal records, the tables and RobustBench model_info, the files
-in both directions (written and read back), the paper's metadata, and the benchmark run that
-writes them (``zoo.run_benchmark``).
+in both directions (written and read back), the paper's metadata, the benchmark run that
+writes them (``zoo.run_benchmark``), the static website built from them (``site``, Jinja2
+templates in ``templates/``; ``browser`` renders it in headless Chromium) and the RobustBench
+submission kit (``submit_kit``).
 
 May import everything below it: ``zoo.common``, ``zoo.registry``, ``zoo.models``, ``zoo.attacks``,
 ``zoo.evaluation``, ``zoo.data``.

@@ -20,8 +20,8 @@ from zoo.leaderboard.files import LeaderboardFileError
 from zoo.leaderboard.site import SiteError, build_site
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), help="results folder to read")
     p.add_argument("--out", type=Path, default=None, help="site folder (default: LEADERBOARD/site)")
     p.add_argument("--screenshot", action="store_true",
@@ -29,19 +29,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def main(argv=None, prog: str | None = None) -> int:
+    args = parse_args(argv, prog)
     try:
         built = build_site(args.leaderboard, args.out, card=site_cards(args.leaderboard))
     except (FileNotFoundError, LeaderboardFileError, SiteError) as err:
-        print(f"site.py: error: {err}", file=sys.stderr)
+        print(f"{prog or 'site.py'}: error: {err}", file=sys.stderr)
         return 2
     print(f"site.py: {built.message}")
     if args.screenshot:
         try:
             shot = screenshot(page_url(built.out_dir / "index.html"), built.out_dir / "screenshot.png")
         except BrowserError as err:
-            print(f"site.py: error: {err}", file=sys.stderr)
+            print(f"{prog or 'site.py'}: error: {err}", file=sys.stderr)
             return 2
         print(f"site.py: screenshot {shot}")
     return 0

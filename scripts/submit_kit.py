@@ -20,8 +20,8 @@ from zoo.leaderboard.files import LeaderboardFileError
 from zoo.leaderboard.submit_kit import KitError, write_kit
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", help="zoo entry")
     p.add_argument("--out", type=Path, default=None, help="kit folder (default: runs/submit-kit/NAME)")
     p.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), help="where the benchmark results are")
@@ -30,13 +30,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def main(argv=None, prog: str | None = None) -> int:
+    args = parse_args(argv, prog)
     try:
         kit = write_kit(args.name, args.out or Path("runs/submit-kit") / args.name, args.leaderboard,
                         code_url=args.code_url, checkpoint_url=args.checkpoint_url)
     except (KeyError, KitError, LeaderboardFileError) as err:
-        print(f"submit_kit.py: error: {err}", file=sys.stderr)
+        print(f"{prog or 'submit_kit.py'}: error: {err}", file=sys.stderr)
         return 2
     print(f"submit_kit.py: {kit.name} ({kit.route}): {kit.issue}, "
           + ", ".join(str(p) for p in kit.model_info))

@@ -339,3 +339,20 @@ def test_the_model_card_links_the_entry_page_and_carries_the_sites_numbers(tmp_p
     shown["clean accuracy (Linf run)"] = next(float(r["clean_acc_vote"]) for r in rows if r["attack"] == "worst-case")
     got = {r.metric_name: r.metric_value for r in card.data.eval_results}
     assert got == pytest.approx(shown, abs=0.005) and len(got) == 5
+
+
+def test_the_command_line_reports_empty_and_malformed_leaderboards(board, tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("site_cli", ROOT / "scripts" / "site.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["--leaderboard", str(tmp_path / "empty"), "--out", str(tmp_path / "s1")]) == 0
+    assert "no results under" in capsys.readouterr().out
+    leaderboard = tmp_path / "leaderboard"
+    shutil.copytree(board, leaderboard)
+    (leaderboard / "full" / "provenance_Linf.json").write_text("{not json")
+    assert cli.main(["--leaderboard", str(leaderboard), "--out", str(tmp_path / "s2")]) == 2
+    assert str(leaderboard / "full" / "provenance_Linf.json") in capsys.readouterr().err
+    assert not (tmp_path / "s2").exists()

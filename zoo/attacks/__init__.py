@@ -4,14 +4,18 @@
     attack = PGDEOT(model, norm="Linf", eps=8 / 255)      # Lee & Kim (2023): 200 steps, 20 EOT samples
     x_adv = attack(x, y)                                  # x: N x C x H x W in [0, 1], y: N long
 
-``ATTACKS`` maps each attack's name to its class.
+``ATTACKS`` maps each attack the benchmark runs to its class (:mod:`.catalogue` builds them from
+a budget); :class:`TRADES` is the inner maximum of the guidance net's training, not a benchmark attack.
+
+May import: ``zoo.common``, ``zoo.registry``, ``zoo.models``.
 """
 from __future__ import annotations
 
 from .autoattack import AutoAttackEval
 from .base import Attack
 from .pgd_eot import PGDEOT
+from .trades import TRADES
 
 ATTACKS = {"pgd-eot": PGDEOT, "autoattack": AutoAttackEval}
 
-__all__ = ["Attack", "PGDEOT", "ATTACKS"]
+__all__ = ["Attack", "PGDEOT", "TRADES", "ATTACKS"]

@@ -21,6 +21,11 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 """``loss_fn(logits, labels) -> scalar``, summed (not averaged) over the examples."""
 
 
+def madry_step_size(eps: float, steps: int) -> float:
+    """Madry et al.'s PGD step, ``2.5 * eps / steps`` (all the steps together travel 2.5 eps)."""
+    return 2.5 * eps / steps
+
+
 def batch_norms(v: Tensor) -> Tensor:
     """Per-example L2 norms of ``v`` (N x ...), shaped N x 1 x ... to broadcast against ``v``."""
     return v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
@@ -68,6 +73,17 @@ class Attack(abc.ABC):
         else:
             delta = delta * (self.eps / batch_norms(delta).clamp_min(1e-12)).clamp(max=1.0)
         return (x + delta).clamp(0.0, 1.0)
+
+    def direction(self, grad: Tensor) -> Tensor:
+        """The steepest-ascent direction of unit ``norm``: sign(g) for Linf, g / ||g||_2 for L2."""
+        if self.norm == "Linf":
+            return grad.sign()
+        return grad / batch_norms(grad).clamp_min(1e-12)
+
+    def ascend(self, x_adv: Tensor, x: Tensor, grad: Tensor, step_size: float) -> Tensor:
+        """One projected gradient-ascent step: ``x_adv`` moved ``step_size`` along :meth:`direction`
+        of ``grad``, then projected back into the ball around ``x`` (:meth:`project`)."""
+        return self.project(x_adv + step_size * self.direction(grad), x)
 
     def random_point(self, x: Tensor) -> Tensor:
         """A uniformly random point of the eps-ball around each input, clamped to [0, 1]: the

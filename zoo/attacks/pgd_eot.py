@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Attack, batch_norms
+from .base import Attack, madry_step_size
 
 LINF_STEP_SIZE = 0.007  # Lee & Kim's step for Linf (with eps = 8/255 on CIFAR-10)
 
@@ -55,7 +55,7 @@ class PGDEOT(Attack):
         if steps < 1 or eot < 1 or (eot_batch is not None and eot_batch < 1):
             raise ValueError(f"steps, eot and eot_batch must be >= 1, got {steps}, {eot} and {eot_batch}")
         if step_size is None:
-            step_size = LINF_STEP_SIZE if norm == "Linf" else 2.5 * self.eps / steps
+            step_size = LINF_STEP_SIZE if norm == "Linf" else madry_step_size(self.eps, steps)
         if not step_size >= 0:
             raise ValueError(f"step_size must be >= 0, got {step_size!r}")
         self.steps = steps
@@ -68,11 +68,5 @@ class PGDEOT(Attack):
         x_adv = self.random_point(x) if self.random_start else x.clone()
         for _ in range(self.steps):
             grad = self.eot_gradient(x_adv, y, self.eot, cross_entropy_sum, self.eot_batch)
-            x_adv = self.project(x_adv + self.step_size * self.direction(grad), x)
+            x_adv = self.ascend(x_adv, x, grad, self.step_size)
         return x_adv
-
-    def direction(self, grad: Tensor) -> Tensor:
-        """The steepest-ascent direction of unit ``norm``: sign(g) for Linf, g / ||g||_2 for L2."""
-        if self.norm == "Linf":
-            return grad.sign()
-        return grad / batch_norms(grad).clamp_min(1e-12)

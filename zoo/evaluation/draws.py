@@ -1,30 +1,21 @@
-"""Predictions over independent purifications: seeded single predictions (clean accuracy) and the
-K re-draws every benchmark result is judged by."""
+"""Predictions over independent purifications: seeded clean accuracy (one purification per
+example) and the K re-draws every benchmark result is judged by."""
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from ..common.devices import device_of
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: Tensor, batch_size: int = 100, seed: int = 0, progress: bool = False) -> Tensor:
-    """Predicted labels of ``x``, batch by batch; all purification noise comes from one generator
-    seeded with ``seed``, so a run is reproducible for a given seed and batch size."""
-    device = device_of(model)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    preds = []
-    for xb in tqdm(x.split(batch_size), desc="predict", disable=not progress, leave=False):
-        preds.append(model(xb.to(device), generator=generator).argmax(1).cpu())
-    return torch.cat(preds)
+from ..models.predict import fraction_equal, predicted_labels
 
 
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 100, seed: int = 0,
              progress: bool = False) -> float:
-    """Fraction of ``x`` classified as ``y`` (one seeded purification per example)."""
-    return int((predict(model, x, batch_size, seed, progress) == y).sum()) / len(y)
+    """Fraction of ``x`` classified as ``y``, one purification per example, batch by batch; all
+    purification noise comes from one generator seeded with ``seed`` (on the model's device), so a
+    result repeats for a given seed and batch size."""
+    generator = torch.Generator(device=device_of(model)).manual_seed(seed)
+    return fraction_equal(predicted_labels(model, x, batch_size, generator, progress), y)
 
 
 @torch.no_grad()

@@ -5,11 +5,12 @@
 the TRADES objective (Zhang et al. 2019), inner maximum by PGD on the KL term. ``lam = 0`` is plain
 cross-entropy training (the demo's standard classifier); ``lam = 6`` is the paper's guidance net.
 
-Runs are checkpointed every epoch (:mod:`zoo.training.checkpoints`), so a killed run resumed with :func:`train_classifier` ``(resume=True)`` ends with exactly the weights
-of an uninterrupted one. The uninterrupted path draws random numbers exactly as it always did (one
-``torch.manual_seed`` at the start, then one ``randperm`` per epoch and PGD's ``randn``), so the
-same command on the same machine gives the same weights bit for bit (on another CPU the last bits
-differ: :func:`compare_nets` says how close two nets are).
+Runs are checkpointed every epoch (:mod:`zoo.training.checkpoints`), so a killed run resumed
+with :func:`train_classifier` ``(resume=True)`` ends with exactly the weights of an uninterrupted
+one. Random numbers come from torch's global RNG only (one ``torch.manual_seed`` at the start, then
+one ``randperm`` per epoch, the augmentation's draws and the TRADES attack's start), so the same
+command on the same machine gives the same weights bit for bit (on another CPU the last bits
+differ: :func:`zoo.training.compare.compare_nets` says how close two nets are).
 """
 from __future__ import annotations
 
@@ -25,8 +26,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from ..attacks import TRADES
+from ..attacks.base import madry_step_size
 from ..common.devices import device_of
+from ..models.guidance import kl_distance
+from ..models.predict import fraction_equal, predicted_labels
 from .checkpoints import ResumeError, checkpoint_folder, cpu_state_dict, save_checkpoint, start_run  # noqa: F401
+from .compare import compare_nets, pgd_accuracy  # noqa: F401  (compare_nets: scripts/train_guidance.py's import)
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "multistep", "constant")
@@ -72,36 +78,17 @@ class TrainConfig:
 
     @property
     def pgd_step(self) -> float:
-        return self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
-
-
-def kl_to(clean_logits: Tensor, logits: Tensor) -> Tensor:
-    """KL(softmax(clean) || softmax(logits)), averaged over the batch."""
-    return F.kl_div(F.log_softmax(logits, dim=1), F.log_softmax(clean_logits, dim=1),
-                    reduction="batchmean", log_target=True)
-
-
-def trades_adversary(model: nn.Module, x: Tensor, eps: float, steps: int, step_size: float) -> Tensor:
-    """The inner maximum of Eq. 6: PGD on KL(f(x) || f(x + delta)) in the Linf ball, within [0, 1]."""
-    with torch.no_grad():
-        clean = model(x)
-    x_adv = (x + 0.001 * torch.randn_like(x)).clamp(0, 1)
-    for _ in range(steps):
-        x_adv.requires_grad_(True)
-        grad = torch.autograd.grad(kl_to(clean, model(x_adv)), x_adv)[0]
-        with torch.no_grad():
-            x_adv = x_adv + step_size * grad.sign()
-            x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
-    return x_adv.detach()
+        return self.step_size if self.step_size is not None else madry_step_size(self.eps, self.steps)
 
 
 def eq6_loss(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> Tensor:
-    """CE on clean examples plus lambda times the worst-case KL (Eq. 6)."""
+    """CE on clean examples plus lambda times the worst-case KL (Eq. 6), averaged over the batch;
+    the worst case is the :class:`~zoo.attacks.TRADES` attack's."""
     logits = model(x)
     loss = F.cross_entropy(logits, y)
     if cfg.lam > 0:
-        x_adv = trades_adversary(model, x, cfg.eps, cfg.steps, cfg.pgd_step)
-        loss = loss + cfg.lam * kl_to(logits, model(x_adv))
+        x_adv = TRADES(model, norm="Linf", eps=cfg.eps, steps=cfg.steps, step_size=cfg.pgd_step)(x, y)
+        loss = loss + cfg.lam * kl_distance(logits, model(x_adv)).mean()
     return loss
 
 
@@ -118,67 +105,6 @@ def random_crop_flip(x: Tensor, pad: int = 4) -> Tensor:
     crops = padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
     flip = torch.rand(n) < 0.5
     return torch.where(flip[:, None, None, None], crops.flip(3), crops)
-
-
-@torch.no_grad()
-def predicted_labels(model: nn.Module, x: Tensor, batch_size: int = 500) -> Tensor:
-    """``model``'s labels for ``x`` (batches moved to the model's device), on the CPU."""
-    device = device_of(model)
-    return torch.cat([model(xb.to(device)).argmax(1).cpu() for xb in x.split(batch_size)])
-
-
-def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
-    """Clean accuracy of ``model``."""
-    return _fraction_equal(predicted_labels(model, x, batch_size), y)
-
-
-def _fraction_equal(a: Tensor, b: Tensor) -> float:
-    """The fraction of positions where two label vectors agree (an exact count over the length)."""
-    return int((a.cpu() == b.cpu()).sum()) / len(a)
-
-
-def _pgd_ce(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int) -> Tensor:
-    """A CE PGD attack in the Linf ball (no random start), step 2.5 * eps / steps."""
-    x_adv = x.clone()
-    for _ in range(steps):
-        x_adv.requires_grad_(True)
-        grad = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)[0]
-        with torch.no_grad():
-            x_adv = torch.min(torch.max(x_adv + 2.5 * eps / steps * grad.sign(), x - eps), x + eps).clamp(0, 1)
-    return x_adv.detach()
-
-
-def pgd_accuracy(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 10,
-                 batch_size: int = 500) -> float:
-    """Accuracy under a CE PGD attack in the Linf ball (a quick robustness read-out for logs)."""
-    device = device_of(model)
-    correct = 0
-    for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
-        xb, yb = xb.to(device), yb.to(device)
-        x_adv = _pgd_ce(model, xb, yb, eps, steps)
-        with torch.no_grad():
-            correct += int((model(x_adv).argmax(1) == yb).sum())
-    return correct / len(y)
-
-
-def compare_nets(model: nn.Module, reference: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int) -> dict:
-    """How close a retrained net is to a reference one (e.g. the committed demo weights): whether
-    the weights are bit-identical, their largest difference, and on held-out data ``x, y`` how often
-    the two predict the same label and each one's clean and PGD accuracy. Floating-point training
-    is bit-reproducible on one machine; on another CPU the last bits differ and grow over the
-    epochs, so the prediction agreement and the accuracies are what a re-run should match."""
-    mine, theirs = cpu_state_dict(model), cpu_state_dict(reference)
-    if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
-        raise ValueError("the reference weights are not of this architecture")
-    labels, reference_labels = predicted_labels(model, x), predicted_labels(reference, x)
-    floats = [k for k in mine if mine[k].is_floating_point()]
-    return {"bit_identical": all(torch.equal(mine[k], theirs[k]) for k in mine),
-            "max_abs_weight_difference": max(float((mine[k] - theirs[k]).abs().max()) for k in floats),
-            "prediction_agreement": _fraction_equal(labels, reference_labels),
-            "clean_accuracy": _fraction_equal(labels, y),
-            "reference_clean_accuracy": _fraction_equal(reference_labels, y),
-            "pgd_accuracy": pgd_accuracy(model, x, y, eps, steps),
-            "reference_pgd_accuracy": pgd_accuracy(reference, x, y, eps, steps)}
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -204,8 +130,6 @@ def run_spec(cfg: TrainConfig, train: tuple[Tensor, Tensor], val: tuple[Tensor, 
     caller's ``extra`` (architecture, data set, ...), as plain JSON values."""
     spec = {**asdict(cfg), "n_train": len(train[1]), "n_val": len(val[1]), **(extra or {})}
     return json.loads(json.dumps(spec, sort_keys=True))
-
-
 
 
 def _train_epoch(model: nn.Module, x: Tensor, y: Tensor, opt, sched, cfg: TrainConfig, desc: str,
@@ -251,7 +175,7 @@ def train_classifier(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[
         began = time.time()
         loss, loss_mean = _train_epoch(model, x, y, opt, sched, cfg, f"epoch {epoch}/{cfg.epochs}", progress)
         model.eval()
-        rows.append({"epoch": epoch, "loss": round(loss, 5), "val_clean_acc": accuracy(model, *val),
+        rows.append({"epoch": epoch, "loss": round(loss, 5), "val_clean_acc": fraction_equal(predicted_labels(model, val[0]), val[1]),
                      "val_pgd_acc": pgd_accuracy(model, *val, eps=cfg.eps),
                      "seconds": round(time.time() - began, 1), "loss_mean": round(loss_mean, 5),
                      "lr": opt.param_groups[0]["lr"]})

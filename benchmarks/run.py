@@ -49,10 +49,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import zoo  # noqa: E402
 from zoo.attacks import PGDEOT  # noqa: E402
-from zoo.models.diffusion import TruncatedDDPM, linear_betas  # noqa: E402
 from zoo.registry.resolve import with_overrides  # noqa: E402
 from zoo.common.provenance import provenance  # noqa: E402
-from zoo.models.purifier import DefendedClassifier, Purifier  # noqa: E402
+from zoo.models.factory import assemble  # noqa: E402
+from zoo.models.purifier import DefendedClassifier  # noqa: E402
 from zoo.models.speed import speed_up  # noqa: E402
 
 from measure import (CallCounter, autocast_if, peak_memory, summarize, synchronize, tensor_peak_cpu,  # noqa: E402
@@ -80,12 +80,9 @@ class Network:
 
 def variant(base: DefendedClassifier, t_star: int, grad_mode: str) -> DefendedClassifier:
     """``base``'s networks (shared, not copied) behind a full t*-step chain in ``grad_mode``."""
-    entry = with_overrides(base.config, t_star=t_star, steps=t_star)
-    p, s = entry.purification, entry.purification.schedule
-    diffusion = TruncatedDDPM(linear_betas(s.num_timesteps, s.beta_start, s.beta_end), t_star, t_star)
-    old = base.purifier
-    purifier = Purifier(old.eps_net, diffusion, old.guidance, old.label_net, grad_mode)
-    return DefendedClassifier(base.classifier, entry, purifier)
+    guidance = base.purifier.guidance
+    return assemble(with_overrides(base.config, t_star=t_star, steps=t_star), base.classifier,
+                    base.purifier.eps_net, None if guidance is None else guidance.net, grad_mode)
 
 
 def methods_for(base: DefendedClassifier, t_star: int, names: tuple[str, ...]) -> dict[str, nn.Module]:

@@ -2,9 +2,6 @@
 the registry stays pure data (names resolve in :mod:`zoo.registry.resolve`), the factory builds."""
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
 import torch
 
 from ..common.devices import default_device
@@ -15,6 +12,7 @@ from .guidance import Guidance
 from .purifier import DefendedClassifier, Purifier
 from .speed import speed_up
 
+
 def create_model(entry: Entry, device: str | torch.device | None = None, pretrained: bool = True,
                  grad_mode: str = "exact", channels_last: bool = False,
                  compile_unet: bool = False) -> DefendedClassifier:
@@ -22,27 +20,57 @@ def create_model(entry: Entry, device: str | torch.device | None = None, pretrai
     with every parameter frozen (attacks need input gradients only), with the speed levers of
     :func:`zoo.models.speed.speed_up` asked for."""
     classifier = nets.build(entry.classifier, pretrained)
-    purifier = None
+    eps_net = guidance_net = None
     if entry.purification is not None:
-        purifier = _purifier(entry, classifier, pretrained, grad_mode)
-    model = DefendedClassifier(classifier, entry, purifier).eval().requires_grad_(False)
+        eps_net = nets.build(entry.diffusion, pretrained)
+        if entry.purification.pattern != "none" and not _guided_by_classifier(entry):
+            guidance_net = nets.build(entry.guidance, pretrained)
+    model = assemble(entry, classifier, eps_net, guidance_net, grad_mode)
     model = model.to(torch.device(device) if device is not None else default_device())
     return speed_up(model, channels_last=channels_last, compile_unet=compile_unet)
 
 
-def _purifier(entry: Entry, classifier: torch.nn.Module, pretrained: bool, grad_mode: str) -> Purifier:
+def assemble(entry: Entry, classifier: torch.nn.Module, eps_net: torch.nn.Module | None = None,
+             guidance_net: torch.nn.Module | None = None, grad_mode: str = "exact") -> DefendedClassifier:
+    """``entry`` as a :class:`DefendedClassifier` around networks already built (shared, not
+    copied), in eval mode with every parameter frozen: the classifier, the noise predictor
+    ``eps_net`` (an entry with purification needs one) and the guidance net (default: the
+    classifier, when the entry declares no other). The purifier's maths, guidance terms and label
+    rule come from the entry, so one set of networks serves any ``t_star``, ``steps`` or
+    ``grad_mode`` (``zoo.registry.resolve.with_overrides`` of the same entry)."""
+    purifier = None
+    if entry.purification is not None:
+        if eps_net is None:
+            raise ValueError(f"{entry.name} purifies its input: pass its noise predictor (eps_net)")
+        purifier = _purifier(entry, classifier, eps_net, guidance_net, grad_mode)
+    return DefendedClassifier(classifier, entry, purifier).eval().requires_grad_(False)
+
+
+def diffusion_for(entry: Entry) -> TruncatedDDPM:
+    """The reverse chain's maths of a purifying ``entry``: its beta schedule cut at t*, respaced to
+    its steps."""
     p = entry.purification
-    eps_net = nets.build(entry.diffusion, pretrained)
+    if p is None:
+        raise ValueError(f"{entry.name} does not purify its input: it has no diffusion chain")
+    betas = linear_betas(p.schedule.num_timesteps, p.schedule.beta_start, p.schedule.beta_end)
+    return TruncatedDDPM(betas, p.t_star, p.num_steps)
+
+
+def _guided_by_classifier(entry: Entry) -> bool:
+    """Whether the guidance net is the classifier itself (no other one declared)."""
+    return entry.guidance is None or entry.guidance == entry.classifier
+
+
+def _purifier(entry: Entry, classifier: torch.nn.Module, eps_net: torch.nn.Module,
+              guidance_net: torch.nn.Module | None, grad_mode: str) -> Purifier:
+    p = entry.purification
     size = getattr(eps_net, "sample_size", None)
     if size is not None and (size, size) != tuple(entry.input_shape[1:]):
         raise ValueError(f"{entry.name}: the diffusion model takes {size}x{size} images, the entry declares "
                          f"{entry.input_shape}")
-    betas = linear_betas(p.schedule.num_timesteps, p.schedule.beta_start, p.schedule.beta_end)
-    diffusion = TruncatedDDPM(betas, p.t_star, p.num_steps)
     guidance = None
     if p.pattern != "none":
-        shared = entry.guidance is None or entry.guidance == entry.classifier
-        net = classifier if shared else nets.build(entry.guidance, pretrained)
+        net = classifier if guidance_net is None else guidance_net
         guidance = Guidance(net, p.pattern, p.scale, p.distance)
     label_net = classifier if p.label == "classifier" else None
-    return Purifier(eps_net, diffusion, guidance, label_net, grad_mode)
+    return Purifier(eps_net, diffusion_for(entry), guidance, label_net, grad_mode)

@@ -40,8 +40,8 @@ def time_call(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def summarize(seconds: list[float]) -> dict[str, float]:
-    """Min (the least-disturbed repeat: used for ratios on a shared machine) and median."""
+def repeat_stats(seconds: list[float]) -> dict[str, float]:
+    """Min (the least-disturbed repeat: used for ratios on a shared machine) and median of repeated timings."""
     return {"min": min(seconds), "median": statistics.median(seconds)}
 
 

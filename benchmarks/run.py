@@ -55,7 +55,7 @@ from zoo.models.factory import assemble  # noqa: E402
 from zoo.models.purifier import DefendedClassifier  # noqa: E402
 from zoo.models.speed import speed_up  # noqa: E402
 
-from measure import (CallCounter, autocast_if, peak_memory, summarize, synchronize, tensor_peak_cpu,  # noqa: E402
+from measure import (CallCounter, autocast_if, peak_memory, repeat_stats, synchronize, tensor_peak_cpu,  # noqa: E402
                      time_call)
 from references import AdjointSDEReference, AutogradReference  # noqa: E402
 import report  # noqa: E402
@@ -155,7 +155,7 @@ def bench_forward(net: Network, methods: dict[str, nn.Module], t_star: int, args
         for _ in range(args.repeats):
             with torch.no_grad(), autocast_if(args.bf16, device):
                 seconds.append(time_call(lambda: model(net.x), device))
-        stats = summarize(seconds)
+        stats = repeat_stats(seconds)
         rows.append({"network": net.name, "t_star": t_star, "method": name, "measure": "forward",
                      "batch": len(net.x), "images_per_s": len(net.x) / stats["min"],
                      "seconds_min": stats["min"], "seconds_median": stats["median"]})
@@ -243,8 +243,8 @@ def _s(value) -> str:
 def gradient_row(net: Network, t_star: int, name: str, times: list[float], pgd_times: list[float], peak, how,
                  eot: int, calls: int, grads: dict, oom: list[str]) -> dict:
     """One CSV/markdown row of :func:`bench_gradients`."""
-    t = summarize(times) if times else None
-    p = summarize(pgd_times) if pgd_times else None
+    t = repeat_stats(times) if times else None
+    p = repeat_stats(pgd_times) if pgd_times else None
     same_maths = name != "ref-sde-adjoint" and "exact" in grads and name in grads
     return {
         "network": net.name, "t_star": t_star, "method": name, "measure": "gradient", "batch": len(net.x),

@@ -90,7 +90,11 @@ def autoattack_config(version: str, budget: dict | None) -> dict[str, Any]:
 
 def sub_attack_calls(name: str, config: dict[str, Any]) -> ModelCalls:
     """Model calls of one AutoAttack sub-attack on one example that stays robust throughout,
-    counting the robustness check after it."""
+    counting the robustness check after it (one forward). APGD (CE, DLR): a prediction and
+    (n_iter + 1) * eot_iter gradients per restart; APGD-T: the same per target and restart, plus
+    the logits that pick the target; FAB-T: per target a prediction, the target's logits, n_iter
+    (forward + gradient) and a check; FAB: per restart the same without the target's logits and
+    with a full Jacobian instead of a gradient; Square: 1 + n_queries + 1 forwards per restart."""
     if name in ("apgd-ce", "apgd-dlr"):
         n_iter, restarts, eot = config["apgd"]
         calls = ModelCalls(forward=1, gradient=restarts * (n_iter + 1) * eot)
@@ -114,7 +118,9 @@ def sub_attack_calls(name: str, config: dict[str, Any]) -> ModelCalls:
 
 
 def autoattack_calls(version: str, budget: dict | None) -> ModelCalls:
-    """AutoAttack per example (upper bound), without the defense checks (see :func:`check_calls`)."""
+    """AutoAttack per example, without the defense checks (see :func:`check_calls`): the clean
+    pass, then every sub-attack (:func:`sub_attack_calls`). An upper bound: an example that is
+    broken (or misclassified to begin with) is not attacked further."""
     config = autoattack_config(version, budget)
     total = ModelCalls(forward=1)  # the clean pass
     for name in config["attacks"]:

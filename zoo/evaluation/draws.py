@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..attacks.catalogue import ModelCalls
 from ..common.devices import device_of
 from ..models.predict import fraction_equal, predicted_labels
 
@@ -27,3 +28,9 @@ def redraw_predictions(model: nn.Module, x: Tensor, draws: int) -> Tensor:
     """
     logits = model(x.repeat(draws, *([1] * (x.dim() - 1))))
     return logits.argmax(1).view(draws, len(x)).T.cpu()
+
+
+def redraw_calls(draws: int) -> ModelCalls:
+    """Model calls per example of the attack loop's re-classifications: ``draws`` forwards of the
+    clean input and ``draws`` of the adversarial one (:func:`redraw_predictions`, twice)."""
+    return ModelCalls(forward=2 * draws)

@@ -9,24 +9,21 @@ the run's size, up to :data:`PROBE_MAX_BATCH` (per-image cost falls with the bat
 network at batch 10 it is about a third of a single image's, so a one-image probe overestimated a
 run threefold).
 
-Counting rules (per example, derived from zoo's purifier and the attacks' code):
+Counting rules (per example). Model calls per attack come from the attack catalogue
+(:func:`zoo.attacks.catalogue.attack_calls`, AutoAttack's defense checks
+:func:`~zoo.attacks.catalogue.check_calls`), the K re-classifications from
+:func:`zoo.evaluation.draws.redraw_calls`. Network evaluations per model call follow the purifier
+built for the entry (:func:`zoo.models.factory.diffusion_for`): with S reverse steps, of which
+S' add noise and guidance (the chain's ``noisy_steps``: all but the last, of zero variance), and
+guidance on or off (G = 1 or 0):
 
-* PGD+EOT: ``steps * eot`` gradient calls.
-* AutoAttack (pyautoattack): the clean pass, the defense checks (standard: 5 randomness + 1 range +
-  1 dynamic forward on the first batch; rand: 2), then each sub-attack on the examples still
-  robust, plus one forward after each: APGD (CE, DLR) a prediction and (n_iter + 1) * eot_iter
-  gradients per restart; APGD-T the same per target and restart, plus the logits that pick the
-  target; FAB-T per target a prediction, the target's logits, n_iter (forward + gradient) and a
-  check; FAB per restart the same without the target's logits and with a full Jacobian instead of
-  a gradient; Square 1 + n_queries + 1 forwards per restart. The numbers are an upper bound: an
-  example that is broken (or misclassified to begin with) is not attacked further.
-* One model call of a purifier with S reverse steps, guidance on or off (G = 1 or 0):
-  forward only: S UNet forwards, G*S guidance-net forwards (f(x') and every step but the last, which
-  has zero variance), G*(S-1) guidance backwards (the guidance gradient), one classifier forward.
-  gradient (``exact``): the same forwards, then S UNet backwards, G*(S-1) double backwards through
-  the guidance gradients (+G for f(x') under robust guidance) and a classifier backward.
-  ``recompute`` runs every UNet forward and guidance gradient twice; ``checkpoint`` runs the UNet
-  twice and the guidance gradient three times (:data:`RUNS_PER_STEP`).
+* forward only: S UNet forwards, G*(1 + S') guidance-net forwards (f(x') and each noisy step),
+  G*S' guidance backwards (the guidance gradient), one classifier forward (two when the classifier
+  also gives the label y).
+* gradient: the same, with each step's UNet forward and guidance gradient run as many times as
+  the grad mode runs them (:data:`zoo.models.purifier.RUNS_PER_STEP`), then S UNet backwards,
+  G*S' double backwards through the guidance gradients (+G for f(x') under robust guidance) and a
+  classifier backward.
 
 The probe times a forward and a gradient at two short chain lengths and extrapolates linearly to
 the entry's S, so it finishes in seconds even for the CIFAR-10 entries; it builds the architecture
@@ -37,23 +34,20 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import torch
-from torch import nn
 
 from ..attacks.catalogue import ModelCalls, attack_calls, autoattack_version, check_calls
+from ..models.factory import diffusion_for
+from ..models.purifier import RUNS_PER_STEP
 from ..models.speed import lever_flags
 from ..registry.schema import Entry
+from .draws import redraw_calls
 
 PROBE_MAX_BATCH = 8
 """The probe's batch is the run's, up to this: enough to amortise per-call overheads, small enough
 that the probe stays seconds long and fits in memory (a CIFAR-10 gradient at the run's batch of 64
 would not, on a CPU)."""
-
-def evaluation_calls(draws: int) -> ModelCalls:
-    """The benchmark's honest accuracy: K forwards of the clean and K of the adversarial input."""
-    return ModelCalls(forward=2 * draws)
 
 
 @dataclass
@@ -75,33 +69,27 @@ class NetworkEvals:
         return NetworkEvals(*(k * a for a in dataclasses.astuple(self)))
 
 
-def chain_shape(entry: Entry) -> tuple[int, int, bool, bool]:
-    """(S reverse steps, G guidance on/off, robust term on/off, label net separate) of an entry."""
+def chain_shape(entry: Entry) -> tuple[int, int, int, bool, bool]:
+    """(S reverse steps, S' noisy steps, G guidance on/off, robust term on/off, label net separate)
+    of an entry's purifier."""
     p = entry.purification
     if p is None:
-        return 0, 0, False, False
+        return 0, 0, 0, False, False
+    chain = diffusion_for(entry)
     guided = p.pattern != "none"
-    return p.num_steps, int(guided), p.pattern == "robust", guided and p.label == "classifier"
+    return chain.num_steps, chain.noisy_steps, int(guided), p.pattern == "robust", guided and p.label == "classifier"
 
 
 def forward_evals(entry: Entry) -> NetworkEvals:
     """One forward-only model call."""
-    steps, g, _, label_net = chain_shape(entry)
-    noisy = max(steps - 1, 0)  # the last step has zero variance: no guidance
+    steps, noisy, g, _, label_net = chain_shape(entry)
     return NetworkEvals(unet_forward=steps, guidance_forward=g * (1 + noisy), guidance_backward=g * noisy,
                         classifier_forward=1 + int(label_net))
 
 
-RUNS_PER_STEP = {"exact": (1, 1), "recompute": (2, 2), "checkpoint": (2, 3)}
-"""(UNet forwards, guidance-gradient computations) per reverse step of one gradient call, by grad
-mode. ``checkpoint`` recomputes the guidance gradient twice in the backward pass (once for the
-first-order and once for the double backward), as counted with hooks in tests/test_estimate.py."""
-
-
 def gradient_evals(entry: Entry, grad_mode: str = "exact") -> NetworkEvals:
     """One gradient call (forward with a graph, then one backward) in ``grad_mode``."""
-    steps, g, robust, label_net = chain_shape(entry)
-    noisy = max(steps - 1, 0)
+    steps, noisy, g, robust, label_net = chain_shape(entry)
     unet_runs, guidance_runs = RUNS_PER_STEP[grad_mode]
     return NetworkEvals(unet_forward=unet_runs * steps, unet_backward=steps,
                         guidance_forward=g * (1 + guidance_runs * noisy), guidance_backward=g * guidance_runs * noisy,
@@ -205,7 +193,7 @@ def estimate_entry(entry: Entry, settings, probe_result: Probe, grad_mode: str =
     """Estimates for every attack of ``settings`` (a :class:`zoo.evaluation.settings.Settings`) on ``entry``."""
     out = []
     for attack in settings.attacks:
-        calls = attack_calls(attack, settings) + evaluation_calls(settings.draws)
+        calls = attack_calls(attack, settings) + redraw_calls(settings.draws)
         seconds = settings.n_examples * probe_result.seconds(calls, entry.num_classes)
         version = autoattack_version(attack)
         if version is not None:

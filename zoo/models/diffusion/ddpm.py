@@ -64,6 +64,11 @@ class TruncatedDDPM:
     def num_steps(self) -> int:
         return len(self.model_timesteps)
 
+    @property
+    def noisy_steps(self) -> int:
+        """Steps of nonzero variance: each adds noise and the guidance shift (all but the last)."""
+        return int((self.posterior_variance != 0).sum())
+
     def q_sample(self, x0: Tensor, noise: Tensor) -> Tensor:
         """Eq. (7): x_{t*} = sqrt(abar_{t*}) x0 + sqrt(1 - abar_{t*}) eps."""
         abar = self.alphas_cumprod[-1]

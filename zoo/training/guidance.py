@@ -175,7 +175,8 @@ def train_classifier(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[
         began = time.time()
         loss, loss_mean = _train_epoch(model, x, y, opt, sched, cfg, f"epoch {epoch}/{cfg.epochs}", progress)
         model.eval()
-        rows.append({"epoch": epoch, "loss": round(loss, 5), "val_clean_acc": fraction_equal(predicted_labels(model, val[0]), val[1]),
+        rows.append({"epoch": epoch, "loss": round(loss, 5),
+                     "val_clean_acc": fraction_equal(predicted_labels(model, val[0]), val[1]),
                      "val_pgd_acc": pgd_accuracy(model, *val, eps=cfg.eps),
                      "seconds": round(time.time() - began, 1), "loss_mean": round(loss_mean, 5),
                      "lr": opt.param_groups[0]["lr"]})

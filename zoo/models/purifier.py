@@ -37,11 +37,12 @@ if TYPE_CHECKING:
     from ..registry.schema import Entry
 
 RUNS_PER_STEP = {"exact": (1, 1), "checkpoint": (2, 3), "recompute": (2, 2)}
-"""(UNet forwards, guidance-gradient computations) per guided reverse step of one input-gradient
-call, by grad mode: ``exact`` runs each once; ``checkpoint`` runs the UNet again in the backward
-pass and the guidance gradient twice more (once for the first-order, once for the double
-backward); ``recompute`` runs both once graph-free and once more when the step is replayed.
-Counted with hooks in tests/test_estimate.py; ``zoo.evaluation.estimate`` reads its cost from it."""
+"""(UNet forwards per reverse step, guidance-gradient computations per noisy step) of one
+input-gradient call, by grad mode: ``exact`` runs each once; ``checkpoint`` runs the UNet again
+in the backward pass and the guidance gradient twice more (once for the first-order, once for the
+double backward); ``recompute`` runs both once graph-free and once more when the step is
+replayed. Counted with hooks in tests/test_estimate.py; ``zoo.evaluation.estimate`` reads its
+cost from it."""
 
 GRAD_MODES = tuple(RUNS_PER_STEP)
 

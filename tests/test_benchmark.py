@@ -1,7 +1,6 @@
-"""scripts/benchmark.py end to end on the demo: clear errors, honest numbers, resumable runs."""
+"""agdm-zoo benchmark (= scripts/benchmark.py) end to end on the demo: clear errors, honest numbers, resumable runs."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,9 +9,7 @@ import torch
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("benchmark_cli", ROOT / "scripts" / "benchmark.py")
-cli = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cli)
+import zoo.cli.benchmark as cli  # scripts/benchmark.py runs its main
 
 
 def run(tmp_path, *extra):

@@ -2,8 +2,6 @@
 ``scripts/benchmark.py --estimate`` prints them without running the benchmark."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,7 +16,6 @@ from zoo.registry.schema import parse_registry
 
 from helpers import tiny_entry_dict, tiny_model
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class AlwaysRight(nn.Module):
@@ -174,9 +171,8 @@ def test_human_units(seconds, text):
 
 
 def test_cli_estimate_prints_and_runs_nothing(monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("benchmark_cli_estimate", ROOT / "scripts" / "benchmark.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    import zoo.cli.benchmark as cli
+
     monkeypatch.setattr(cli, "benchmark", lambda *a, **k: pytest.fail("--estimate must not run the benchmark"))
     assert cli.main(["--threat", "Linf", "--model", "diffpure-tiny-mnist", "--attack", "pgd-eot",
                      "--device", "cpu", "--estimate"]) == 0

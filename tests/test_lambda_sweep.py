@@ -3,7 +3,6 @@ entry, and the sweep's resume rules (existing nets are not retrained, other sett
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -18,10 +17,8 @@ from zoo.leaderboard.run import benchmark
 from zoo.models.nets import SmallCNN
 from zoo.registry import get_entry
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("lambda_sweep_cli", ROOT / "scripts" / "lambda_sweep.py")
-sweep = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sweep)
+import zoo.cli.lambda_sweep as cli  # noqa: E402 - scripts/lambda_sweep.py runs its main
+import zoo.studies.lambda_sweep as sweep  # noqa: E402
 
 
 def with_classifier(entry, name: str, path: Path):
@@ -72,7 +69,7 @@ def test_swapped_entry_changes_only_the_guidance_weights_and_name(tmp_path):
 
 
 def args_for(tmp_path: Path, *extra: str):
-    return sweep.parse_args(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), *extra])
+    return cli.sweep_of(cli.parse_args(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), *extra]))
 
 
 def test_existing_nets_are_not_retrained_and_missing_ones_resume(tmp_path):
@@ -93,5 +90,7 @@ def test_existing_nets_are_not_retrained_and_missing_ones_resume(tmp_path):
 def test_a_sweep_folder_with_other_settings_is_refused(tmp_path):
     sweep.check_settings(tmp_path / "runs", args_for(tmp_path, "--epochs", "3"))
     sweep.check_settings(tmp_path / "runs", args_for(tmp_path, "--epochs", "3", "--lambdas", "0", "2"))
-    with pytest.raises(SystemExit, match="other settings"):
+    with pytest.raises(sweep.SweepSettingsError, match="other settings"):
         sweep.check_settings(tmp_path / "runs", args_for(tmp_path, "--epochs", "4"))
+    with pytest.raises(SystemExit, match=r"other settings \(epochs: saved 3 vs now 4\)"):
+        cli.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--epochs", "4"])

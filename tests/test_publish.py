@@ -2,11 +2,9 @@
 and entries without results or over a different existing bundle are refused."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import socket
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,10 +14,7 @@ from zoo.hub.card import PublishError
 from zoo.hub.publish import check_overwrite, publish
 from zoo.leaderboard.files import latest_results
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("publish_cli", ROOT / "scripts" / "publish.py")
-cli = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cli)
+import zoo.cli.publish as cli  # noqa: E402 - scripts/publish.py runs its main
 NAME = "standard-tiny-mnist"
 
 

@@ -1,16 +1,11 @@
-"""scripts/show.py: the Fig. 4 grid shows what the model really did."""
+"""agdm-zoo show (= scripts/show.py): the Fig. 4 grid shows what the model really did."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("show_cli", ROOT / "scripts" / "show.py")
-cli = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cli)
+import zoo.cli.show as cli  # noqa: E402 - scripts/show.py runs its main
 
 
 def test_grid_rows_are_clean_adversarial_and_purified(tmp_path, monkeypatch):

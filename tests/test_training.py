@@ -3,7 +3,6 @@ the CIFAR data and defaults, and the architectures the trainer builds."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,12 @@ import torch
 
 import zoo.training.checkpoints as checkpoints
 import zoo.training.guidance as training
+import zoo.training.run as training_run
 from safetensors.torch import load_file
 from zoo.data import DataUnavailable, load_train_set, mnist_demo
 from zoo.models.nets import ARCHITECTURES, SmallCNN
 from zoo.training.guidance import ResumeError, TrainConfig, random_crop_flip, train_classifier
 
-ROOT = Path(__file__).resolve().parent.parent
 CFG = TrainConfig(epochs=2, batch_size=64, lam=6.0, eps=0.3, steps=2, seed=0)
 
 
@@ -176,9 +175,8 @@ def test_cifar_validation_slice_is_fixed_and_disjoint(monkeypatch):
 
 
 def load_cli():
-    spec = importlib.util.spec_from_file_location("train_guidance_cli", ROOT / "scripts" / "train_guidance.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    import zoo.cli.train_guidance as cli  # scripts/train_guidance.py runs its main
+
     return cli
 
 
@@ -197,7 +195,7 @@ def test_cli_defaults_follow_the_dataset_and_optimizer():
 def test_cli_refuses_to_resume_with_other_settings(digits, tmp_path, capsys, monkeypatch):
     cli = load_cli()
     (x, y), (vx, vy) = digits
-    monkeypatch.setattr(cli, "load_train_set", lambda *a: ((x[:64], y[:64]), (vx[:16], vy[:16])))
+    monkeypatch.setattr(training_run, "load_train_set", lambda *a: ((x[:64], y[:64]), (vx[:16], vy[:16])))
     args = ["--out", str(tmp_path / "g.safetensors"), "--width", "4", "--epochs", "1", "--steps", "1",
             "--threads", "1", "--no-progress"]
     assert cli.main(args) == 0
@@ -214,7 +212,7 @@ def test_cli_compares_a_retrained_net_with_its_reference(digits, tmp_path, capsy
 
     cli = load_cli()
     (x, y), (vx, vy) = digits
-    monkeypatch.setattr(cli, "load_train_set", lambda *a: ((x[:64], y[:64]), (vx, vy)))
+    monkeypatch.setattr(training_run, "load_train_set", lambda *a: ((x[:64], y[:64]), (vx, vy)))
     base = ["--width", "4", "--epochs", "1", "--steps", "1", "--threads", "1", "--no-progress", "--device", "cpu"]
     first = tmp_path / "a.safetensors"
     assert cli.main(["--out", str(first), *base]) == 0

@@ -12,6 +12,7 @@ from ..leaderboard.tables import budget_of
 from ..registry import get_entry
 from ..registry.bundles import FILES
 from ..registry.schema import Entry, UnknownEntryError
+from ..registry.sources import local_path
 
 # where the leaderboard site lives (scripts/site.py builds it there); publish --site-url overrides
 SITE = "leaderboard/site"
@@ -125,3 +126,19 @@ def _card_body(entry: Entry, results: list[Results], repo_id: str | None, revisi
               "draws, never one forward pass. Not a safety guarantee for deployed systems.", "",
               "## Citation", "", "```bibtex", CITATION, "```", ""]
     return "\n".join(lines)
+
+
+def training_notes(entry: Entry) -> dict[str, str]:
+    """How each shipped network was trained, from the settings line of its training log."""
+    notes = {}
+    for role in FILES:
+        component = getattr(entry, role)
+        path = local_path(component.source) if component is not None else None
+        if path is None:
+            continue
+        log = path / "train_log.csv" if path.is_dir() else path.with_suffix(".log.csv")
+        if log.is_file():
+            first = log.read_text().splitlines()[0]
+            notes[role] = (f"settings {first.lstrip('# ')}" if first.startswith("#")
+                           else f"a logged run ({log.name}, columns {first})")
+    return notes

@@ -9,8 +9,12 @@ import json
 from pathlib import Path
 from typing import Callable
 
+from ..leaderboard.files import Results, latest_results
+from ..models.factory import create_model
 from ..registry.bundles import CONFIG
-from .card import PublishError
+from ..registry.resolve import get_entry
+from .bundle import save_bundle
+from .card import SITE, PublishError, model_card, training_notes
 
 
 def remote_config(repo_id: str, revision: str | None = None) -> dict | None:
@@ -46,3 +50,17 @@ def publish(folder: Path, repo_id: str, *, private: bool, force: bool, revision:
     info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), revision=revision,
                              commit_message=f"agdm-zoo bundle {folder.name}")
     return str(info)
+
+
+def write_bundle(name: str, repo_id: str, out: Path | None = None, revision: str | None = None,
+                 leaderboard: str | Path = "leaderboard", site_url: str = SITE) -> tuple[Path, list[Results]]:
+    """Write entry ``name`` as a bundle folder (default ``runs/publish/NAME``) with its model card,
+    built from its newest results under ``leaderboard`` (none: :class:`PublishError`) and linking
+    the entry's page on the leaderboard site at ``site_url``; returns the
+    folder and the results it used. Touches no network for a shipped entry."""
+    entry = get_entry(name)
+    results = latest_results(entry.name, leaderboard)
+    card = model_card(entry, results, repo_id, revision or "main", training_notes(entry), site_url)
+    folder = save_bundle(create_model(entry, device="cpu"), out or Path("runs/publish") / entry.name)
+    card.save(folder / "README.md")
+    return folder, results

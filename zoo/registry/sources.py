@@ -18,6 +18,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator
 
 from ..common.compat import robustbench, robustbench_models
 
@@ -120,6 +121,19 @@ def fetch(source: str, sha256: str | None = None) -> Path:
     path = locate(source)
     verify(weights_file(path) if path.is_dir() else path, sha256, source)
     return path
+
+
+def fetch_components(entry) -> Iterator[tuple[str, Any, Path, float]]:
+    """Fetch every network of ``entry`` (diffusion, guidance, classifier; those it has) into the
+    caches :func:`fetch` reads, checksums verified; yields (role, component, local path, MiB) as
+    each one arrives."""
+    for role in ("diffusion", "guidance", "classifier"):
+        component = getattr(entry, role)
+        if component is None:
+            continue
+        path = fetch(component.source, component.sha256)
+        files = [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else [path]
+        yield role, component, path, sum(f.stat().st_size for f in files) / 2**20
 
 
 def locate(source: str) -> Path:

@@ -1,7 +1,8 @@
-"""Per-epoch checkpoints of a training run, so a killed run resumes to exactly the weights of an
-uninterrupted one: weights as safetensors, then a state file (optimizer, scheduler, RNG, log rows,
-the run's spec) written last, which marks the checkpoint complete. A checkpoint of other settings
-is refused (:class:`ResumeError`), never silently continued."""
+"""Checkpoints of a training run (per epoch for guidance nets, every N steps for the DDPM), so a
+killed run resumes to exactly the weights of an uninterrupted one: weights as safetensors, then a
+state file (optimizer, scheduler, RNG, log rows, the run's spec) written last, which marks the
+checkpoint complete. Files are named ``<unit>-<number>`` (``epoch-0003``, ``step-0250``). A
+checkpoint of other settings is refused (:class:`ResumeError`), never silently continued."""
 from __future__ import annotations
 
 import json
@@ -42,28 +43,29 @@ def cpu_state_dict(model: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
-def save_checkpoint(folder: Path, epoch: int, model: nn.Module, opt, sched, rows: list[dict], spec: dict) -> Path:
-    """Write epoch ``epoch``'s weights (safetensors) and state (optimizer, scheduler, RNG, log rows,
-    run spec) into ``folder``; the state file is written last and marks the checkpoint complete.
-    Older checkpoints are removed afterwards. Returns the state file."""
+def save_checkpoint(folder: Path, epoch: int, model: nn.Module, opt, sched, rows: list[dict], spec: dict, *,
+                    unit: str = "epoch") -> Path:
+    """Write the weights (safetensors) and state (optimizer, scheduler, RNG, log rows, run spec)
+    after ``epoch`` (or step: ``unit``) into ``folder``; the state file is written last and marks
+    the checkpoint complete. Older checkpoints are removed afterwards. Returns the state file."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"epoch-{epoch:04d}"
+    stem = f"{unit}-{epoch:04d}"
     atomic_write(folder / f"{stem}.safetensors", lambda tmp: save_file(cpu_state_dict(model), tmp))
     state = {"epoch": epoch, "spec": json.dumps(spec, sort_keys=True), "optimizer": opt.state_dict(),
              "scheduler": sched.state_dict(), "rng": _rng_state(), "rows": json.dumps(rows)}
     atomic_write(folder / f"{stem}.pt", lambda tmp: torch.save(state, tmp))
-    for old in folder.glob("epoch-*"):
+    for old in folder.glob(f"{unit}-*"):
         if not old.name.startswith(stem + "."):
             old.unlink()
     return folder / f"{stem}.pt"
 
 
-def latest_checkpoint(folder: Path | None) -> Path | None:
+def latest_checkpoint(folder: Path | None, unit: str = "epoch") -> Path | None:
     """The state file of the newest complete checkpoint in ``folder`` (None if there is none)."""
     if folder is None or not Path(folder).is_dir():
         return None
-    done = [p for p in sorted(Path(folder).glob("epoch-*.pt")) if p.with_suffix(".safetensors").is_file()]
-    return done[-1] if done else None
+    done = [p for p in Path(folder).glob(f"{unit}-*.pt") if p.with_suffix(".safetensors").is_file()]
+    return max(done, key=lambda p: int(p.stem.split("-")[1])) if done else None
 
 
 def restore_checkpoint(path: Path, spec: dict, model: nn.Module, opt, sched) -> tuple[int, list[dict]]:
@@ -82,14 +84,15 @@ def restore_checkpoint(path: Path, spec: dict, model: nn.Module, opt, sched) -> 
     return int(state["epoch"]), json.loads(state["rows"])
 
 
-def start_run(folder: Path | None, resume: bool, spec: dict, model, opt, sched) -> tuple[int, list[dict]]:
-    """(last finished epoch, its log rows): (0, []) for a fresh run, else from the checkpoint."""
-    path = latest_checkpoint(folder)
+def start_run(folder: Path | None, resume: bool, spec: dict, model, opt, sched, *,
+              unit: str = "epoch") -> tuple[int, list[dict]]:
+    """(last finished epoch or step, its log rows): (0, []) for a fresh run, else from the checkpoint."""
+    path = latest_checkpoint(folder, unit)
     if path is None:
         return 0, []
     if not resume:
         raise ResumeError(f"{folder} already holds checkpoints of a run (up to {path.stem}); pass --resume "
                           "(resume=True) to continue it, or remove the folder to start over")
     epoch, rows = restore_checkpoint(path, spec, model, opt, sched)
-    print(f"resuming after epoch {epoch} from {path}", flush=True)
+    print(f"resuming after {unit} {epoch} from {path}", flush=True)
     return epoch, rows

@@ -2,6 +2,6 @@
 
 ``ddpm``: the discrete DDPM chain cut at t* (and respaced). Imports nothing above torch.
 """
-from .ddpm import TruncatedDDPM, linear_betas, respaced_indices
+from .ddpm import TruncatedDDPM, alphas_cumprod, linear_betas, q_sample, respaced_indices
 
-__all__ = ["TruncatedDDPM", "linear_betas", "respaced_indices"]
+__all__ = ["TruncatedDDPM", "alphas_cumprod", "linear_betas", "q_sample", "respaced_indices"]

@@ -8,6 +8,8 @@ alpha-bar of step 70, which is index 69 of a 0-based schedule (the index a diffu
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -15,6 +17,21 @@ from torch import Tensor
 def linear_betas(num_timesteps: int = 1000, start: float = 1e-4, end: float = 0.02) -> Tensor:
     """The linear beta schedule of Ho et al. (2020), in float64 for exact products."""
     return torch.linspace(start, end, num_timesteps, dtype=torch.float64)
+
+
+def alphas_cumprod(betas: Tensor) -> Tensor:
+    """alpha-bar of every step, prod_{s <= t} (1 - beta_s), in float64."""
+    return torch.cumprod(1.0 - betas.double(), dim=0)
+
+
+def q_sample(x0: Tensor, noise: Tensor, abar: float | Tensor) -> Tensor:
+    """Eq. (7), the forward marginal: x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps.
+
+    ``abar``: a number (one step for the whole batch, as purification diffuses to t*) or a tensor
+    broadcast over ``x0`` (one step per example, as DDPM training draws them)."""
+    if isinstance(abar, Tensor):
+        return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+    return math.sqrt(abar) * x0 + math.sqrt(1.0 - abar) * noise
 
 
 def respaced_indices(t_star: int, steps: int) -> list[int]:
@@ -48,8 +65,7 @@ class TruncatedDDPM:
         if not 1 <= t_star <= len(betas):
             raise ValueError(f"t_star must be in [1, {len(betas)}], got {t_star}")
         indices = respaced_indices(t_star, steps or t_star)
-        abar_all = torch.cumprod(1.0 - betas.double(), dim=0)
-        abar = abar_all[indices]
+        abar = alphas_cumprod(betas)[indices]
         abar_prev = torch.cat([abar.new_ones(1), abar[:-1]])
         beta = 1.0 - abar / abar_prev
         self.t_star = t_star
@@ -70,9 +86,8 @@ class TruncatedDDPM:
         return int((self.posterior_variance != 0).sum())
 
     def q_sample(self, x0: Tensor, noise: Tensor) -> Tensor:
-        """Eq. (7): x_{t*} = sqrt(abar_{t*}) x0 + sqrt(1 - abar_{t*}) eps."""
-        abar = self.alphas_cumprod[-1]
-        return float(abar.sqrt()) * x0 + float((1.0 - abar).sqrt()) * noise
+        """Eq. (7) at t*: x_{t*} = sqrt(abar_{t*}) x0 + sqrt(1 - abar_{t*}) eps (:func:`q_sample`)."""
+        return q_sample(x0, noise, float(self.alphas_cumprod[-1]))
 
     def p_mean_variance(self, eps: Tensor, x: Tensor, i: int) -> tuple[Tensor, float]:
         """Mean and variance of p(x_prev | x) on chain position ``i`` (0 = the last step).

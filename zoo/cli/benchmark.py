@@ -1,0 +1,95 @@
+"""Benchmark zoo entries with AutoAttack (standard, rand) and PGD+EOT; write leaderboard tables.
+
+    agdm-zoo benchmark --threat Linf                     # the embedded demo entries (= scripts/benchmark.py)
+    agdm-zoo benchmark --threat Linf --model agdm-wrn28-cifar10 --data-dir ./data
+
+Budgets and eps default to each entry's declaration in checkpoints.yaml (the CIFAR entries: the
+published protocol; the demo: a reduced budget, labelled REDUCED in every output). Results are
+journaled per example under OUT/journal/: rerun the same command with --resume after a kill.
+Several processes: --shard i/n each (same arguments), then once more with --merge.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import zoo
+from zoo.attacks.catalogue import ATTACK_ORDER as ATTACK_CHOICES
+from zoo.evaluation.estimate import estimate
+from zoo.leaderboard.run import benchmark
+from zoo.models.purifier import GRAD_MODES
+from zoo.models.speed import LEVERS
+
+
+def shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes i/n, got {text!r}") from None
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"--shard i/n needs 0 <= i < n, got {text}")
+    return i, n
+
+
+def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threat", choices=["Linf", "L2"], required=True)
+    p.add_argument("--model", nargs="+", default=None, help="entries (default: the MNIST demo entries)")
+    p.add_argument("--attack", choices=["autoattack", "pgd-eot", "all"], default="all")
+    p.add_argument("--version", choices=["standard", "rand", "both"], default="both",
+                   help="AutoAttack version(s): standard (RobustBench) and/or rand (for randomised defenses)")
+    p.add_argument("--n-examples", type=int, default=None)
+    p.add_argument("--eps", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--subset-seed", type=int, default=None,
+                   help="evaluate a random subset of the test set drawn with this seed (DiffPure / Lee & Kim: "
+                        "--n-examples 512) instead of its first N examples (RobustBench)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--data-dir", default="./data")
+    p.add_argument("--out", default="leaderboard")
+    p.add_argument("--shard", type=shard, default=None,
+                   help="evaluate only slice i of n (0-based); under torchrun: one shard per rank, merged by rank 0")
+    p.add_argument("--resume", action="store_true", help="continue the journaled run with the same arguments")
+    p.add_argument("--merge", action="store_true", help="write the tables from finished shard journals")
+    p.add_argument("--grad-mode", choices=GRAD_MODES, default="exact",
+                   help="how gradients go through the reverse chain: exact (plain autograd, fastest), "
+                        "checkpoint or recompute (the same gradients in memory flat in t*; a run killed for "
+                        "lack of memory can --resume with recompute)")
+    p.add_argument("--levers", nargs="+", choices=LEVERS, default=[],
+                   help="GPU speed levers (the same function): channels_last (NHWC weights), compile_unet "
+                        "(torch.compile of the diffusion UNet)")
+    p.add_argument("--estimate", action="store_true",
+                   help="print the expected network evaluations and wall time (from a short timed probe), then exit "
+                        "without running anything")
+    return p.parse_args(argv)
+
+
+def attacks_of(args: argparse.Namespace) -> tuple[str, ...]:
+    versions = ("standard", "rand") if args.version == "both" else (args.version,)
+    aa = tuple(f"autoattack-{v}" for v in versions)
+    chosen = {"autoattack": aa, "pgd-eot": ("pgd-eot",), "all": ("pgd-eot", *aa)}[args.attack]
+    return tuple(a for a in ATTACK_CHOICES if a in chosen)
+
+
+def main(argv=None, prog: str | None = None) -> int:
+    args = parse_args(argv, prog)
+    names = args.model or zoo.list_models(dataset="mnist")
+    try:
+        if args.estimate:
+            print(estimate(names, args.threat, attacks_of(args), device=args.device, eps=args.eps,
+                           n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
+                           subset_seed=args.subset_seed, grad_mode=args.grad_mode, levers=tuple(args.levers)))
+            return 0
+        written = benchmark(names, args.threat, attacks_of(args), out=args.out, eps=args.eps,
+                            n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
+                            subset_seed=args.subset_seed, device=args.device, data_dir=args.data_dir,
+                            shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode,
+                            levers=tuple(args.levers))
+    except (KeyError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
+        print(f"{prog or 'benchmark.py'}: error: {err}", file=sys.stderr)
+        return 2
+    for path in written.values():
+        print(f"wrote {path}")
+    return 0
+

@@ -1,0 +1,6 @@
+"""Studies built on the whole zoo: experiments that train nets, swap them into entries and
+benchmark the result (``lambda_sweep``: the paper's Fig. 3c on the demo).
+
+May import everything below it: ``zoo.common``, ``zoo.registry``, ``zoo.models``, ``zoo.attacks``,
+``zoo.evaluation``, ``zoo.leaderboard``, ``zoo.hub``, ``zoo.training``, ``zoo.data``.
+"""

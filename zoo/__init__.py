@@ -4,7 +4,11 @@
     zoo.list_models()                       # every entry in zoo/checkpoints.yaml
     model = zoo.load("agdm-tiny-mnist")     # a torch.nn.Module: pixels in [0, 1] -> logits
     model.config                            # the entry it was built from
-    zoo.run_benchmark(["agdm-tiny-mnist"], "Linf", out="leaderboard")   # = scripts/benchmark.py
+    zoo.run_benchmark(["agdm-tiny-mnist"], "Linf", out="leaderboard")   # = agdm-zoo benchmark
+
+Subpackages, lowest layer first (each imports only those before it): ``common``, ``registry``
+(with ``data`` after it), ``models``, ``attacks``, ``evaluation`` and ``training``, ``leaderboard``,
+``hub``, ``studies``, ``cli`` (the ``agdm-zoo`` command line).
 """
 from __future__ import annotations
 

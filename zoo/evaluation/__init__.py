@@ -3,7 +3,8 @@ shards and seeds, and the cost estimate.
 
 ``settings`` what defines a run; ``loop`` the attack loop and one entry's run of it; ``draws`` the
 K re-classifications; ``journal`` the per-example record on disk; ``shards`` batches, seeds and
-torchrun ranks; ``estimate`` network evaluations and wall time before running.
+torchrun ranks; ``estimate`` network evaluations and wall time before running; ``clean`` clean
+accuracy on the demo (``agdm-zoo evaluate``).
 
 May import: ``zoo.common``, ``zoo.registry``, ``zoo.models``, ``zoo.attacks``, ``zoo.data``.
 """

@@ -1,8 +1,8 @@
 """The leaderboard: metrics over journal records, the tables and RobustBench model_info, the files
 in both directions (written and read back), the paper's metadata, the benchmark run that
 writes them (``zoo.run_benchmark``), the static website built from them (``site``, Jinja2
-templates in ``templates/``; ``browser`` renders it in headless Chromium) and the RobustBench
-submission kit (``submit_kit``).
+templates in ``templates/``; ``browser`` renders it in headless Chromium), the RobustBench
+submission kit (``submit_kit``), and the paper's Fig. 4 grid of an entry (``figures``).
 
 May import everything below it: ``zoo.common``, ``zoo.registry``, ``zoo.models``, ``zoo.attacks``,
 ``zoo.evaluation``, ``zoo.data``.

@@ -4,6 +4,17 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny nets run fastest on one thread (and do not fight a busy machine's other jobs)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
     """No network: HF_HUB_OFFLINE on, and empty caches in a temporary folder."""

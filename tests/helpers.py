@@ -39,6 +39,24 @@ def tiny_model(pattern: str = "robust", seed: int = 0, grad_mode: str = "exact",
     return create_model(entry, device="cpu", pretrained=False, grad_mode=grad_mode).to(dtype)
 
 
+class Killed(RuntimeError):
+    """Stands in for a SIGKILL right after a training checkpoint was written."""
+
+
+def kill_after(monkeypatch, module, number: int) -> None:
+    """Make ``module.save_checkpoint`` raise :class:`Killed` right after writing checkpoint
+    ``number`` (an epoch or a step), as a SIGKILL at that moment would leave the run."""
+    real = module.save_checkpoint
+
+    def save_then_die(folder, at, *args, **kwargs):
+        path = real(folder, at, *args, **kwargs)
+        if at == number:
+            raise Killed
+        return path
+
+    monkeypatch.setattr(module, "save_checkpoint", save_then_die)
+
+
 def fake_hub_cache(root, repo_id: str, files: dict[str, bytes], revision="main") -> str:
     """Lay out files as huggingface_hub's cache does (blobs, snapshots/<commit>, refs/<revision>)."""
     commit = hashlib.sha1(repo_id.encode()).hexdigest()

@@ -12,19 +12,12 @@ from zoo.models.diffusion import alphas_cumprod, linear_betas, q_sample
 from zoo.training.checkpoints import ResumeError
 from zoo.training.ddpm import DDPMConfig, train_ddpm
 
+from helpers import Killed, kill_after
+
 CFG = DDPMConfig(steps=6, batch_size=4, max_t=50, channels=(8, 8), ema=0.5, lr=1e-3, seed=0)
 
 
-class Killed(RuntimeError):
-    """Stands in for a SIGKILL right after a checkpoint was written."""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +36,8 @@ def states(model):
 
 
 def killed_after_step_4(digits, out, monkeypatch):
-    real = ddpm.save_checkpoint
-
-    def save_then_die(folder, step, *args, **kwargs):
-        path = real(folder, step, *args, **kwargs)
-        if step == 4:
-            raise Killed
-        return path
-
     with monkeypatch.context() as m:
-        m.setattr(ddpm, "save_checkpoint", save_then_die)
+        kill_after(m, ddpm, 4)
         with pytest.raises(Killed):
             train_ddpm(digits, CFG, out, checkpoint_every=2, progress=False)
 

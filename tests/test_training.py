@@ -11,25 +11,14 @@ import torch
 import zoo.training.checkpoints as checkpoints
 import zoo.training.guidance as training
 import zoo.training.run as training_run
+from helpers import Killed, kill_after
 from safetensors.torch import load_file
 from zoo.data import DataUnavailable, load_train_set, mnist_demo
 from zoo.models.nets import ARCHITECTURES, SmallCNN
 from zoo.training.guidance import ResumeError, TrainConfig, random_crop_flip, train_classifier
 
 CFG = TrainConfig(epochs=2, batch_size=64, lam=6.0, eps=0.3, steps=2, seed=0)
-
-
-class Killed(RuntimeError):
-    """Stands in for a SIGKILL right after a checkpoint was written."""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny nets run fastest on one thread (and do not fight a busy machine's other jobs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +41,7 @@ def train(digits, folder: Path, cfg: TrainConfig = CFG, resume: bool = False, lo
 
 
 def kill_after_first_checkpoint(monkeypatch):
-    real = training.save_checkpoint
-
-    def save_then_die(folder, epoch, *args, **kwargs):
-        path = real(folder, epoch, *args, **kwargs)
-        if epoch == 1:
-            raise Killed
-        return path
-
-    monkeypatch.setattr(training, "save_checkpoint", save_then_die)
+    kill_after(monkeypatch, training, 1)
 
 
 def interrupted_then_resumed(digits, folder: Path, monkeypatch, log: Path | None = None):

@@ -27,13 +27,17 @@ WHEEL_SECONDS = 120  # measured ~7 s on 2 busy CPU cores; far more means the bui
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
     """The wheel built (no dependencies, no isolation: offline) from a copy of the project files,
-    so the build leaves nothing in the checkout."""
+    so the build leaves nothing in the checkout; the copy holds a training run's checkpoints
+    beside the demo weights, as ``agdm-zoo train-dm --out zoo/weights/mnist/dm`` leaves them."""
     work = tmp_path_factory.mktemp("wheel")
     source = work / "src"
     source.mkdir()
     shutil.copy(ROOT / "pyproject.toml", source)
     shutil.copy(ROOT / "README.md", source)
     shutil.copytree(ROOT / "zoo", source / "zoo", ignore=shutil.ignore_patterns("__pycache__", "*.checkpoints"))
+    for leftover in ("dm.checkpoints/step-0250.pt", "guidance.checkpoints/epoch-0001.safetensors"):
+        (source / "zoo" / "weights" / "mnist" / leftover).parent.mkdir(exist_ok=True)
+        (source / "zoo" / "weights" / "mnist" / leftover).write_bytes(b"resume state")
     start = time.time()
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
                     str(source), "-w", str(work / "dist")], check=True, cwd=work, capture_output=True)
@@ -65,13 +69,15 @@ def test_the_wheel_holds_the_registry_the_weights_and_the_entry_point(wheel):
     with zipfile.ZipFile(wheel) as whl:
         names = set(whl.namelist())
         entry_points = whl.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
-    shipped = [p.relative_to(ROOT).as_posix() for p in (ROOT / "zoo" / "weights").rglob("*") if p.is_file()]
+    shipped = [p.relative_to(ROOT).as_posix() for p in (ROOT / "zoo" / "weights").rglob("*")
+               if p.is_file() and ".checkpoints" not in p.parent.name]
     assert "zoo/checkpoints.yaml" in names
     assert {"zoo/weights/mnist/dm/diffusion_pytorch_model.safetensors", "zoo/weights/mnist/guidance.safetensors",
             "zoo/weights/mnist/classifier.safetensors"} <= set(shipped)
     assert set(shipped) <= names
     assert {"zoo/__main__.py", "zoo/cli/__init__.py", "zoo/cli/benchmark.py"} <= names
     assert not any(n.startswith(("tests/", "scripts/", "leaderboard/")) for n in names)
+    assert not any(".checkpoints/" in n for n in names)  # training checkpoints are not shipped
     parser = configparser.ConfigParser()
     parser.read_string(entry_points)
     assert dict(parser["console_scripts"]) == {"agdm-zoo": "zoo.cli:main"}

@@ -342,11 +342,8 @@ def test_the_model_card_links_the_entry_page_and_carries_the_sites_numbers(tmp_p
 
 
 def test_the_command_line_reports_empty_and_malformed_leaderboards(board, tmp_path, capsys):
-    import importlib.util
+    import zoo.cli.site as cli  # scripts/site.py runs its main
 
-    spec = importlib.util.spec_from_file_location("site_cli", ROOT / "scripts" / "site.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     (tmp_path / "empty").mkdir()
     assert cli.main(["--leaderboard", str(tmp_path / "empty"), "--out", str(tmp_path / "s1")]) == 0
     assert "no results under" in capsys.readouterr().out

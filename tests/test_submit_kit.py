@@ -4,7 +4,6 @@ and the issue names the route (purification defenses: external evaluation / pape
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import random
 import re
@@ -20,10 +19,7 @@ from zoo.leaderboard.submit_kit import (ROUTE_EXTERNAL, ROUTE_LEADERBOARD, ROUTE
                                         route, write_kit)
 from zoo.registry import get_entry, load_registry
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("submit_kit_cli", ROOT / "scripts" / "submit_kit.py")
-cli = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cli)
+import zoo.cli.submit_kit as cli  # noqa: E402 - scripts/submit_kit.py runs its main
 MODELS = ["agdm-tiny-mnist", "standard-tiny-mnist"]
 ATTACKS = ["pgd-eot", "autoattack-standard", "autoattack-rand"]
 # RobustBench's convention: <Name><Year><FirstWord>, optionally _<suffix> (e.g. Gowal2020Uncovering_28_10_extra)

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import random
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest

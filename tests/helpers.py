@@ -84,3 +84,15 @@ def sharpen_guidance(model):
         linear[1].weight.normal_(0, 0.5)
     model.purifier.guidance.net = linear
     return model
+
+
+def benchmark_cli():
+    """``scripts/benchmark.py`` as a module: ``main(argv)`` is its command line, run in this process."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "benchmark.py"
+    spec = importlib.util.spec_from_file_location("benchmark_cli", path)
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    return cli

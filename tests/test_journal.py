@@ -8,7 +8,8 @@ import torch
 from zoo.attacks import PGDEOT
 from zoo.evaluation.loop import run_attacks
 from zoo.evaluation.shards import shard_batches
-from zoo.evaluation.journal import Journal, JournalMismatch
+from zoo.evaluation.journal import Journal, JournalConflict, JournalMismatch
+from zoo.common.locks import Locked
 
 from helpers import tiny_model
 
@@ -80,3 +81,39 @@ def test_existing_journal_is_never_overwritten_or_mixed(tmp_path):
     with pytest.raises(JournalMismatch, match=r"differing: \['eps'\]"):
         Journal(path, {**SPEC, "eps": 0.2}, resume=True)
     assert Journal(path, SPEC, resume=True).done() == {("a", 0)}
+
+
+def test_one_writer_at_a_time_and_a_dead_writer_blocks_nothing(tmp_path):
+    """A second holder is refused at once, named by pid and command; the lock of a process killed
+    while holding the journal is gone with it."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "j.jsonl"
+    with Journal(path, SPEC, resume=False):
+        with pytest.raises(Locked, match=rf"in use by process {os.getpid()} \(.*--shard i/n"):
+            Journal(path, SPEC, resume=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from zoo.evaluation.journal import Journal; "
+                               f"j = Journal({str(path)!r}, {SPEC!r}, resume=True); print('held', flush=True); "
+                               "time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(Locked) as refused:
+            Journal(path, SPEC, resume=True)
+        assert refused.value.pid == holder.pid and "time.sleep(120)" in refused.value.command
+    finally:
+        holder.kill()
+        holder.wait()
+    assert Journal(path, SPEC, resume=True).done() == set()
+
+
+def test_a_result_is_recorded_once(tmp_path):
+    path = tmp_path / "j.jsonl"
+    journal = Journal(path, SPEC, resume=False)
+    journal.append([{"attack": "a", "index": 0, "adv_preds": [1], "seconds": 1.0}])
+    journal.append([{"attack": "a", "index": 0, "adv_preds": [1], "seconds": 2.0}])  # the same result: kept once
+    assert len(path.read_text().splitlines()) == 2
+    with pytest.raises(JournalConflict, match="another result of a on example 0"):
+        journal.append([{"attack": "a", "index": 0, "adv_preds": [2]}])
+    assert [r["seconds"] for r in journal.records] == [1.0]

@@ -1,2 +1,2 @@
 """Plumbing every layer uses: devices, the robustbench/pyautoattack packaging quirks, provenance of
-results, atomic files. Imports nothing else from the zoo."""
+results, atomic files and storage errors, one-writer file locks. Imports nothing else from the zoo."""

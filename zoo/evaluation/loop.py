@@ -4,6 +4,7 @@ model and attacks), and every record of a run read back from its journals."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -25,13 +26,18 @@ from .shards import batch_seed, shard_batches
 
 def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, *, seed: int, draws: int,
                 batch_size: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
-                record_fields: dict | None = None, test_indices: list[int] | None = None) -> None:
+                record_fields: dict | None = None, test_indices: list[int] | None = None) -> dict[str, int]:
     """Attack every example this shard owns with every attack in ``attacks`` (name -> callable
     ``(x, y) -> x_adv``), re-classify clean and adversarial inputs ``draws`` times, and journal
-    each finished batch. Examples the journal already holds are skipped. ``test_indices`` (default:
-    the positions) name each example's place in the test set, for random subsets."""
+    each finished batch. Examples the journal already holds are not recorded again; a batch that
+    is only partly recorded is computed whole (its seed is its position's, so its noise is an
+    uninterrupted run's) and only its missing records are added. ``test_indices`` (default: the
+    positions) name each example's place in the test set, for random subsets.
+
+    Returns what was done: ``batches`` and ``examples`` attacked, ``recorded`` (new records)."""
     device = device_of(model)
     done = journal.done()
+    tally = {"batches": 0, "examples": 0, "recorded": 0}
     for a, (name, attack) in enumerate(attacks.items()):
         todo = [(b, idx) for b, idx in shard_batches(len(x), batch_size, shard)
                 if not all((name, i) in done for i in idx)]
@@ -44,13 +50,18 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
             x_adv = attack(xb, yb)
             clean, adv = redraw_predictions(model, xb, draws), redraw_predictions(model, x_adv, draws)
             seconds = (time.perf_counter() - started) / len(idx)
+            missing = [(j, i) for j, i in enumerate(idx) if (name, i) not in done]
             journal.append([{**(record_fields or {}), "attack": name, "index": i, "seconds": round(seconds, 3),
                              "test_index": i if test_indices is None else int(test_indices[i]), "label": int(yb[j]),
                              "clean_preds": clean[j].tolist(), "adv_preds": adv[j].tolist()}
-                            for j, i in enumerate(idx)])
+                            for j, i in missing])
+            tally["batches"] += 1
+            tally["examples"] += len(idx)
+            tally["recorded"] += len(missing)
             robust += int(((adv == yb.cpu()[:, None]).float().mean(1) > 0.5).sum())
             total += len(idx)
             bar.set_postfix(robust=f"{100 * robust / total:.1f}%")
+    return tally
 
 
 def journal_path(out: Path, s: Settings, shard: tuple[int, int]) -> Path:
@@ -64,16 +75,32 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
     """Run (or resume) one entry's attacks; returns its journal. ``grad_mode`` is how gradients are
     taken through the chain (the same gradients; not part of the journal's settings, so a run killed
     for lack of memory may resume with ``recompute``), ``levers`` the speed levers of
-    :func:`zoo.models.speed.speed_up` (the same function, faster on a GPU); each record names both."""
-    journal = Journal(journal_path(out, s, shard), dataclasses.asdict(s), resume=resume)
-    x, y, test_indices = load_test_set(entry.dataset, s.n_examples, data_dir, s.subset_seed)
-    model = create_model(entry, device=device, grad_mode=grad_mode, **lever_flags(levers))
-    attacks = {name: build_attack(name, model, norm=s.threat, eps=s.eps, seed=s.seed, budget=s) for name in s.attacks}
-    run_attacks(model, x, y, attacks, journal, seed=s.seed, draws=s.draws,
-                batch_size=s.batch_size, shard=shard, progress=progress,
-                record_fields={"model": s.model, "threat": s.threat, "eps": s.eps, "seed": s.seed,
-                               "grad_mode": grad_mode, "levers": list(levers)},
-                test_indices=test_indices.tolist())
+    :func:`zoo.models.speed.speed_up` (the same function, faster on a GPU); each record names both.
+
+    The journal is held (one writer at a time) while the run lasts and released before returning;
+    when it already holds every result of this shard, no model is built."""
+    with Journal(journal_path(out, s, shard), dataclasses.asdict(s), resume=resume) as journal:
+        batches = shard_batches(s.n_examples, s.batch_size, shard)
+        owned = {(a, i) for a in s.attacks for _, idx in batches for i in idx}
+        missing, resumed = len(owned - journal.done()), bool(journal.done())
+        if progress and resumed:
+            print(f"resuming {journal.path}: {len(owned) - missing} of {len(owned)} results journaled, "
+                  f"{missing} to compute", file=sys.stderr, flush=True)
+        if not missing:
+            return journal
+        x, y, test_indices = load_test_set(entry.dataset, s.n_examples, data_dir, s.subset_seed)
+        model = create_model(entry, device=device, grad_mode=grad_mode, **lever_flags(levers))
+        attacks = {name: build_attack(name, model, norm=s.threat, eps=s.eps, seed=s.seed, budget=s)
+                   for name in s.attacks}
+        done = run_attacks(model, x, y, attacks, journal, seed=s.seed, draws=s.draws,
+                           batch_size=s.batch_size, shard=shard, progress=progress,
+                           record_fields={"model": s.model, "threat": s.threat, "eps": s.eps, "seed": s.seed,
+                                          "grad_mode": grad_mode, "levers": list(levers)},
+                           test_indices=test_indices.tolist())
+        if progress and resumed:
+            print(f"resumed {journal.path}: attacked {done['examples']} examples in {done['batches']} batches "
+                  f"(partly recorded batches whole, for their seeds), recorded the {done['recorded']} missing",
+                  file=sys.stderr, flush=True)
     return journal
 
 
@@ -84,8 +111,8 @@ def collect_records(out: Path, settings: list[Settings]) -> list[dict]:
     for s in settings:
         seen: set = set()
         for path in sorted((out / "journal").glob(f"{s.model}_{s.threat}*.jsonl")):
-            journal = Journal(path, dataclasses.asdict(s), resume=True)
-            keys = journal.done()
+            with Journal(path, dataclasses.asdict(s), resume=True) as journal:
+                keys = journal.done()
             if keys & seen:
                 raise ValueError(f"{path} repeats examples of another journal of {s.model}: mixed shard layouts?")
             seen |= keys

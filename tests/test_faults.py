@@ -196,6 +196,8 @@ def test_a_full_disk_is_a_clear_error_and_the_journal_resumes(full_at, reference
     assert lines[-1] == b"" and all(json.loads(line) for line in lines[:-1])  # valid, nothing cut short
     kept = lines[1:-1]
     assert len(kept) == BATCH * (full_at - 2 if full_at > 1 else 0)
+    if full_at == 1:
+        return  # nothing journaled (an empty journal starts afresh: test_journal.py)
     resume_and_check(tmp_path, reference, kept, attacked)
 
     def no_space(src, dst):

@@ -117,3 +117,14 @@ def test_a_result_is_recorded_once(tmp_path):
     with pytest.raises(JournalConflict, match="another result of a on example 0"):
         journal.append([{"attack": "a", "index": 0, "adv_preds": [2]}])
     assert [r["seconds"] for r in journal.records] == [1.0]
+
+
+@pytest.mark.parametrize("left", [b"", b'{"spec": {"model": "ti'])
+def test_a_journal_killed_before_its_first_line_was_whole_starts_afresh(tmp_path, left):
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(left)
+    journal = Journal(path, SPEC, resume=False)
+    journal.append([{"attack": "a", "index": 0}])
+    journal.close()
+    assert Journal(path, SPEC, resume=True).done() == {("a", 0)}
+    assert len(path.read_text().splitlines()) == 2

@@ -16,7 +16,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-import torch
 
 from zoo.evaluation import journal as journal_module
 from zoo.evaluation import loop
@@ -30,19 +29,11 @@ ARGS = ["--threat", "Linf", "--model", ENTRY, "--attack", "pgd-eot", "--n-exampl
 TABLES = (f"per_example_{ENTRY}_Linf.csv", "summary_Linf.csv")
 JOURNAL = Path("journal") / f"{ENTRY}_Linf.jsonl"
 cli = benchmark_cli()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The subprocesses run with OMP_NUM_THREADS=1; this process computes as they do."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # as the subprocesses (OMP_NUM_THREADS=1) compute
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, one_thread):
     """An uninterrupted run: its tables and journal lines."""
     out = tmp_path_factory.mktemp("reference")
     assert cli.main([*ARGS, "--out", str(out)]) == 0

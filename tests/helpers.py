@@ -87,12 +87,8 @@ def sharpen_guidance(model):
 
 
 def benchmark_cli():
-    """``scripts/benchmark.py`` as a module: ``main(argv)`` is its command line, run in this process."""
-    import importlib.util
-    from pathlib import Path
+    """The benchmark command's module (``zoo.cli.benchmark``, which ``scripts/benchmark.py`` runs):
+    ``main(argv)`` is its command line, run in this process."""
+    from zoo.cli import benchmark
 
-    path = Path(__file__).resolve().parent.parent / "scripts" / "benchmark.py"
-    spec = importlib.util.spec_from_file_location("benchmark_cli", path)
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli
+    return benchmark

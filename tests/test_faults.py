@@ -29,6 +29,7 @@ ARGS = ["--threat", "Linf", "--model", ENTRY, "--attack", "pgd-eot", "--n-exampl
 TABLES = (f"per_example_{ENTRY}_Linf.csv", "summary_Linf.csv")
 JOURNAL = Path("journal") / f"{ENTRY}_Linf.jsonl"
 cli = benchmark_cli()
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "benchmark.py"  # the command a user runs
 pytestmark = pytest.mark.usefixtures("one_thread")  # as the subprocesses (OMP_NUM_THREADS=1) compute
 
 
@@ -233,7 +234,7 @@ def test_killed_at_random_moments_and_a_second_writer(reference, tmp_path, capsy
     trace = []  # (round, records waited for, records after the kill, finished)
     for round_ in range(3):
         resume = ["--resume"] if round_ else []
-        proc = subprocess.Popen([sys.executable, cli.__file__, *ARGS, "--out", str(out), *resume],
+        proc = subprocess.Popen([sys.executable, str(SCRIPT), *ARGS, "--out", str(out), *resume],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # records to wait for (the first run: at least one batch); as many as there are: a random delay
         target = rng.randint(max(len(kept), round_ == 0), N - BATCH)

@@ -1,7 +1,10 @@
 """The attack catalogue: every attack the benchmark runs, by name, in table order; how each is
 built from a budget; and what each costs in model calls per example (for ``--estimate``).
 
-Names: ``pgd-eot`` (:class:`~zoo.attacks.PGDEOT`) and ``autoattack-<version>``
+Names: ``pgd-eot`` (:class:`~zoo.attacks.PGDEOT`, Lee & Kim's loss), ``pgd-eot-label`` (the same
+attack and budget with the label-aware loss of :mod:`zoo.attacks.losses`, shown as "pgd-eot
+(label-aware)"; run only on entries whose guidance label comes from a network, by default next to
+the plain one) and ``autoattack-<version>``
 (:class:`~zoo.attacks.AutoAttackEval`, versions ``standard`` and ``rand``). ``budget`` is anything
 with the attributes of :class:`zoo.registry.schema.Budget` (``pgd_steps``, ``pgd_eot``,
 ``pgd_step_fraction``, ``autoattack``, ``batch_size``): an entry's budget or a run's settings.
@@ -14,10 +17,30 @@ from typing import Any
 from torch import nn
 
 from .autoattack import VERSIONS, AutoAttackEval
+from .losses import label_aware_loss
 from .pgd_eot import PGDEOT
 
-ATTACK_ORDER = ("pgd-eot", *(f"autoattack-{v}" for v in VERSIONS))
+LABEL_AWARE = "pgd-eot-label"
+"""PGD+EOT with the label-aware loss (:class:`~zoo.attacks.losses.LabelAwareLoss`)."""
+LABEL_WEIGHT = 1.0
+"""The label term's weight w in the catalogue's ``pgd-eot-label``."""
+
+ATTACK_ORDER = ("pgd-eot", LABEL_AWARE, *(f"autoattack-{v}" for v in VERSIONS))
 """Every attack name, in the order the tables show them."""
+
+TITLES = {"pgd-eot": "pgd-eot (Lee & Kim loss)", LABEL_AWARE: "pgd-eot (label-aware)"}
+"""How outputs name the PGD+EOT variants."""
+
+
+def guided(entry) -> bool:
+    """Whether ``entry``'s purification takes a label from a network (patterns plain and robust)."""
+    return entry.purification is not None and entry.purification.pattern != "none"
+
+
+def attacks_for(entry, names) -> tuple[str, ...]:
+    """``names`` as run on ``entry``: the label-aware attack only where there is a label to attack
+    (elsewhere it would repeat the plain PGD+EOT)."""
+    return tuple(n for n in check_attacks(names) if n != LABEL_AWARE or guided(entry))
 
 
 def autoattack_version(name: str) -> str | None:
@@ -40,10 +63,11 @@ def build_attack(name: str, model: nn.Module, *, norm: str, eps: float, seed: in
     if version is not None:
         return AutoAttackEval(model, norm=norm, eps=eps, version=version, seed=seed,
                               batch_size=budget.batch_size, budget=dict(budget.autoattack) or None)
-    if name == "pgd-eot":
+    if name in ("pgd-eot", LABEL_AWARE):
         step = None if budget.pgd_step_fraction is None else budget.pgd_step_fraction * eps
+        loss = label_aware_loss(model, LABEL_WEIGHT) if name == LABEL_AWARE else None
         return PGDEOT(model, norm=norm, eps=eps, steps=budget.pgd_steps, eot=budget.pgd_eot, step_size=step,
-                      seed=seed)
+                      seed=seed, loss=loss)
     check_attacks([name])
     raise AssertionError(name)  # pragma: no cover - check_attacks raised
 
@@ -139,6 +163,6 @@ def attack_calls(attack: str, budget) -> ModelCalls:
     version = autoattack_version(attack)
     if version is not None:
         return autoattack_calls(version, dict(budget.autoattack) or None)
-    if attack == "pgd-eot":
+    if attack in ("pgd-eot", LABEL_AWARE):  # the label term: one label-net gradient per step, not counted
         return pgd_eot_calls(budget.pgd_steps, budget.pgd_eot)
     raise ValueError(f"unknown attack {attack!r}")

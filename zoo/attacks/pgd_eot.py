@@ -1,17 +1,12 @@
 """PGD with expectation over transformation (EOT), as Lee & Kim (2023) evaluate purification defenses."""
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import Attack, madry_step_size
+from .losses import AttackLoss, cross_entropy_sum  # noqa: F401 - cross_entropy_sum re-exported
 
 LINF_STEP_SIZE = 0.007  # Lee & Kim's step for Linf (with eps = 8/255 on CIFAR-10)
-
-
-def cross_entropy_sum(logits: Tensor, y: Tensor) -> Tensor:
-    """Cross-entropy summed over the batch (as Lee & Kim), so per-example gradients ignore batch size."""
-    return F.cross_entropy(logits, y, reduction="sum")
 
 
 class PGDEOT(Attack):
@@ -43,6 +38,9 @@ class PGDEOT(Attack):
             it to bound memory, the result is the same in distribution.
         seed: seeds the random start's generator (default 0). The defense's own noise comes from
             torch's global RNG; seed it with ``torch.manual_seed`` for reproducible runs.
+        loss: the loss ascended, a :class:`~zoo.attacks.losses.AttackLoss` (default: Lee & Kim's
+            cross-entropy of the final logits; :class:`~zoo.attacks.losses.LabelAwareLoss` also
+            attacks the guidance label's network).
 
     Shapes:
         x: N x C x H x W float in [0, 1]; y: N long (true labels); returns N x C x H x W in [0, 1].
@@ -50,7 +48,7 @@ class PGDEOT(Attack):
 
     def __init__(self, model: nn.Module, *, norm: str, eps: float, steps: int = 200, eot: int = 20,
                  step_size: float | None = None, random_start: bool = False, eot_batch: int | None = None,
-                 seed: int = 0):
+                 seed: int = 0, loss: AttackLoss | None = None):
         super().__init__(model, norm=norm, eps=eps, seed=seed)
         if steps < 1 or eot < 1 or (eot_batch is not None and eot_batch < 1):
             raise ValueError(f"steps, eot and eot_batch must be >= 1, got {steps}, {eot} and {eot_batch}")
@@ -63,10 +61,11 @@ class PGDEOT(Attack):
         self.step_size = float(step_size)
         self.random_start = random_start
         self.eot_batch = eot_batch
+        self.loss = loss or AttackLoss()
 
     def perturb(self, x: Tensor, y: Tensor) -> Tensor:
         x_adv = self.random_point(x) if self.random_start else x.clone()
         for _ in range(self.steps):
-            grad = self.eot_gradient(x_adv, y, self.eot, cross_entropy_sum, self.eot_batch)
+            grad = self.loss.gradient(self, x_adv, y, self.eot, self.eot_batch)
             x_adv = self.ascend(x_adv, x, grad, self.step_size)
         return x_adv

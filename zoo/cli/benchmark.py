@@ -35,7 +35,9 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threat", choices=["Linf", "L2"], required=True)
     p.add_argument("--model", nargs="+", default=None, help="entries (default: the MNIST demo entries)")
-    p.add_argument("--attack", choices=["autoattack", "pgd-eot", "all"], default="all")
+    p.add_argument("--attack", choices=["autoattack", "pgd-eot", "pgd-eot-label", "all"], default="all",
+                   help="all (default): PGD+EOT with Lee & Kim's loss and, on guided entries, with the label-aware "
+                        "loss (pgd-eot-label), and AutoAttack")
     p.add_argument("--version", choices=["standard", "rand", "both"], default="both",
                    help="AutoAttack version(s): standard (RobustBench) and/or rand (for randomised defenses)")
     p.add_argument("--n-examples", type=int, default=None)
@@ -68,7 +70,8 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
 def attacks_of(args: argparse.Namespace) -> tuple[str, ...]:
     versions = ("standard", "rand") if args.version == "both" else (args.version,)
     aa = tuple(f"autoattack-{v}" for v in versions)
-    chosen = {"autoattack": aa, "pgd-eot": ("pgd-eot",), "all": ("pgd-eot", *aa)}[args.attack]
+    pgd = ("pgd-eot", "pgd-eot-label")  # the label-aware one runs on guided entries only
+    chosen = {"autoattack": aa, "pgd-eot": pgd[:1], "pgd-eot-label": pgd[1:], "all": (*pgd, *aa)}[args.attack]
     return tuple(a for a in ATTACK_CHOICES if a in chosen)
 
 

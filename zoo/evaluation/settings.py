@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..attacks.catalogue import check_attacks
+from ..attacks.catalogue import attacks_for
 from ..registry.schema import Entry
 
 
@@ -39,13 +39,14 @@ class Settings:
 def settings_for(entry: Entry, threat: str, attacks: tuple[str, ...], *, eps: float | None = None,
                  n_examples: int | None = None, batch_size: int | None = None, seed: int = 0,
                  subset_seed: int | None = None) -> Settings:
-    """The entry's declared budget and eps, with command-line overrides applied and checked."""
+    """The entry's declared budget and eps, with command-line overrides applied and checked. The
+    label-aware PGD+EOT is dropped for entries without a guidance label (:func:`attacks_for`)."""
     if threat not in entry.threats and eps is None:
         raise ValueError(f"{entry.name} declares no eps for {threat}; pass --eps")
     eps = entry.threats[threat] if eps is None else eps
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
-    check_attacks(attacks)
+    attacks = attacks_for(entry, attacks)
     budget = entry.budget
     n = budget.n_examples if n_examples is None else n_examples
     if n < 1 or (batch_size is not None and batch_size < 1):

@@ -77,6 +77,14 @@ class Purifier(nn.Module):
         self.label_net = label_net
         self.grad_mode = grad_mode
 
+    @property
+    def label_network(self) -> nn.Module | None:
+        """The network whose argmax on x' is the guidance label y (``label_net``, else the guidance
+        net), or ``None`` without guidance. Exposed so an attack can aim at the label too."""
+        if self.guidance is None:
+            return None
+        return self.guidance.net if self.label_net is None else self.label_net
+
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Purify pixels ``x`` in [0, 1]; returns pixels in [0, 1] of the same shape."""
         need_graph = torch.is_grad_enabled() and x.requires_grad
@@ -235,6 +243,11 @@ class DefendedClassifier(nn.Module):
         self.classifier = classifier
         self.purifier = purifier
         self.config = config
+
+    @property
+    def label_network(self) -> nn.Module | None:
+        """The purifier's label network (:attr:`Purifier.label_network`), ``None`` without guidance."""
+        return None if self.purifier is None else self.purifier.label_network
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return self.classifier(self.purify(x, generator))

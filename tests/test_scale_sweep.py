@@ -1,0 +1,105 @@
+"""The scale sweep: it refuses the test split, resumes without recomputing anything it has, its
+tables follow from the records, and the demo's scale in checkpoints.yaml is the one the committed
+sweep's criterion picks."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from zoo.attacks.pgd_eot import PGDEOT
+from zoo.leaderboard import scale_sweep as sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = ROOT / "leaderboard" / "scale_sweep"
+spec = importlib.util.spec_from_file_location("scale_sweep_cli", ROOT / "scripts" / "scale_sweep.py")
+cli = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cli)
+
+TINY = dict(scales=(0.0, 1.0), n_examples=2, steps=1, eot=1, draws=2, batch_size=2)
+
+
+@pytest.mark.parametrize("split", ["test", "train", "fit"])
+def test_the_sweep_refuses_any_split_but_validation(split, capsys):
+    with pytest.raises(ValueError, match="never 'test'" if split == "test" else "val"):
+        sweep.SweepSettings(split=split)
+    assert cli.main(["--split", split, "--out", "/nonexistent/never-written"]) == 2
+    assert "val" in capsys.readouterr().err
+
+
+def test_resuming_recomputes_nothing_it_has(tmp_path, monkeypatch):
+    calls = []
+    perturb = PGDEOT.perturb
+    monkeypatch.setattr(PGDEOT, "perturb", lambda self, x, y: calls.append(len(x)) or perturb(self, x, y))
+    settings = sweep.SweepSettings(**TINY)
+    first = sweep.run_sweep(settings, tmp_path, progress=False)
+    # DiffPure 1 attack, 2 patterns x 2 scales x 2 attacks, 2 label nets alone: one batch of 2 each
+    assert len(calls) == 1 + 8 + 2
+    calls.clear()
+    again = sweep.run_sweep(settings, tmp_path, progress=False)
+    assert calls == []
+    assert again == first
+    grown = sweep.run_sweep(sweep.SweepSettings(**{**TINY, "scales": (0.0, 1.0, 3.0)}), tmp_path, progress=False)
+    assert len(calls) == 4  # only the new scale: 2 patterns x 2 attacks
+    assert len(grown) == len(first) + 8
+    with pytest.raises(ValueError, match="other settings"):
+        sweep.run_sweep(sweep.SweepSettings(**{**TINY, "steps": 2}), tmp_path, progress=False)
+
+
+def record(model, attack, index, clean, adv, pattern="robust", scale=1.0, label=3):
+    return {"model": model, "attack": attack, "index": index, "label": label, "clean_preds": clean,
+            "adv_preds": adv, "pattern": pattern, "scale": scale}
+
+
+def test_worst_case_is_robust_only_under_every_attack_and_intervals_are_wilson():
+    records = [record("robust-s1", "pgd-eot", 0, [3, 3, 3], [3, 3, 1]),        # robust by vote, not all draws
+               record("robust-s1", "pgd-eot-label", 0, [3, 3, 3], [1, 1, 3]),  # broken by the label-aware loss
+               record("robust-s1", "pgd-eot", 1, [3, 3, 3], [3, 3, 3]),
+               record("robust-s1", "pgd-eot-label", 1, [3, 3, 3], [3, 3, 3]),
+               record("robust-s1", "pgd-eot", 2, [1, 1, 3], [3, 3, 3]),        # wrong on clean: never robust
+               record("robust-s1", "pgd-eot-label", 2, [1, 1, 3], [3, 3, 3])]
+    table = sweep.summary(sweep.per_example(records)).set_index("attack")
+    assert table.loc["pgd-eot", "robust_acc"] == pytest.approx(200 / 3)
+    assert table.loc["pgd-eot", "robust_acc_all_draws"] == pytest.approx(100 / 3)
+    assert table.loc["pgd-eot-label", "robust_acc"] == pytest.approx(100 / 3)
+    assert table.loc[sweep.WORST, "robust_acc"] == pytest.approx(100 / 3)
+    assert table.loc[sweep.WORST, "clean_acc"] == pytest.approx(200 / 3)
+    lo, hi = table.loc["pgd-eot", ["robust_lo", "robust_hi"]]
+    assert lo < 200 / 3 < hi and (lo, hi) == pytest.approx(sweep.wilson(2, 3))
+    assert table.loc["pgd-eot", "attack_title"] == "pgd-eot (Lee & Kim loss)"
+    assert table.loc["pgd-eot-label", "attack_title"] == "pgd-eot (label-aware)"
+
+
+def test_pick_follows_the_criterion():
+    def row(model, pattern, scale, attack, clean, robust, half=5.0):
+        return {"model": model, "pattern": pattern, "scale": scale, "attack": attack, "clean_acc": clean,
+                "robust_acc": robust, "robust_lo": robust - half, "robust_hi": robust + half}
+
+    table = pd.DataFrame([row(sweep.BASELINE, "none", float("nan"), "pgd-eot", 90.0, 20.0),
+                          row("robust-s0", "robust", 0.0, sweep.WORST, 90.0, 20.0),
+                          row("robust-s1", "robust", 1.0, sweep.WORST, 90.0, 22.0),
+                          row("robust-s10", "robust", 10.0, sweep.WORST, 89.5, 40.0),
+                          row("robust-s30", "robust", 30.0, sweep.WORST, 89.5, 40.0),   # a tie: the smaller wins
+                          row("robust-s100", "robust", 100.0, sweep.WORST, 85.0, 70.0)])  # clean too low
+    pick = sweep.pick_scale(table, "robust")
+    assert (pick["scale"], pick["decided"]) == (10.0, True)
+    close = table.assign(robust_acc=lambda t: t["robust_acc"].where(t["scale"] != 10.0, 25.0))
+    close.loc[close["scale"] == 30.0, "robust_acc"] = 24.0
+    pick = sweep.pick_scale(close, "robust")
+    assert (pick["scale"], pick["decided"]) == (10.0, False)  # 3 points over s=1, within its half-width 5
+
+
+@pytest.mark.skipif(not (COMMITTED / "scale_sweep.csv").is_file(), reason="no committed sweep")
+def test_the_demo_scale_is_the_committed_sweeps_pick():
+    from zoo.registry import get_entry
+
+    table = pd.read_csv(COMMITTED / "scale_sweep.csv")
+    committed = json.loads((COMMITTED / "scale_pick.json").read_text())
+    for pattern, name in sweep.BASES.items():
+        pick = sweep.pick_scale(table, pattern)
+        assert pick == next(p for p in committed if p["pattern"] == pattern)
+        expected = pick["scale"] if pick["decided"] else 1.0
+        assert get_entry(name).purification.scale == expected

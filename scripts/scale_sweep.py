@@ -92,7 +92,8 @@ def markdown(table, picks: list[dict], record: dict) -> str:
              f"**{record['budget']}**", "",
              "Accuracy in % (majority vote over K purifications) with 95% Wilson intervals; robust counts an "
              "example only if it is also right on its clean input; worst-of-K: right on every draw; "
-             "worst-case: robust under both losses.", "",
+             "worst-case: robust under both losses (clean: the pgd-eot row's draws). Not checked: that doubling "
+             "the PGD iterations changes little at this budget.", "",
              "| model | pattern | s | attack | n | clean | robust | robust, worst-of-K |", "|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         scale = "-" if r["scale"] != r["scale"] else f"{r['scale']:g}"

@@ -119,6 +119,8 @@ def test_catalogue_runs_the_label_aware_attack_on_guided_entries_only():
     assert attacks_for(get_entry("guided-tiny-mnist"), both) == both
     assert attacks_for(get_entry("diffpure-tiny-mnist"), both) == ("pgd-eot",)
     assert settings_for(get_entry("standard-tiny-mnist"), "Linf", both).attacks == ("pgd-eot",)
+    with pytest.raises(ValueError, match="no guidance label"):
+        settings_for(get_entry("diffpure-tiny-mnist"), "Linf", (LABEL_AWARE,))
     model = tiny_model("plain")
     entry = get_entry("agdm-tiny-mnist")
     attack = build_attack(LABEL_AWARE, model, norm="Linf", eps=0.1, seed=0, budget=entry.budget)

@@ -46,7 +46,10 @@ def settings_for(entry: Entry, threat: str, attacks: tuple[str, ...], *, eps: fl
     eps = entry.threats[threat] if eps is None else eps
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
-    attacks = attacks_for(entry, attacks)
+    wanted, attacks = attacks, attacks_for(entry, attacks)
+    if wanted and not attacks:
+        raise ValueError(f"{entry.name} has no guidance label to attack (pattern none or no purifier): "
+                         f"{list(wanted)} would run nothing on it; add pgd-eot or leave this entry out")
     budget = entry.budget
     n = budget.n_examples if n_examples is None else n_examples
     if n < 1 or (batch_size is not None and batch_size < 1):

@@ -138,7 +138,7 @@ def wilson(successes: int, n: int) -> tuple[float, float]:
 def per_example(records: list[dict]) -> pd.DataFrame:
     """One row per (configuration, attack, example): vote correctness clean and adversarial, and
     whether every draw was right (worst-of-K); plus a ``worst-case`` attack row per example that
-    is robust only if robust under every attack run on it."""
+    is robust only if robust under every attack run on it (clean: the first attack's draws)."""
     rows = []
     for r in records:
         label, clean, adv = r["label"], r["clean_preds"], r["adv_preds"]
@@ -149,9 +149,12 @@ def per_example(records: list[dict]) -> pd.DataFrame:
                      "robust_all_draws": clean_ok and all(p == label for p in adv),
                      "clean_preds": " ".join(map(str, clean)), "adv_preds": " ".join(map(str, adv))})
     frame = pd.DataFrame(rows)
-    keys = ["model", "pattern", "scale", "index", "label", "clean_correct"]
+    keys = ["model", "pattern", "scale", "index", "label"]
     several = frame.groupby("model")["attack"].transform("nunique") > 1
-    worst = frame[several].groupby(keys, dropna=False)[["robust", "robust_all_draws"]].all().reset_index()
+    # each attack re-draws the clean predictions: the worst case takes the first attack's (pgd-eot)
+    worst = frame[several].groupby(keys, dropna=False, sort=False).agg(
+        clean_correct=("clean_correct", "first"), robust=("robust", "all"),
+        robust_all_draws=("robust_all_draws", "all")).reset_index()
     return pd.concat([frame, worst.assign(attack=WORST)], ignore_index=True)
 
 

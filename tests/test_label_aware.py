@@ -16,6 +16,7 @@ from zoo.evaluation.settings import settings_for
 from zoo.registry import get_entry
 
 from helpers import tiny_model
+from test_attacks import Linear
 
 
 def test_label_network_is_the_one_whose_argmax_is_the_label():
@@ -73,24 +74,14 @@ class ToyGuided(nn.Module):
     def __init__(self, p, v, pull=0.9):
         super().__init__()
         self.p, self.v, self.pull = p, v, pull
-        self.label_network = ToyLinear(v)
-        self.classifier = ToyLinear(p)
+        self.label_network = Linear(v)
+        self.classifier = Linear(p)
 
     def forward(self, x):
         with torch.no_grad():
             labels = self.label_network(x).argmax(1)
         prototypes = 0.5 + 0.4 * self.p * (1 - 2 * labels.view(-1, 1, 1, 1).to(x.dtype))
         return self.classifier((1 - self.pull) * x + self.pull * prototypes)
-
-
-class ToyLinear(nn.Module):
-    def __init__(self, w):
-        super().__init__()
-        self.w = w
-
-    def forward(self, x):
-        z = ((x - 0.5) * self.w).flatten(1).sum(1)
-        return torch.stack([z, -z], dim=1)
 
 
 def test_label_aware_loss_breaks_a_toy_guided_defense_the_plain_loss_does_not():

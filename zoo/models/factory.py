@@ -7,7 +7,7 @@ import torch
 from ..common.devices import default_device
 from ..registry.schema import Entry
 from . import nets
-from .diffusion import TruncatedDDPM, linear_betas
+from .diffusion import TruncatedDDPM, TruncatedVPSDE, linear_betas
 from .guidance import Guidance
 from .purifier import DefendedClassifier, Purifier
 from .speed import speed_up
@@ -46,12 +46,15 @@ def assemble(entry: Entry, classifier: torch.nn.Module, eps_net: torch.nn.Module
     return DefendedClassifier(classifier, entry, purifier).eval().requires_grad_(False)
 
 
-def diffusion_for(entry: Entry) -> TruncatedDDPM:
-    """The reverse chain's maths of a purifying ``entry``: its beta schedule cut at t*, respaced to
-    its steps."""
+def diffusion_for(entry: Entry) -> TruncatedDDPM | TruncatedVPSDE:
+    """The reverse chain's maths of a purifying ``entry``, by its backend: the beta schedule cut at
+    t* and respaced to its steps (``ddpm``), or the VP-SDE of that schedule (``vpsde``)."""
     p = entry.purification
     if p is None:
         raise ValueError(f"{entry.name} does not purify its input: it has no diffusion chain")
+    if p.backend == "vpsde":
+        n = p.schedule.num_timesteps
+        return TruncatedVPSDE(p.t_star, p.steps, p.schedule.beta_start * n, p.schedule.beta_end * n, n)
     betas = linear_betas(p.schedule.num_timesteps, p.schedule.beta_start, p.schedule.beta_end)
     return TruncatedDDPM(betas, p.t_star, p.num_steps)
 

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
-from .diffusion import TruncatedDDPM
+from .diffusion import TruncatedDDPM, TruncatedVPSDE
 from .guidance import Guidance, GuidanceContext
 
 if TYPE_CHECKING:
@@ -56,17 +56,18 @@ def to_pixels(x: Tensor) -> Tensor:
 
 
 class Purifier(nn.Module):
-    """DDPM purification with optional guidance (Algorithm 1 of Lin et al.).
+    """Diffusion purification with optional guidance (Algorithm 1 of Lin et al.; Eq. 18 for the VP-SDE).
 
     Args:
-        eps_net: noise predictor, ``eps = eps_net(x_t, t)`` on [-1, 1] images.
-        diffusion: the (respaced) DDPM maths for t*.
+        eps_net: noise predictor, ``eps = eps_net(x_t, t)`` on [-1, 1] images (``t`` the
+            diffusion's ``model_time``: a long step index for DDPM, a float label for the VP-SDE).
+        diffusion: the (respaced) DDPM chain or the VP-SDE Euler-Maruyama chain for t*.
         guidance: the guidance terms, or ``None`` for DiffPure (pattern ``none``).
         label_net: the network whose prediction on x' is y (default: the guidance net).
         grad_mode: ``exact``, ``checkpoint`` or ``recompute`` (see the module docstring).
     """
 
-    def __init__(self, eps_net: nn.Module, diffusion: TruncatedDDPM, guidance: Guidance | None = None,
+    def __init__(self, eps_net: nn.Module, diffusion: TruncatedDDPM | TruncatedVPSDE, guidance: Guidance | None = None,
                  label_net: nn.Module | None = None, grad_mode: str = "exact"):
         super().__init__()
         if grad_mode not in GRAD_MODES:
@@ -113,7 +114,7 @@ class Purifier(nn.Module):
         """The standard normal noise step ``i`` adds, or ``None`` on the last step (zero variance),
         which draws none. Drawn outside the network calls that ``checkpoint`` recomputes, so a
         recomputation never draws again."""
-        if float(self.diffusion.posterior_variance[i]) == 0.0:
+        if self.diffusion.step_variance(i) == 0.0:
             return None
         return self._noise(like, generator)
 
@@ -141,8 +142,8 @@ class Purifier(nn.Module):
     def _denoised_mean(self, x_t: Tensor, i: int) -> tuple[Tensor, float]:
         """mu(x_t) and Sigma of step ``i``: the UNet's part of the step."""
         # filled on the device: copying the CPU index over would synchronise a GPU on every step
-        t = torch.full((x_t.shape[0],), int(self.diffusion.model_timesteps[i]), device=x_t.device,
-                       dtype=torch.long)
+        t = torch.full((x_t.shape[0],), self.diffusion.model_time(i), device=x_t.device,
+                       dtype=self.diffusion.model_timesteps.dtype)
         eps = self._call(self.eps_net, x_t, t)
         return self.diffusion.p_mean_variance(eps, x_t, i)
 

@@ -18,6 +18,7 @@ import yaml
 Pattern = Literal["none", "plain", "robust"]
 Distance = Literal["kl", "mse", "cosine"]
 LabelSource = Literal["guidance", "classifier"]
+Backend = Literal["ddpm", "vpsde"]
 THREATS = ("Linf", "L2")
 DATASETS = ("mnist", "cifar10", "cifar100")
 
@@ -88,6 +89,9 @@ class Purification:
         steps: reverse steps run (respaced evenly over t*..1); default t*, the plain DDPM chain.
         max_trained_t: the largest t the diffusion model was trained on (a demo DM trained on small
             t only); t_star may not exceed it.
+        backend: ``ddpm`` (the discrete chain, Algorithm 1) or ``vpsde`` (the continuous VP-SDE of
+            the same schedule, beta(t) = N * beta_t, reversed by Euler-Maruyama, Eq. 18; t* is
+            then t_star / N, DiffPure's ``--t``, and ``steps`` defaults to dt = 1/N).
     """
 
     t_star: int
@@ -98,6 +102,7 @@ class Purification:
     steps: int | None = None
     max_trained_t: int | None = None
     schedule: Schedule = field(default_factory=Schedule)
+    backend: Backend = "ddpm"
 
     def __post_init__(self) -> None:
         limit = min(self.schedule.num_timesteps, self.max_trained_t or self.schedule.num_timesteps)
@@ -107,6 +112,8 @@ class Purification:
             raise ValueError(f"steps must be in [1, t_star={self.t_star}], got {self.steps}")
         if self.scale < 0:
             raise ValueError(f"scale must be >= 0, got {self.scale}")
+        if self.backend not in typing.get_args(Backend):
+            raise ValueError(f"backend must be one of {list(typing.get_args(Backend))}, got {self.backend!r}")
 
     @property
     def num_steps(self) -> int:

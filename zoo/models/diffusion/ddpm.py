@@ -13,6 +13,8 @@ import math
 import torch
 from torch import Tensor
 
+from .step import GaussianReverseStep
+
 
 def linear_betas(num_timesteps: int = 1000, start: float = 1e-4, end: float = 0.02) -> Tensor:
     """The linear beta schedule of Ho et al. (2020), in float64 for exact products."""
@@ -48,7 +50,7 @@ def respaced_indices(t_star: int, steps: int) -> list[int]:
     return sorted({round(i * stride) for i in range(steps)})
 
 
-class TruncatedDDPM:
+class TruncatedDDPM(GaussianReverseStep):
     """The forward marginal q(x_t | x_0) and the (respaced) DDPM reverse step.
 
     Args:
@@ -85,6 +87,14 @@ class TruncatedDDPM:
         """Steps of nonzero variance: each adds noise and the guidance shift (all but the last)."""
         return int((self.posterior_variance != 0).sum())
 
+    def model_time(self, i: int) -> int:
+        """The (0-based) schedule index the network is given on chain position ``i``."""
+        return int(self.model_timesteps[i])
+
+    def step_variance(self, i: int) -> float:
+        """Sigma of chain position ``i`` (zero on the last step)."""
+        return float(self.posterior_variance[i])
+
     def q_sample(self, x0: Tensor, noise: Tensor) -> Tensor:
         """Eq. (7) at t*: x_{t*} = sqrt(abar_{t*}) x0 + sqrt(1 - abar_{t*}) eps (:func:`q_sample`)."""
         return q_sample(x0, noise, float(self.alphas_cumprod[-1]))
@@ -96,13 +106,3 @@ class TruncatedDDPM:
         """
         mean = float(self._mean_coef[i]) * (x - float(self._eps_coef[i]) * eps)
         return mean, float(self.posterior_variance[i])
-
-    @staticmethod
-    def condition_mean(mean: Tensor, variance: float, gradient: Tensor | None) -> Tensor:
-        """Shift the mean by Sigma * gradient (the guidance hook of Dhariwal & Nichol, 2021)."""
-        return mean if gradient is None else mean + variance * gradient
-
-    @staticmethod
-    def sample(mean: Tensor, variance: float, noise: Tensor) -> Tensor:
-        """Draw from N(mean, variance * I) given standard normal noise."""
-        return mean + variance ** 0.5 * noise

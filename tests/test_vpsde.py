@@ -17,7 +17,7 @@ from zoo.registry.schema import RegistryError, parse_registry
 
 from helpers import sharpen_guidance, tiny_entry_dict, tiny_model
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "score_sde_ddpmpp_deep_continuous_cifar10.json"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "score_sde_ddpmpp_deep_continuous_cifar10.json"
 
 
 def seeded(seed):

@@ -42,16 +42,21 @@ class Component:
         arch: an architecture known to :mod:`zoo.nets` (``diffusers-unet2d``, ``small-cnn``,
             ``robustbench``, ...).
         source: ``hf://org/repo[/path]@rev``, ``robustbench://dataset/threat/Name``,
-            ``zoo://path`` (a file shipped in this package) or ``file:///abs/path``.
+            ``gdrive://FILE_ID/filename``, ``zoo://path`` (a file shipped in this package),
+            ``user://path`` (weights with no public download, supplied under the zoo cache) or
+            ``file:///abs/path``.
         sha256: checksum of the weights file, checked after download.
         config: keyword arguments of the architecture (for ``diffusers-unet2d``, the UNet config,
             checked against the downloaded ``config.json``).
+        note: for weights with no public download (``user://`` sources), what the file must hold
+            and how to make it; added to the error when it is missing.
     """
 
     arch: str
     source: str
     sha256: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""
 
     def __post_init__(self) -> None:
         if self.sha256 is not None and (len(self.sha256) != 64 or not _is_hex(self.sha256)):

@@ -5,7 +5,11 @@ Schemes:
                                         repo, or of ``path/``), through ``huggingface_hub``
     ``robustbench://dataset/threat/Name`` a RobustBench checkpoint, through robustbench's downloader,
                                         cached under ``$AGDM_ZOO_CACHE/robustbench``
+    ``gdrive://FILE_ID/filename``       a Google Drive file, through robustbench's Drive downloader,
+                                        cached as ``$AGDM_ZOO_CACHE/gdrive/FILE_ID/filename``
     ``zoo://path``                      a file or folder shipped inside this package (``zoo/weights``)
+    ``user://path``                     weights with no public download, supplied by hand as
+                                        ``$AGDM_ZOO_CACHE/user/path`` (the entry's note says how)
     ``file:///abs/path`` or a plain path a local file or folder
 
 Offline with nothing cached raises :class:`SourceError` naming the missing file and how to get it,
@@ -33,9 +37,9 @@ class SourceError(RuntimeError):
 
 @dataclass(frozen=True)
 class ParsedSource:
-    scheme: str  # hf | robustbench | zoo | file
-    location: str  # repo id, "dataset/threat/Name", or a path
-    path: str = ""  # path inside a Hub repo
+    scheme: str  # hf | robustbench | gdrive | zoo | user | file
+    location: str  # repo id, "dataset/threat/Name", a Drive file id, or a path
+    path: str = ""  # path inside a Hub repo; a Drive file's name
     revision: str | None = None
 
 
@@ -66,12 +70,23 @@ def parse_source(source: str) -> ParsedSource:
         if len(parts) != 3 or not all(parts):
             raise ValueError(f"robustbench source must be robustbench://dataset/threat/Name, got {source!r}")
         return ParsedSource("robustbench", "/".join(parts))
+    if source.startswith("gdrive://"):
+        parts = source[len("gdrive://"):].strip("/").split("/")
+        if len(parts) != 2 or not all(parts) or Path(parts[1]).suffix == "":
+            raise ValueError(f"gdrive source must be gdrive://FILE_ID/filename.ext, got {source!r}")
+        return ParsedSource("gdrive", parts[0], parts[1])
     if source.startswith("zoo://"):
         return ParsedSource("zoo", source[len("zoo://"):].strip("/"))
+    if source.startswith("user://"):
+        location = source[len("user://"):].strip("/")
+        if not location or ".." in Path(location).parts:
+            raise ValueError(f"user source must be user://relative/path, got {source!r}")
+        return ParsedSource("user", location)
     if source.startswith("file://"):
         return ParsedSource("file", source[len("file://"):])
     if "://" in source:
-        raise ValueError(f"unknown source scheme in {source!r}; use hf://, robustbench://, zoo:// or file://")
+        raise ValueError(f"unknown source scheme in {source!r}; use hf://, robustbench://, gdrive://, zoo://, "
+                         "user:// or file://")
     return ParsedSource("file", source)
 
 
@@ -143,6 +158,14 @@ def locate(source: str) -> Path:
         path = _fetch_hf(parsed, source)
     elif parsed.scheme == "robustbench":
         path = _fetch_robustbench(parsed, source)
+    elif parsed.scheme == "gdrive":
+        path = _fetch_gdrive(parsed.location, gdrive_file(parsed), source)
+    elif parsed.scheme == "user":
+        path = cache_dir() / "user" / parsed.location
+        if not path.exists():
+            raise SourceError(f"{source}: these weights have no public download, and {path} is missing. "
+                              "Supply them: put the file (or folder) there, or set AGDM_ZOO_CACHE to a "
+                              "folder holding user/" + parsed.location + ".")
     else:
         path = local_path(source)
         if not path.exists():
@@ -184,22 +207,38 @@ def _fetch_robustbench(parsed: ParsedSource, source: str) -> Path:
     path = robustbench_checkpoint(parsed)
     if path.is_file():
         return path
-    if is_offline():
-        raise SourceError(
-            f"{source}: RobustBench checkpoint {path} is missing and the machine is offline "
-            "(HF_HUB_OFFLINE is set). On a machine with internet run `python scripts/download.py "
-            f"<entry>` and copy {cache_dir()} here (or set AGDM_ZOO_CACHE to where it is)."
-        )
     dataset, threat, name = parsed.location.split("/")
-    rb = robustbench()
-    entry = robustbench_models(dataset, threat)[name]
+    if is_offline():
+        raise SourceError(_missing(source, f"RobustBench checkpoint {path}"))
+    return _fetch_gdrive(robustbench_models(dataset, threat)[name]["gdrive_id"], path, source,
+                         f"RobustBench checkpoint to {path}")
+
+
+def gdrive_file(parsed: ParsedSource) -> Path:
+    """Where a ``gdrive://`` file is cached (and where to put it by hand)."""
+    return cache_dir() / "gdrive" / parsed.location / parsed.path
+
+
+def _missing(source: str, what: str) -> str:
+    return (f"{source}: {what} is missing and the machine is offline (HF_HUB_OFFLINE is set). On a "
+            "machine with internet run `python scripts/download.py <entry>` and copy "
+            f"{cache_dir()} here (or set AGDM_ZOO_CACHE to where it is).")
+
+
+def _fetch_gdrive(file_id: str, path: Path, source: str, what: str | None = None) -> Path:
+    """``path``, downloaded from Drive file ``file_id`` by robustbench's downloader unless cached."""
+    if path.is_file():
+        return path
+    if is_offline():
+        raise SourceError(_missing(source, f"Google Drive file {path}"))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        rb.utils.download_gdrive_new(entry["gdrive_id"], str(path))
+        robustbench().utils.download_gdrive_new(file_id, str(path))
     except Exception as err:  # gdown raises many kinds; all mean "could not download"
         path.unlink(missing_ok=True)
         raise SourceError(
-            f"{source}: could not download RobustBench checkpoint to {path} ({type(err).__name__}: {err}). "
-            "Fetch it on a machine with internet (`python scripts/download.py <entry>`) and copy it there."
+            f"{source}: could not download {what or f'Google Drive file {file_id} to {path}'} "
+            f"({type(err).__name__}: {err}). Fetch it on a machine with internet "
+            "(`python scripts/download.py <entry>`) and copy it there."
         ) from err
     return path

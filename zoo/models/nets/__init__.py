@@ -3,8 +3,12 @@
 ``diffusers-unet2d``  a diffusers ``UNet2DModel`` behind :class:`EpsUNet` (config from the
                       component, or from the source folder's ``config.json``)
 ``small-cnn``         the demo's :class:`SmallCNN`
+``ddpmpp``            score-SDE's DDPM++ noise predictor (:class:`DDPMpp`; loads a score-SDE
+                      training checkpoint's EMA weights, or a plain state dict)
 ``resnet18``          the standard CIFAR ResNet-18 (RobustBench's definition)
+``resnet-50``         the CIFAR ResNet-50 (RobustBench's definition)
 ``wrn-28-10``         WideResNet-28-10 (RobustBench's definition)
+``wrn-70-16``         WideResNet-70-16 (RobustBench's definition)
 ``robustbench``       whatever RobustBench's model zoo defines for a ``robustbench://`` source
 """
 from __future__ import annotations
@@ -18,36 +22,50 @@ from torch import nn
 from ...registry import sources
 from ...registry.bundles import robustbench_model_of
 from ...registry.schema import Component
+from .ddpmpp import DDPMpp, load_score_sde_checkpoint
 from .loading import load_into
 from .robustbench import load_robustbench, robustbench_architecture
 from .small_cnn import SmallCNN
 from .unet import EpsUNet
 
 
+def _robustbench_arch(module: str, name: str) -> Any:
+    """A class of robustbench's architectures package (imported through :mod:`zoo.common.compat`)."""
+    from importlib import import_module
+
+    from ...common.compat import robustbench
+
+    robustbench()
+    return getattr(import_module(f"robustbench.model_zoo.architectures.{module}"), name)
+
+
 def _resnet18(num_classes: int = 10) -> nn.Module:
     """RobustBench's CIFAR ResNet-18 (its ``ResNet18()``), with ``num_classes`` logits."""
-    from ...common.compat import robustbench
-
-    robustbench()
-    from robustbench.model_zoo.architectures.resnet import BasicBlock, ResNet
-
-    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
+    resnet = _robustbench_arch("resnet", "ResNet")
+    return resnet(_robustbench_arch("resnet", "BasicBlock"), [2, 2, 2, 2], num_classes=num_classes)
 
 
-def _wrn_28_10(num_classes: int = 10, **config: Any) -> nn.Module:
-    """RobustBench's WideResNet(depth=28, widen_factor=10): the paper's CIFAR classifier shape."""
-    from ...common.compat import robustbench
+def _resnet50(num_classes: int = 10) -> nn.Module:
+    """RobustBench's CIFAR ResNet-50 (its ``ResNet50()``), with ``num_classes`` logits: Table 5's shape."""
+    resnet = _robustbench_arch("resnet", "ResNet")
+    return resnet(_robustbench_arch("resnet", "Bottleneck"), [3, 4, 6, 3], num_classes=num_classes)
 
-    robustbench()
-    from robustbench.model_zoo.architectures.wide_resnet import WideResNet
 
-    return WideResNet(depth=28, widen_factor=10, num_classes=num_classes, **config)
+def _wrn(depth: int, widen_factor: int) -> Callable[..., nn.Module]:
+    def build(num_classes: int = 10, **config: Any) -> nn.Module:
+        wide_resnet = _robustbench_arch("wide_resnet", "WideResNet")
+        return wide_resnet(depth=depth, widen_factor=widen_factor, num_classes=num_classes, **config)
+
+    build.__doc__ = f"RobustBench's WideResNet(depth={depth}, widen_factor={widen_factor})."
+    return build
 
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "small-cnn": SmallCNN,
     "resnet18": _resnet18,
-    "wrn-28-10": _wrn_28_10,
+    "resnet-50": _resnet50,
+    "wrn-28-10": _wrn(28, 10),
+    "wrn-70-16": _wrn(70, 16),
 }
 
 
@@ -72,22 +90,37 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _noted(component: Component, load: Callable[..., Any], *args: Any) -> Any:
+    """``load(*args)``; a missing source's error gains the component's ``note`` (what the file
+    must hold and how to make it, for weights that are not public)."""
+    try:
+        return load(*args)
+    except sources.SourceError as err:
+        if not component.note:
+            raise
+        raise sources.SourceError(f"{err} {component.note}") from None
+
+
+def _fetch(component: Component) -> Path:
+    return _noted(component, sources.fetch, component.source, component.sha256)
+
+
 def _robustbench(component: Component, pretrained: bool) -> nn.Module:
     """A RobustBench model: through robustbench's loader for a ``robustbench://`` source, or its
     architecture (``config.model``) with the weights of a file (a bundle's)."""
     is_zoo_checkpoint = sources.parse_source(component.source).scheme == "robustbench"
     if pretrained and is_zoo_checkpoint:
-        return load_robustbench(component.source, component.sha256)
+        return _noted(component, load_robustbench, component.source, component.sha256)
     net = robustbench_architecture("robustbench://" + robustbench_model_of(component))
     if pretrained:
-        load_into(net, sources.fetch(component.source, component.sha256))
+        load_into(net, _fetch(component))
     return net
 
 
 def _unet(component: Component, pretrained: bool) -> EpsUNet:
     """A diffusers UNet from a ``save_pretrained`` folder (config.json checked against the declared
     config) or from a weights file with its full config declared (a bundle's)."""
-    path = sources.fetch(component.source, component.sha256) if pretrained else sources.local_path(component.source)
+    path = _fetch(component) if pretrained else sources.local_path(component.source)
     folder = path if path is not None and path.is_dir() else None
     net = EpsUNet.from_config(_unet_config(component, folder))
     if pretrained:
@@ -101,10 +134,19 @@ def build(component: Component, pretrained: bool = True) -> nn.Module:
         return _robustbench(component, pretrained).eval()
     if component.arch == "diffusers-unet2d":
         return _unet(component, pretrained).eval()
+    if component.arch == "ddpmpp":
+        net = DDPMpp(**component.config)
+        if pretrained:
+            path = _fetch(component)
+            if path.suffix == ".safetensors":
+                load_into(net, path)
+            else:
+                load_score_sde_checkpoint(net, path)
+        return net.eval()
     if component.arch not in ARCHITECTURES:
-        known = ", ".join(sorted([*ARCHITECTURES, "diffusers-unet2d", "robustbench"]))
+        known = ", ".join(sorted([*ARCHITECTURES, "ddpmpp", "diffusers-unet2d", "robustbench"]))
         raise ValueError(f"unknown architecture {component.arch!r}; known: {known}")
     net = ARCHITECTURES[component.arch](**component.config)
     if pretrained:
-        load_into(net, sources.fetch(component.source, component.sha256))
+        load_into(net, _fetch(component))
     return net.eval()

@@ -23,7 +23,9 @@ def test_every_registered_entry_is_valid_and_listed():
 
 def test_list_models_filters():
     assert zoo.list_models(dataset="mnist", pattern="robust") == ["agdm-tiny-mnist"]
-    assert set(zoo.list_models(pattern="none")) == {"diffpure-tiny-mnist", "diffpure-wrn28-cifar10"}
+    assert set(zoo.list_models(pattern="none")) == {
+        "diffpure-tiny-mnist", "diffpure-wrn28-cifar10", "diffpure-sde-wrn28-cifar10", "diffpure-wrn70-cifar10",
+        "diffpure-rn50-cifar10", "diffpure-wrn28-cifar100"}
 
 
 def test_paper_patterns_of_the_cifar_entries():

@@ -134,19 +134,16 @@ def build(component: Component, pretrained: bool = True) -> nn.Module:
         return _robustbench(component, pretrained).eval()
     if component.arch == "diffusers-unet2d":
         return _unet(component, pretrained).eval()
-    if component.arch == "ddpmpp":
-        net = DDPMpp(**component.config)
-        if pretrained:
-            path = _fetch(component)
-            if path.suffix == ".safetensors":
-                load_into(net, path)
-            else:
-                load_score_sde_checkpoint(net, path)
-        return net.eval()
-    if component.arch not in ARCHITECTURES:
+    if component.arch not in ARCHITECTURES and component.arch != "ddpmpp":
         known = ", ".join(sorted([*ARCHITECTURES, "ddpmpp", "diffusers-unet2d", "robustbench"]))
         raise ValueError(f"unknown architecture {component.arch!r}; known: {known}")
-    net = ARCHITECTURES[component.arch](**component.config)
-    if pretrained:
-        load_into(net, _fetch(component))
+    path = _fetch(component) if pretrained else None  # first: a missing file fails before a big build
+    if component.arch == "ddpmpp":
+        net = DDPMpp(**component.config)
+        if path is not None and path.suffix != ".safetensors":
+            return load_score_sde_checkpoint(net, path).eval()
+    else:
+        net = ARCHITECTURES[component.arch](**component.config)
+    if path is not None:
+        load_into(net, path)
     return net.eval()

@@ -63,9 +63,9 @@ def test_malformed_entries_name_entry_and_field(edit, message):
 
 def test_unknown_entry_lists_the_known_ones():
     with pytest.raises(KeyError) as info:
-        zoo.load("agdm-wrn70-cifar10")
+        zoo.load("agdm-wrn99-cifar10")
     text = str(info.value)
-    assert "unknown zoo entry 'agdm-wrn70-cifar10'" in text and "agdm-tiny-mnist" in text
+    assert "unknown zoo entry 'agdm-wrn99-cifar10'" in text and "agdm-tiny-mnist" in text
 
 
 def test_overrides_are_validated():

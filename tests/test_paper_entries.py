@@ -32,10 +32,10 @@ def test_entry_has_the_papers_settings(name):
 
 def test_diffpure_sde_entry_runs_diffpures_purifier():
     """t* = 0.1 by 100 Euler-Maruyama steps (first label 99.9) on the DDPM++ network."""
-    from zoo.models.factory import _diffusion
+    from zoo.models.factory import diffusion_for
 
     entry = default_registry()["diffpure-sde-wrn28-cifar10"]
-    sde = _diffusion(entry.purification)
+    sde = diffusion_for(entry)
     assert isinstance(sde, TruncatedVPSDE) and sde.num_steps == 100
     assert sde.model_time(sde.num_steps - 1) == pytest.approx(99.9)
     assert entry.diffusion.arch == "ddpmpp" and entry.diffusion.source.endswith("/checkpoint_8.pth")

@@ -219,9 +219,15 @@ def test_write_outputs_csv_adds_up_and_no_temp_files(tmp_path):
         clean = df[[f"clean_pred_{j}" for j in range(k)]].to_numpy()
         adv = df[[f"adv_pred_{j}" for j in range(k)]].to_numpy()
         y = df["label"].to_numpy()[:, None]
-        # recompute from the raw predictions: pandas' mode lists ties sorted, so [0] is the smallest
-        vote_clean = df[[f"clean_pred_{j}" for j in range(k)]].mode(axis=1)[0].to_numpy()
-        vote_adv = df[[f"adv_pred_{j}" for j in range(k)]].mode(axis=1)[0].to_numpy()
+        # recompute from the raw predictions: pandas' mode lists every tied label, and a tied vote
+        # counts as wrong (issue 12), so a vote is the mode only where the mode is unique (else -1)
+        def unique_vote(columns):
+            modes = df[columns].mode(axis=1)
+            tied = modes[1].notna() if 1 in modes.columns else pd.Series(False, index=df.index)
+            return modes[0].where(~tied, -1).to_numpy()
+
+        vote_clean = unique_vote([f"clean_pred_{j}" for j in range(k)])
+        vote_adv = unique_vote([f"adv_pred_{j}" for j in range(k)])
         df["c_mean"] = (clean == y).mean(axis=1)
         df["r_mean"] = ((clean == y) & (adv == y)).mean(axis=1)
         df["c_vote"] = vote_clean == y[:, 0]

@@ -16,6 +16,8 @@ import sys
 import zoo
 from zoo.attacks.catalogue import ATTACK_ORDER as ATTACK_CHOICES
 from zoo.evaluation.estimate import estimate
+from zoo.evaluation.settings import PROTOCOLS
+from zoo.leaderboard.metrics import HEADLINES
 from zoo.leaderboard.run import benchmark
 from zoo.models.purifier import GRAD_MODES
 from zoo.models.speed import LEVERS
@@ -61,6 +63,14 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     p.add_argument("--levers", nargs="+", choices=LEVERS, default=[],
                    help="GPU speed levers (the same function): channels_last (NHWC weights), compile_unet "
                         "(torch.compile of the diffusion UNet)")
+    p.add_argument("--headline", choices=HEADLINES, default="vote",
+                   help="the metric tables and model_info lead with: vote (majority over K draws, ties wrong; "
+                        "default, as Lee & Kim), worst (worst-of-K: right in every draw) or mean (per draw); "
+                        "the summary holds all three with 95%% intervals")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="final",
+                   help="final (default, Lee & Kim): judge each attack's final iterate; anytime: PGD+EOT judges "
+                        "every iterate with K draws by the headline (vote or worst), stops attacking an example at "
+                        "its first breaking iterate and records robust accuracy per iteration (curve_<threat>.csv/.png)")
     p.add_argument("--estimate", action="store_true",
                    help="print the expected network evaluations and wall time (from a short timed probe), then exit "
                         "without running anything")
@@ -88,7 +98,7 @@ def main(argv=None, prog: str | None = None) -> int:
                             n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
                             subset_seed=args.subset_seed, device=args.device, data_dir=args.data_dir,
                             shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode,
-                            levers=tuple(args.levers))
+                            levers=tuple(args.levers), headline=args.headline, protocol=args.protocol)
     except (KeyError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
         print(f"{prog or 'benchmark.py'}: error: {err}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
 """Predictions over independent purifications: seeded clean accuracy (one purification per
-example) and the K re-draws every benchmark result is judged by."""
+example), the K re-draws every benchmark result is judged by, and the verdict on an attack
+iterate they give."""
 from __future__ import annotations
 
 import torch
@@ -8,6 +9,7 @@ from torch import Tensor, nn
 from ..attacks.catalogue import ModelCalls
 from ..common.devices import device_of
 from ..models.predict import fraction_equal, predicted_labels
+from .verdicts import BINARY, check_metric, correct
 
 
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 100, seed: int = 0,
@@ -34,3 +36,12 @@ def redraw_calls(draws: int) -> ModelCalls:
     """Model calls per example of the attack loop's re-classifications: ``draws`` forwards of the
     clean input and ``draws`` of the adversarial one (:func:`redraw_predictions`, twice)."""
     return ModelCalls(forward=2 * draws)
+
+
+def broken_by_draws(model: nn.Module, x: Tensor, y: Tensor, draws: int, metric: str) -> tuple[Tensor, Tensor]:
+    """Which examples of ``x`` (true labels ``y``) ``draws`` purifications judge wrong by ``metric``
+    (``vote`` or ``worst``, :mod:`zoo.evaluation.verdicts`), and the predictions (N x draws, CPU)."""
+    check_metric(metric, BINARY)
+    preds = redraw_predictions(model, x, draws)
+    right = correct(preds.numpy(), y.cpu().numpy(), metric)
+    return torch.from_numpy(~right), preds

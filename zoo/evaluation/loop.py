@@ -1,6 +1,15 @@
 """The attack loop: every example a shard owns attacked by every attack, re-classified K times
 clean and adversarial, journaled batch by batch; and one entry's run of it (its journal, data,
-model and attacks), and every record of a run read back from its journals."""
+model and attacks), and every record of a run read back from its journals.
+
+Two protocols (:data:`~zoo.evaluation.settings.PROTOCOLS`): ``final`` judges each attack's final
+output by K fresh purifications (Lee & Kim); ``anytime`` lets an attack that can (PGD+EOT,
+:meth:`~zoo.attacks.PGDEOT.anytime`) judge every iterate by K purifications and stop attacking an
+example at its first breaking iterate, whose K predictions become the record's ``adv_preds``.
+Anytime records also hold ``broken_at`` (that iteration, 0 for the starting point, ``None`` if
+never broken) and ``steps`` (the attack's iteration budget), from which robust accuracy per
+iteration follows. Attacks without ``anytime`` run as under ``final``.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -20,13 +29,14 @@ from ..models.speed import lever_flags
 from ..registry.schema import Entry
 from .journal import Journal
 from .settings import Settings
-from .draws import redraw_predictions
+from .draws import broken_by_draws, redraw_predictions
 from .shards import batch_seed, shard_batches
 
 
 def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, *, seed: int, draws: int,
                 batch_size: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
-                record_fields: dict | None = None, test_indices: list[int] | None = None) -> dict[str, int]:
+                record_fields: dict | None = None, test_indices: list[int] | None = None,
+                protocol: str = "final", stop_on: str | None = None) -> dict[str, int]:
     """Attack every example this shard owns with every attack in ``attacks`` (name -> callable
     ``(x, y) -> x_adv``), re-classify clean and adversarial inputs ``draws`` times, and journal
     each finished batch. Examples the journal already holds are not recorded again; a batch that
@@ -34,7 +44,12 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
     uninterrupted run's) and only its missing records are added. ``test_indices`` (default: the
     positions) name each example's place in the test set, for random subsets.
 
+    ``protocol`` ``anytime`` with ``stop_on`` (``vote`` or ``worst``) judges the iterates of attacks
+    that have an ``anytime`` method (see the module docstring).
+
     Returns what was done: ``batches`` and ``examples`` attacked, ``recorded`` (new records)."""
+    if protocol == "anytime" and stop_on is None:
+        raise ValueError("the anytime protocol needs stop_on, the metric that decides when an example is broken")
     device = device_of(model)
     done = journal.done()
     tally = {"batches": 0, "examples": 0, "recorded": 0}
@@ -47,13 +62,20 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
             started = time.perf_counter()
             torch.manual_seed(batch_seed(seed, a, b))
             xb, yb = x[list(idx)].to(device), y[list(idx)].to(device)
-            x_adv = attack(xb, yb)
-            clean, adv = redraw_predictions(model, xb, draws), redraw_predictions(model, x_adv, draws)
+            extra = [{} for _ in idx]
+            if protocol == "anytime" and hasattr(attack, "anytime"):
+                _, broken_at, adv = attack.anytime(
+                    xb, yb, lambda xa, ya: broken_by_draws(model, xa, ya, draws, stop_on))
+                clean = redraw_predictions(model, xb, draws)
+                extra = [{"broken_at": b, "steps": attack.steps} for b in broken_at]
+            else:
+                x_adv = attack(xb, yb)
+                clean, adv = redraw_predictions(model, xb, draws), redraw_predictions(model, x_adv, draws)
             seconds = (time.perf_counter() - started) / len(idx)
             missing = [(j, i) for j, i in enumerate(idx) if (name, i) not in done]
             journal.append([{**(record_fields or {}), "attack": name, "index": i, "seconds": round(seconds, 3),
                              "test_index": i if test_indices is None else int(test_indices[i]), "label": int(yb[j]),
-                             "clean_preds": clean[j].tolist(), "adv_preds": adv[j].tolist()}
+                             "clean_preds": clean[j].tolist(), "adv_preds": adv[j].tolist(), **extra[j]}
                             for j, i in missing])
             tally["batches"] += 1
             tally["examples"] += len(idx)
@@ -96,7 +118,7 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
                            batch_size=s.batch_size, shard=shard, progress=progress,
                            record_fields={"model": s.model, "threat": s.threat, "eps": s.eps, "seed": s.seed,
                                           "grad_mode": grad_mode, "levers": list(levers)},
-                           test_indices=test_indices.tolist())
+                           test_indices=test_indices.tolist(), protocol=s.protocol, stop_on=s.stop_on)
         if progress and resumed:
             print(f"resumed {journal.path}: attacked {done['examples']} examples in {done['batches']} batches "
                   f"(partly recorded batches whole, for their seeds), recorded the {done['recorded']} missing",

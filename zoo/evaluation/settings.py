@@ -6,6 +6,11 @@ from typing import Any, Mapping
 
 from ..attacks.catalogue import attacks_for
 from ..registry.schema import Entry
+from .verdicts import BINARY, METRICS, check_metric
+
+PROTOCOLS = ("final", "anytime")
+"""``final``: each attack's final output is judged (Lee & Kim). ``anytime``: PGD+EOT judges every
+iterate with K draws and stops attacking an example at its first breaking iterate."""
 
 
 @dataclass(frozen=True)
@@ -26,21 +31,35 @@ class Settings:
     autoattack: Mapping[str, Any] = field(default_factory=dict)
     reduced: bool = False
     subset_seed: int | None = None
+    protocol: str = "final"
+    stop_on: str | None = None  # anytime only: the metric whose verdict breaks an example
 
     def describe_budget(self) -> str:
         aa = ", ".join(f"{k}={v}" for k, v in sorted(self.autoattack.items())) or "AutoAttack's own settings"
         step = "default step" if self.pgd_step_fraction is None else f"step {self.pgd_step_fraction:g} eps"
         n = f"{self.n_examples}" if self.subset_seed is None else f"{self.n_examples} (random, seed {self.subset_seed})"
+        protocol = "final iterate" if self.protocol == "final" else f"anytime, stop on {self.stop_on}"
         return (f"n={n}, K={self.draws} draws, PGD+EOT {self.pgd_steps} steps x {self.pgd_eot} EOT "
                 f"({step}), "
-                f"AutoAttack: {aa}")
+                f"AutoAttack: {aa}, protocol: {protocol}")
 
 
 def settings_for(entry: Entry, threat: str, attacks: tuple[str, ...], *, eps: float | None = None,
                  n_examples: int | None = None, batch_size: int | None = None, seed: int = 0,
-                 subset_seed: int | None = None) -> Settings:
+                 subset_seed: int | None = None, protocol: str = "final", headline: str = "vote") -> Settings:
     """The entry's declared budget and eps, with command-line overrides applied and checked. The
-    label-aware PGD+EOT is dropped for entries without a guidance label (:func:`attacks_for`)."""
+    label-aware PGD+EOT is dropped for entries without a guidance label (:func:`attacks_for`).
+
+    ``headline`` only enters the settings under the anytime protocol, where it decides when an
+    example is broken (so its records depend on it); the final protocol's records do not.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    check_metric(headline, METRICS)
+    if protocol == "anytime" and headline not in BINARY:
+        raise ValueError(f"the anytime protocol stops an example the first time it is judged broken, which needs "
+                         f"a right/wrong verdict per iterate: headline must be one of {BINARY}, got {headline!r} "
+                         "(the mean over draws gives a fraction, not a verdict)")
     if threat not in entry.threats and eps is None:
         raise ValueError(f"{entry.name} declares no eps for {threat}; pass --eps")
     eps = entry.threats[threat] if eps is None else eps
@@ -56,4 +75,5 @@ def settings_for(entry: Entry, threat: str, attacks: tuple[str, ...], *, eps: fl
         raise ValueError("n_examples and batch_size must be >= 1")
     return Settings(entry.name, threat, float(eps), tuple(attacks), n, batch_size or budget.batch_size, seed,
                     budget.draws, budget.pgd_steps, budget.pgd_eot, budget.pgd_step_fraction,
-                    dict(budget.autoattack), budget.reduced, subset_seed)
+                    dict(budget.autoattack), budget.reduced, subset_seed, protocol,
+                    headline if protocol == "anytime" else None)

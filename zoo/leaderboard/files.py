@@ -3,11 +3,9 @@ newest results of an entry read back (for model cards and the site).
 
 Per threat model a results folder holds ``per_example_<model>_<threat>.csv``,
 ``summary_<threat>.csv``, ``results_<threat>.md``, ``provenance_<threat>.json`` and
-``model_info/<model>_<threat>.json`` (and, from paired comparisons, ``comparison_<threat>.csv``).
-Beside them the leaderboard holds figures: ``figures/<model>_<threat>.png`` (purified images, with
-a JSON of settings) and studies (a sweep or diagnostic PNG, usually with a JSON and CSV of the same
-stem). Nothing else in the zoo writes or parses these files; a file that cannot be read is a
-:class:`LeaderboardFileError` naming it.
+from .comparison import comparisons
+from .curves import robustness_curve, write_curve_png
+from .metrics import SUMMARY_COLUMNS, per_example_frame, summarize
 """
 from __future__ import annotations
 
@@ -20,9 +18,11 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from ..common.files import atomic_write_text
+from .comparison import comparisons
+from .curves import robustness_curve, write_curve_png
 from .metrics import SUMMARY_COLUMNS, per_example_frame, summarize
 from .model_info import model_info
-from .tables import markdown_table
+from .tables import check_headline, comparison_markdown, markdown_table
 
 
 def _safe(name: str) -> str:
@@ -40,13 +40,24 @@ def write_outputs(out_dir: str | Path, records: Iterable[Mapping[str, Any]], pro
     Per threat: ``per_example_<model>_<threat>.csv`` for each model, ``summary_<threat>.csv`` (all
     models), ``results_<threat>.md`` (:func:`markdown_table`), ``provenance_<threat>.json``, and
     ``model_info/<model>_<threat>.json`` (:func:`model_info`). CSVs are plain CSV; the provenance
-    lives in the JSON sidecar. Returns the written paths, keyed by path relative to ``out_dir``.
+    lives in the JSON sidecar. ``headline`` (``vote``, ``worst`` or ``mean``) is the metric the
+    tables and model_info lead with; every summary holds all three.
+
+    Paired comparisons: when the records name their test-set examples (``test_index``, as every
+    benchmark run's do) and two models ran under one (threat, eps, attack) on the same ones,
+    ``comparison_<threat>.csv`` and ``comparison_<threat>.md`` give each pair's difference
+    (:func:`~zoo.leaderboard.comparison.comparisons`). Without ``test_index`` two runs' positions
+    need not be the same images, so nothing is compared.
+
+    Returns the written paths, keyed by path relative to ``out_dir``.
 
     Raises:
         ValueError: bad records (see :func:`per_example_frame`), a model missing from ``entries``,
             or one model evaluated at two eps under one threat.
     """
     out_dir = Path(out_dir)
+    check_headline(headline)
+    records = list(records)
     frame = per_example_frame(records)
     unknown = sorted(set(frame["model"]) - set(entries))
     if unknown:
@@ -55,6 +66,7 @@ def write_outputs(out_dir: str | Path, records: Iterable[Mapping[str, Any]], pro
     if (eps_count > 1).any():
         raise ValueError(f"one eps per model and threat, got several for {list(eps_count[eps_count > 1].index)}")
     summary = summarize(frame)
+    paired = all("test_index" in record for record in records)
     written: dict[str, Path] = {}
 
     def put(relative: str, text: str) -> None:
@@ -67,6 +79,16 @@ def write_outputs(out_dir: str | Path, records: Iterable[Mapping[str, Any]], pro
         put(f"summary_{threat}.csv", threat_summary.to_csv(index=False))
         put(f"results_{threat}.md", markdown_table(threat_summary, provenance, headline=headline))
         put(f"provenance_{threat}.json", _json(dict(provenance)))
+        curve = robustness_curve(threat_frame, headline) if headline != "mean" else None
+        if curve is not None and not curve.empty:
+            put(f"curve_{threat}.csv", curve.to_csv(index=False))
+            written[f"curve_{threat}.png"] = write_curve_png(
+                out_dir / f"curve_{threat}.png", curve, f"anytime {', '.join(sorted(set(curve['attack'])))}, "
+                f"{threat}, stop on {headline}")
+        compared = comparisons(threat_frame, headline) if paired else None
+        if compared is not None and not compared.empty:
+            put(f"comparison_{threat}.csv", compared.to_csv(index=False))
+            put(f"comparison_{threat}.md", comparison_markdown(compared, provenance, headline))
         for model, rows in threat_summary.groupby("model", sort=True):
             eps = float(rows["eps"].iloc[0])
             info = model_info(entries[model], rows, threat, eps, provenance, headline=headline)

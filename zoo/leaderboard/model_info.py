@@ -10,7 +10,7 @@ import pandas as pd
 from ..common.compat import robustbench
 from .metrics import WORST_CASE, attack_sort_key
 from .paper import PAPER
-from .tables import budget_of, check_headline, format_eps
+from .tables import METRIC_TEXT, budget_of, check_headline, draws_note, format_eps, interval_cell, protocol_line
 
 
 def model_info_fields() -> list[str]:
@@ -39,8 +39,9 @@ def model_info(entry, summary_rows: pd.DataFrame, threat: str, eps: float, prove
     use RobustBench's JSON types: accuracies as strings with 2 decimals, eps as ``"8/255"`` or
     ``"0.5"``. ``clean_acc``: the standard accuracy (worst-case row, over all attacks' clean
     draws); ``autoattack_acc``: robust accuracy under ``autoattack-standard`` (``None`` if not
-    evaluated); ``number_forward_passes``: K for the vote headline (one purification+classifier
-    pass per draw), 1 for the mean. RobustBench 1.1.1's ``ModelInfo`` has no ``external`` field,
+    evaluated); ``number_forward_passes``: K for the vote and worst-of-K headlines (one
+    purification+classifier pass per draw), 1 for the mean. The footnote names the headline metric
+    and gives the worst case and AutoAttack's number with n, K and their 95% intervals. RobustBench 1.1.1's ``ModelInfo`` has no ``external`` field,
     so the worst case over all attacks goes into the footnote (and into ``external`` when the
     installed RobustBench has that field). Link, authors and venue name the AGDM paper, whose
     method and baselines the zoo implements; ``reported`` is ``""`` unless given.
@@ -63,18 +64,22 @@ def model_info(entry, summary_rows: pd.DataFrame, threat: str, eps: float, prove
 
     aa = by_attack.get("autoattack-standard")
     worst_text = acc(worst, "robust")
-    metric = (f"majority vote over K={k} independent purifications" if headline == "vote"
-              else f"mean accuracy over K={k} independent purifications")
+    metric = f"{headline}, {METRIC_TEXT[headline]}".replace(" K ", f" K={k} ")
     budget = ("REDUCED attack budget: " + budget_of(provenance, entry.name)
               if provenance.get("reduced_budget") else "full attack budget")
+    column = f"robust_acc_{headline}"
+    aa_text = "" if aa is None else (f" autoattack-standard: {interval_cell(aa, column)}%, n={int(aa['n'])}, "
+                                     "95% Wilson interval.")
     footnote = (f"agdm-zoo entry {entry.name}. Headline metric: {metric}. Worst case over "
-                f"{', '.join(attacks)} (per example): {worst_text}%, n={int(worst['n'])}. {budget}.")
+                f"{', '.join(attacks)} (per example): {worst_text}%, n={int(worst['n'])}, K={k}, 95% Wilson "
+                f"interval {interval_cell(worst, column).partition(' ')[2]}.{aa_text} "
+                f"{protocol_line(provenance)} {draws_note([k])} {budget}.").replace("  ", " ")
     values = {
         "link": PAPER["link"],
         "name": entry.description or entry.name,
         "authors": PAPER["authors"],
         "additional_data": False,
-        "number_forward_passes": k if headline == "vote" else 1,
+        "number_forward_passes": 1 if headline == "mean" else k,
         "dataset": entry.dataset,
         "venue": PAPER["venue"],
         "architecture": _architecture(entry),

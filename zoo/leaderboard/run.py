@@ -23,6 +23,7 @@ from ..models.speed import check_levers
 from ..registry.resolve import as_entry
 from ..registry.schema import Entry
 from .files import write_outputs
+from .tables import check_headline
 
 
 def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = ATTACK_ORDER, *,
@@ -30,7 +31,7 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
               batch_size: int | None = None, seed: int = 0, subset_seed: int | None = None, device=None,
               data_dir="./data", shard: tuple[int, int] | None = None, resume: bool = False,
               merge_only: bool = False, progress: bool = True, grad_mode: str = "exact",
-              levers: tuple[str, ...] = ()) -> dict[str, Path]:
+              levers: tuple[str, ...] = (), headline: str = "vote", protocol: str = "final") -> dict[str, Path]:
     """Evaluate ``names`` (registry names or :class:`Entry` objects) under ``threat`` and write the
     leaderboard tables into ``out``.
 
@@ -42,8 +43,16 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
     tables once every rank has finished. ``grad_mode``: ``exact``, ``checkpoint`` or ``recompute``
     (:mod:`zoo.models.purifier`: the same gradients, the latter two in memory flat in t*); ``levers``:
     ``channels_last``, ``compile_unet`` (:func:`zoo.models.speed.speed_up`). The provenance lists every
-    mode and lever set the records were made with. Returns the written files (empty for a shard run).
+    mode and lever set the records were made with.
+
+    ``headline``: the metric the tables and model_info lead with, ``vote`` (default, as Lee & Kim
+    and the AGDM paper), ``worst`` (worst-of-K) or ``mean`` (:mod:`zoo.leaderboard.metrics`; every
+    summary holds all three). ``protocol``: ``final`` (default, Lee & Kim: each attack's final
+    iterate) or ``anytime`` (PGD+EOT judges every iterate with K draws by the headline metric, keeps
+    an example's first breaking iterate and stops attacking it; :func:`zoo.evaluation.loop.run_attacks`).
+    Returns the written files (empty for a shard run).
     """
+    check_headline(headline)
     out = Path(out)
     start = time.time()
     ranks = torchrun_world() if shard is None else None
@@ -53,7 +62,7 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
     levers = check_levers(levers)
     entries = {entry.name: entry for entry in map(as_entry, names)}
     settings = [settings_for(e, threat, attacks, eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed,
-                             subset_seed=subset_seed) for e in entries.values()]
+                             subset_seed=subset_seed, protocol=protocol, headline=headline) for e in entries.values()]
     if not merge_only:
         for entry, s in zip(entries.values(), settings):
             evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=resume,
@@ -65,10 +74,11 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
                         settings=[dataclasses.asdict(s) for s in settings],
                         reduced_budget=any(s.reduced for s in settings),
                         budget={s.model: s.describe_budget() for s in settings},
-                        wall_seconds_this_invocation=round(time.time() - start, 1))
+                        wall_seconds_this_invocation=round(time.time() - start, 1), headline=headline,
+                        protocol=protocol)
     records = collect_records(out, settings)
     # every invocation's attack time, resumed and sharded runs included
     record["attack_seconds_all_runs"] = round(sum(r.get("seconds", 0.0) for r in records), 1)
     record["grad_modes"] = sorted({r.get("grad_mode", "exact") for r in records})
     record["speed_levers"] = sorted({"+".join(r.get("levers", [])) or "none" for r in records})
-    return write_outputs(out, records, record, entries)
+    return write_outputs(out, records, record, entries, headline=headline)

@@ -1,11 +1,19 @@
-"""Leaderboard tables: summaries -> the paper-shaped markdown, with budget and provenance lines."""
+"""Leaderboard tables: summaries -> the paper-shaped markdown (headline metric, the other in
+parentheses), a table of every metric with its 95% interval, and the paired comparisons; each with
+budget and provenance lines."""
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from .metrics import HEADLINES, WORST_CASE, attack_sort_key
+from .metrics import HEADLINES, METRICS, WORST_CASE, attack_sort_key
+
+METRIC_TEXT = {"vote": "majority vote over K independent purifications (a tied vote counts as wrong)",
+               "worst": "worst-of-K: right only if all K independent purifications are right",
+               "mean": "mean accuracy over K independent purifications (per draw)"}
+INTERVAL_TEXT = ("95% intervals in brackets, over the n examples: Wilson score intervals (for the mean, the "
+                 "Wilson interval with n examples, conservative for per-example fractions)")
 
 
 def format_eps(threat: str, eps: float) -> str:
@@ -26,6 +34,27 @@ def check_headline(headline: str) -> str:
 
 def _other(headline: str) -> str:
     return "mean" if headline == "vote" else "vote"
+
+
+def draws_note(k_values: Iterable) -> str:
+    """A warning for an even K (two classes can tie the vote, and ties count as wrong), else ``""``."""
+    even = sorted({int(k) for k in k_values if int(k) % 2 == 0})
+    if not even:
+        return ""
+    return (f"Note: K = {', '.join(map(str, even))} is even, so two classes can tie the vote (a tie counts as "
+            "wrong); an odd K is recommended.")
+
+
+def protocol_line(provenance: Mapping[str, Any]) -> str:
+    """How the adversarial input of each example was chosen (the run's ``protocol``)."""
+    protocol = provenance.get("protocol")
+    if protocol == "anytime":
+        return ("Protocol: anytime (PGD+EOT: every iterate judged by K purifications with the headline metric; "
+                "an example is broken at the first iterate judged wrong, that iterate is kept and the example "
+                "is no longer attacked). Other attacks: their final output.")
+    if protocol == "final":
+        return "Protocol: final iterate (Lee & Kim): each attack's final output, judged by K fresh purifications."
+    return "Protocol: not recorded."
 
 
 def _cell(row: Mapping[str, Any] | None, kind: str, headline: str) -> str:
@@ -93,8 +122,7 @@ def markdown_table(summary: pd.DataFrame, provenance: Mapping[str, Any], headlin
     if summary.empty:
         raise ValueError("nothing to tabulate: the summary has no rows")
     other = _other(headline)
-    metric = {"vote": "majority vote over K independent purifications",
-              "mean": "mean accuracy over K independent purifications (per draw)"}
+    metric = METRIC_TEXT
     out = []
     for (threat, eps), group in summary.groupby(["threat", "eps"], sort=True):
         attacks = sorted((a for a in group["attack"].unique() if a != WORST_CASE), key=attack_sort_key)
@@ -108,7 +136,7 @@ def markdown_table(summary: pd.DataFrame, provenance: Mapping[str, Any], headlin
                 f"Threat: {threat}, eps = {format_eps(threat, eps)}; n = {_counts(worst['n'])} examples under "
                 f"every attack (per attack: {_counts(per_attack['n'], 'attack or model')}); "
                 f"K = {k} purifications per example.", ""]
-        out += _budget_lines(provenance) + [""]
+        out += _budget_lines(provenance) + ["", protocol_line(provenance), ""]
         header = ["defense", "standard acc", *attacks, WORST_CASE]
         out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for model, rows in group.groupby("model", sort=True):
@@ -117,6 +145,62 @@ def markdown_table(summary: pd.DataFrame, provenance: Mapping[str, Any], headlin
             cells += [_cell(by_attack.get(a), "robust", headline) for a in attacks]
             cells.append(_cell(by_attack.get(WORST_CASE), "robust", headline))
             out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+        out += _all_metrics(group, attacks, headline)
+    out += _provenance_lines(provenance)
+    return "\n".join(out) + "\n"
+
+
+def interval_cell(row: Mapping[str, Any], column: str) -> str:
+    """``value [low, high]`` of a summary column, ``-`` when it is missing."""
+    if pd.isna(row.get(column)):
+        return "-"
+    return f"{row[column]:.2f} [{row[column + '_lo']:.2f}, {row[column + '_hi']:.2f}]"
+
+
+def _all_metrics(group: pd.DataFrame, attacks: list[str], headline: str) -> list[str]:
+    """Every metric side by side with its interval, one row per (model, attack)."""
+    columns = [f"{kind}_acc_{m}" for kind in ("clean", "robust") for m in METRICS]
+    names = [f"{kind} {m}" + (" (headline)" if m == headline else "") for kind in ("clean", "robust") for m in METRICS]
+    lines = [f"All metrics (headline: **{headline}**), in %, {INTERVAL_TEXT}. vote: {METRIC_TEXT['vote']}; "
+             f"worst: {METRIC_TEXT['worst']}; mean: {METRIC_TEXT['mean']}.", ""]
+    note = draws_note(group["k"])
+    lines += [note, ""] if note else []
+    lines += ["| defense | attack | n | K | " + " | ".join(names) + " |", "|" + "---|" * (4 + len(columns))]
+    for model, rows in group.groupby("model", sort=True):
+        by_attack = {row["attack"]: row for _, row in rows.iterrows()}
+        for attack in [*attacks, WORST_CASE]:
+            if attack in by_attack:
+                row = by_attack[attack]
+                cells = [model, attack, str(int(row["n"])), str(int(row["k"]))]
+                lines.append("| " + " | ".join(cells + [interval_cell(row, c) for c in columns]) + " |")
+    return lines + [""]
+
+
+def comparison_markdown(comparison: pd.DataFrame, provenance: Mapping[str, Any], headline: str = "vote") -> str:
+    """The paired comparisons (:func:`zoo.leaderboard.comparison.comparisons`) as markdown: per
+    (threat, eps) one row per attack and pair of models evaluated on the same examples."""
+    check_headline(headline)
+    if comparison.empty:
+        raise ValueError("nothing to compare: no two models ran on the same examples")
+    test = ("exact McNemar test on the discordant examples (robust for one model only); interval: Newcombe's "
+            "square-and-add for paired proportions" if headline != "mean"
+            else "paired t-test on the per-example differences; interval: paired t")
+    out = []
+    for (threat, eps), group in comparison.groupby(["threat", "eps"], sort=True):
+        out += [f"## Paired comparisons: {threat}, eps = {format_eps(threat, eps)}", "",
+                f"Robust accuracy by the headline metric **{headline}** ({METRIC_TEXT[headline]}), in %, of pairs "
+                f"of models evaluated on the same examples; difference A - B in percentage points with its 95% "
+                f"interval; p-value: {test}. p-values are not corrected for the number of comparisons.", ""]
+        out += _budget_lines(provenance) + ["", protocol_line(provenance), ""]
+        out += ["| attack | A | B | n | A robust | B robust | A - B [95% interval] | robust for A only / B only | p |",
+                "|" + "---|" * 9]
+        for row in group.itertuples():
+            interval = ("-" if pd.isna(row.difference_lo) else f"[{row.difference_lo:+.2f}, {row.difference_hi:+.2f}]")
+            p = "-" if pd.isna(row.p_value) else f"{row.p_value:.3g}"
+            out.append(f"| {row.attack} | {row.model_a} | {row.model_b} | {row.n} | {row.robust_acc_a:.2f} | "
+                       f"{row.robust_acc_b:.2f} | {row.difference:+.2f} {interval} | {row.a_only} / {row.b_only} | "
+                       f"{p} |")
         out.append("")
     out += _provenance_lines(provenance)
     return "\n".join(out) + "\n"

@@ -1,4 +1,5 @@
-"""AutoAttack (Croce & Hein, 2020) through the PyPI package ``pyautoattack``, run as RobustBench runs it."""
+"""AutoAttack (Croce & Hein, 2020) through the PyPI package ``pyautoattack``: its sub-attacks as
+RobustBench runs them, with decisions over repeated purifications for stochastic defenses."""
 from __future__ import annotations
 
 import logging
@@ -11,6 +12,8 @@ from torch import Tensor, nn
 
 from ..common.devices import device_of
 from .base import Attack, batch_norms
+from .draw_decisions import RepeatedDraws
+from .least_robust import least_robust_points
 
 VERSIONS = ("standard", "rand")
 
@@ -24,8 +27,16 @@ BUDGET_KEYS = {
     "n_target_classes": "target classes of APGD-T and FAB-T (published: 9)",
     "n_queries": "queries of Square (published: 5000)",
     "attacks_to_run": f"the sub-attacks to run, in order, a subset of {list(SUB_ATTACKS)}",
+    "decision_draws": "R, purifications behind every gradient-free decision (default 5; 1: single draws)",
 }
 """The keys ``budget`` accepts, with what each overrides."""
+
+DEFAULT_DECISION_DRAWS = 5
+"""R by default: odd (no tied votes), and a clean input right on 69% of draws is wrong on all five
+with probability 0.3%."""
+
+DEPARTURE = "AutoAttack with repeated-draw decisions (agdm-zoo)"
+"""How every output that reports AutoAttack numbers names this evaluation."""
 
 LOGGER_NAME = "auto-attack"  # pyautoattack reports everything, warnings included, on this logger
 
@@ -42,32 +53,48 @@ class _Collect(logging.Handler):
 
 
 class AutoAttackEval(Attack):
-    """AutoAttack, the attack RobustBench ranks models by, wrapping ``pyautoattack.AutoAttack``.
+    """AutoAttack, the attack RobustBench ranks models by: ``pyautoattack``'s sub-attacks, run as
+    :data:`DEPARTURE` (see "Departure" below).
 
     ``version="standard"`` is RobustBench's evaluation: APGD-CE, APGD-T (9 targets), FAB-T (9
-    targets) and Square (5,000 queries), each run only on the examples the previous ones did not
-    fool, built as ``AutoAttack(model, norm=..., eps=..., version="standard", device=...)`` and run
-    with ``run_standard_evaluation(x, y, batch_size=...)``. ``version="rand"`` is AutoAttack's
-    version for randomised defenses: APGD-CE and APGD-DLR, 1 restart, each gradient averaged over
-    20 EOT samples. Neither is adaptive to the purifier beyond what EOT gives; pair it with
-    :class:`~zoo.attacks.PGDEOT`.
+    targets) and Square (5,000 queries), each run on the examples the previous ones did not
+    break, configured as ``AutoAttack(model, norm=..., eps=..., version="standard", device=...)``
+    configures them. ``version="rand"`` is AutoAttack's version for randomised defenses: APGD-CE
+    and APGD-DLR, 1 restart, each gradient averaged over 20 EOT samples. Neither is adaptive to the
+    purifier beyond what EOT gives; pair it with :class:`~zoo.attacks.PGDEOT`.
+
+    Departure from plain ``run_standard_evaluation`` (which decides on ONE forward pass which
+    examples to attack and which are broken, and returns the clean input for every example it did
+    not break; on a stochastic defense those clean inputs are then scored on fresh draws, mostly as
+    robust): the sub-attacks run in :func:`~zoo.attacks.least_robust.least_robust_points`, where
+    every gradient-free decision is taken over R = ``decision_draws`` purifications
+    (:class:`~zoo.attacks.draw_decisions.RepeatedDraws`), every example is attacked, an example
+    counts as broken only when all R draws misclassify it, and each example's returned point is the
+    least robust one the sub-attacks exposed (fewest correct draws of R; the idea of AutoAttack's
+    unmerged PR #105, written here). Gradient calls are single draws as before. For a deterministic
+    model the result is plain ``run_standard_evaluation``'s, exactly (the first draw of every
+    decision is the call plain AutoAttack makes). The cost: each gradient-free call becomes R
+    calls, and examples stay under attack until broken on every draw.
 
     ``budget`` overrides sub-attack settings after AutoAttack configured its version, for runs
     below the published budget; the keys are :data:`BUDGET_KEYS` (``n_iter``, ``n_restarts``,
-    ``eot_iter``, ``n_target_classes``, ``n_queries``: ints >= 1; ``attacks_to_run``: a non-empty
-    list of distinct :data:`SUB_ATTACKS`). Changing ``n_iter`` also rescales APGD's step-size
-    checkpoints (``n_iter_2``, ``n_iter_min``, ``size_decr``) with the formulas APGD's constructor
-    uses, which pyautoattack would otherwise leave at their 100-iteration values.
+    ``eot_iter``, ``n_target_classes``, ``n_queries``, ``decision_draws``: ints >= 1;
+    ``attacks_to_run``: a non-empty list of distinct :data:`SUB_ATTACKS`). Changing ``n_iter``
+    also rescales APGD's step-size checkpoints (``n_iter_2``, ``n_iter_min``, ``size_decr``) with
+    the formulas APGD's constructor uses, which pyautoattack would otherwise leave at their
+    100-iteration values.
 
     AutoAttack's own messages go to the ``"auto-attack"`` logger; the wrapper turns its progress
     reports off (``verbose = False``) and appends every warning it logs during a call, such as
     "it seems to be a randomized defense! Please use version="rand"", to :attr:`warnings` (kept
     across calls; clear it yourself). Those records still propagate to handlers the application
-    configured, but are no longer printed by logging's last-resort handler. pyautoattack counts the
-    autograd calls its dynamic-defense check sees in a module-level dict it never resets, so once one
-    model in a process looked dynamic every later model would too; the wrapper zeroes those counters
-    before each call, so the flag describes this model. The check also ends with
-    ``sys.settrace(None)``; the wrapper reinstates the trace function (debugger, coverage) after the call.
+    configured, but are no longer printed by logging's last-resort handler. AutoAttack's defense
+    checks (randomness, output range, dynamic defense, number of classes) run on the unwrapped
+    model, once per call, on the first batch. pyautoattack counts the autograd calls its
+    dynamic-defense check sees in a module-level dict it never resets, so once one model in a
+    process looked dynamic every later model would too; the wrapper zeroes those counters before
+    each call, so the flag describes this model. The check also ends with ``sys.settrace(None)``;
+    the wrapper reinstates the trace function (debugger, coverage) after the call.
 
     Randomness: every sub-attack reseeds torch's global RNG with ``seed`` before it runs (its random
     starts come from there, as does the defense's noise). The wrapper runs AutoAttack inside
@@ -83,16 +110,22 @@ class AutoAttackEval(Attack):
         seed: AutoAttack's ``seed`` (every sub-attack's).
         batch_size: examples per sub-attack call (``run_standard_evaluation``'s ``batch_size``);
             default 250, AutoAttack's own.
-        budget: sub-attack overrides, see above; ``None`` or empty for AutoAttack's own settings.
+        budget: sub-attack overrides, see above; ``None`` or empty for AutoAttack's own settings
+            (and R = :data:`DEFAULT_DECISION_DRAWS`).
 
     Attributes:
-        adversary: the configured ``pyautoattack.AutoAttack``.
+        adversary: the configured ``pyautoattack.AutoAttack``, built on the wrapped model.
+        decider: the :class:`~zoo.attacks.draw_decisions.RepeatedDraws` wrapping ``model``.
         warnings: AutoAttack's warnings, one string each, in the order logged.
+        scores: after a call, each example's fraction of R correct draws at its returned point.
 
     Shapes:
         x: N x C x H x W float in [0, 1]; y: N long; returns x_adv of the same shape, dtype and
-        device, in [0, 1]: the adversarial example where AutoAttack fooled the model, else x itself.
+        device, in [0, 1]: each example's least robust point found (x itself where none was less
+        robust than x).
     """
+
+    name = DEPARTURE
 
     def __init__(self, model: nn.Module, *, norm: str, eps: float, version: str = "standard", seed: int = 0,
                  batch_size: int = 250, budget: Mapping[str, Any] | None = None):
@@ -113,34 +146,12 @@ class AutoAttackEval(Attack):
         self.budget = budget
         self.device = device_of(model)
         self.warnings: list[str] = []
-        self.adversary = AutoAttack(model, norm=norm, eps=self.eps, version=version, device=self.device, seed=seed)
+        self.scores: Tensor | None = None
+        self.decider = RepeatedDraws(model, int(budget.get("decision_draws", DEFAULT_DECISION_DRAWS)))
+        self.adversary = AutoAttack(self.decider, norm=norm, eps=self.eps, version=version, device=self.device,
+                                    seed=seed)
         self.adversary.verbose = False
-        self._apply_budget(budget)
-
-    def _apply_budget(self, budget: Mapping[str, Any]) -> None:
-        aa = self.adversary
-        apgds = (aa.apgd, aa.apgd_targeted)
-        if "attacks_to_run" in budget:
-            aa.attacks_to_run = list(budget["attacks_to_run"])
-        if "n_iter" in budget:
-            n = int(budget["n_iter"])
-            for apgd in apgds:
-                apgd.n_iter = apgd.n_iter_orig = n
-                # derived in APGDAttack.__init__ from n_iter, so recompute them the same way
-                apgd.n_iter_2 = max(int(0.22 * n), 1)
-                apgd.n_iter_min = max(int(0.06 * n), 1)
-                apgd.size_decr = max(int(0.03 * n), 1)
-            aa.fab.n_iter = n
-        if "n_restarts" in budget:
-            for sub in (*apgds, aa.fab, aa.square):
-                sub.n_restarts = int(budget["n_restarts"])
-        if "eot_iter" in budget:
-            for apgd in apgds:
-                apgd.eot_iter = int(budget["eot_iter"])
-        if "n_target_classes" in budget:
-            aa.apgd_targeted.n_target_classes = aa.fab.n_target_classes = int(budget["n_target_classes"])
-        if "n_queries" in budget:
-            aa.square.n_queries = int(budget["n_queries"])
+        configure(self.adversary, budget)
 
     def perturb(self, x: Tensor, y: Tensor) -> Tensor:
         logger = logging.getLogger(LOGGER_NAME)
@@ -153,14 +164,33 @@ class AutoAttackEval(Attack):
         tracer = sys.gettrace()  # the same check ends with sys.settrace(None), dropping any debugger or coverage
         try:
             with torch.random.fork_rng(devices=devices):
-                x_adv, _ = self.adversary.run_standard_evaluation(
-                    x.to(self.device), y.to(self.device), batch_size=self.batch_size)
+                xd, yd = x.to(self.device), y.to(self.device)
+                self._defense_checks(xd, yd)
+                x_adv, self.scores = least_robust_points(self.adversary, self.decider, xd, yd,
+                                                         batch_size=self.batch_size, in_ball=self._inside)
         finally:
             logger.removeHandler(handler)
             sys.settrace(tracer)
         x_adv = x_adv.to(device=x.device, dtype=x.dtype)
         self._check_threat_model(x_adv, x)
         return x_adv
+
+    def _defense_checks(self, x: Tensor, y: Tensor) -> None:
+        """AutoAttack's checks of the defense (warnings only), on the unwrapped model and the first batch."""
+        aa, first_x, first_y = self.adversary, x[:self.batch_size], y[:self.batch_size]
+        if self.version != "rand":
+            checks.check_randomized(self.model, first_x, first_y, bs=self.batch_size, logger=aa.logger)
+        n_classes = checks.check_range_output(self.model, first_x, logger=aa.logger)
+        checks.check_dynamic(self.model, first_x, False, logger=aa.logger)
+        checks.check_n_classes(n_classes, aa.attacks_to_run, aa.apgd_targeted.n_target_classes,
+                               aa.fab.n_target_classes, logger=aa.logger)
+
+    def _inside(self, points: Tensor, x: Tensor) -> Tensor:
+        """Per row: ``points`` lies in the eps-ball around ``x`` and in [0, 1] (float32 rounding allowed)."""
+        delta = (points - x).flatten(1)
+        size = delta.abs().amax(1) if self.norm == "Linf" else delta.norm(dim=1)
+        flat = points.flatten(1)
+        return (size <= self.eps * (1 + 1e-5) + 1e-6) & (flat.amin(1) >= 0) & (flat.amax(1) <= 1)
 
     def _check_threat_model(self, x_adv: Tensor, x: Tensor) -> None:
         """Refuse a result outside the eps-ball or [0, 1] (beyond float32 rounding): an evaluation
@@ -172,6 +202,32 @@ class AutoAttackEval(Attack):
             raise RuntimeError(f"AutoAttack returned points outside the {self.norm} ball of radius {self.eps:g} "
                                f"or [0, 1]: max perturbation {float(size.max()):.6g}, range "
                                f"[{float(x_adv.min()):.4g}, {float(x_adv.max()):.4g}]")
+
+
+def configure(aa: AutoAttack, budget: Mapping[str, Any]) -> None:
+    """Apply the sub-attack overrides of ``budget`` (:data:`BUDGET_KEYS`) to a configured ``aa``."""
+    apgds = (aa.apgd, aa.apgd_targeted)
+    if "attacks_to_run" in budget:
+        aa.attacks_to_run = list(budget["attacks_to_run"])
+    if "n_iter" in budget:
+        n = int(budget["n_iter"])
+        for apgd in apgds:
+            apgd.n_iter = apgd.n_iter_orig = n
+            # derived in APGDAttack.__init__ from n_iter, so recompute them the same way
+            apgd.n_iter_2 = max(int(0.22 * n), 1)
+            apgd.n_iter_min = max(int(0.06 * n), 1)
+            apgd.size_decr = max(int(0.03 * n), 1)
+        aa.fab.n_iter = n
+    if "n_restarts" in budget:
+        for sub in (*apgds, aa.fab, aa.square):
+            sub.n_restarts = int(budget["n_restarts"])
+    if "eot_iter" in budget:
+        for apgd in apgds:
+            apgd.eot_iter = int(budget["eot_iter"])
+    if "n_target_classes" in budget:
+        aa.apgd_targeted.n_target_classes = aa.fab.n_target_classes = int(budget["n_target_classes"])
+    if "n_queries" in budget:
+        aa.square.n_queries = int(budget["n_queries"])
 
 
 def _check_budget_value(key: str, value: Any) -> None:

@@ -135,7 +135,7 @@ def test_outputs_stay_in_ball_and_pixel_range(norm, eps, data):
 def test_out_of_ball_result_is_refused(data):
     x, y = data
     attack = AutoAttackEval(Linear(), norm="Linf", eps=0.01, budget={"attacks_to_run": ["apgd-ce"]})
-    attack.adversary.run_standard_evaluation = lambda x, y, **kw: ((x + 0.02).clamp(0, 1), y)
+    attack.evaluate = lambda x, y, **kw: ((x + 0.02).clamp(0, 1), y)
     with pytest.raises(RuntimeError, match="outside"):
         attack(x, y)
 

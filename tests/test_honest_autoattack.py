@@ -84,9 +84,9 @@ class Deterministic(nn.Module):
 
 
 @pytest.mark.parametrize("version, budget", [
-    ("standard", {"n_iter": 3, "n_target_classes": 2, "n_queries": 10, "decision_draws": 3}),
-    ("rand", {"n_iter": 4, "eot_iter": 2, "decision_draws": 3}),
-    ("standard", {"n_iter": 2, "n_target_classes": 2, "n_queries": 5, "n_restarts": 2, "decision_draws": 2,
+    ("standard", {"n_iter": 3, "n_target_classes": 2, "n_queries": 10}),
+    ("rand", {"n_iter": 4, "eot_iter": 2}),
+    ("standard", {"n_iter": 2, "n_target_classes": 2, "n_queries": 5, "n_restarts": 2,
                   "attacks_to_run": ["apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"]}),
 ], ids=["standard", "rand", "all-sub-attacks"])
 def test_deterministic_model_gets_plain_autoattacks_result(version, budget):
@@ -100,9 +100,10 @@ def test_deterministic_model_gets_plain_autoattacks_result(version, budget):
     y[:4] = (y[:4] + 1) % N_CLASSES  # a few misclassified from the start
     plain = AutoAttack(model, norm="Linf", eps=0.05, version=version, seed=0, device="cpu")
     plain.verbose = False
-    configure(plain, {k: v for k, v in budget.items() if k != "decision_draws"})
+    configure(plain, budget)
     expected, _ = plain.run_standard_evaluation(x, y, batch_size=10)
-    ours = AutoAttackEval(model, norm="Linf", eps=0.05, version=version, seed=0, batch_size=10, budget=budget)(x, y)
+    ours = AutoAttackEval(model, norm="Linf", eps=0.05, version=version, seed=0, batch_size=10, budget=budget,
+                          decision_draws=3)(x, y)
     changed = (expected != x).flatten(1).any(1)
     assert 0 < int(changed.sum()) < len(x) - 4  # some broken, some not: the comparison means something
     assert torch.equal(ours, expected)

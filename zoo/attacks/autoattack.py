@@ -27,7 +27,6 @@ BUDGET_KEYS = {
     "n_target_classes": "target classes of APGD-T and FAB-T (published: 9)",
     "n_queries": "queries of Square (published: 5000)",
     "attacks_to_run": f"the sub-attacks to run, in order, a subset of {list(SUB_ATTACKS)}",
-    "decision_draws": "R, purifications behind every gradient-free decision (default 5; 1: single draws)",
 }
 """The keys ``budget`` accepts, with what each overrides."""
 
@@ -78,7 +77,7 @@ class AutoAttackEval(Attack):
 
     ``budget`` overrides sub-attack settings after AutoAttack configured its version, for runs
     below the published budget; the keys are :data:`BUDGET_KEYS` (``n_iter``, ``n_restarts``,
-    ``eot_iter``, ``n_target_classes``, ``n_queries``, ``decision_draws``: ints >= 1;
+    ``eot_iter``, ``n_target_classes``, ``n_queries``: ints >= 1;
     ``attacks_to_run``: a non-empty list of distinct :data:`SUB_ATTACKS`). Changing ``n_iter``
     also rescales APGD's step-size checkpoints (``n_iter_2``, ``n_iter_min``, ``size_decr``) with
     the formulas APGD's constructor uses, which pyautoattack would otherwise leave at their
@@ -110,8 +109,10 @@ class AutoAttackEval(Attack):
         seed: AutoAttack's ``seed`` (every sub-attack's).
         batch_size: examples per sub-attack call (``run_standard_evaluation``'s ``batch_size``);
             default 250, AutoAttack's own.
-        budget: sub-attack overrides, see above; ``None`` or empty for AutoAttack's own settings
-            (and R = :data:`DEFAULT_DECISION_DRAWS`).
+        budget: sub-attack overrides, see above; ``None`` or empty for AutoAttack's own settings.
+        decision_draws: R, the purifications behind every gradient-free decision (default
+            :data:`DEFAULT_DECISION_DRAWS`; 1 decides on single draws, as plain AutoAttack, but
+            still attacks every example and keeps its least robust point).
 
     Attributes:
         adversary: the configured ``pyautoattack.AutoAttack``, built on the wrapped model.
@@ -128,7 +129,8 @@ class AutoAttackEval(Attack):
     name = DEPARTURE
 
     def __init__(self, model: nn.Module, *, norm: str, eps: float, version: str = "standard", seed: int = 0,
-                 batch_size: int = 250, budget: Mapping[str, Any] | None = None):
+                 batch_size: int = 250, budget: Mapping[str, Any] | None = None,
+                 decision_draws: int = DEFAULT_DECISION_DRAWS):
         super().__init__(model, norm=norm, eps=eps, seed=seed)
         if version not in VERSIONS:
             raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
@@ -147,7 +149,7 @@ class AutoAttackEval(Attack):
         self.device = device_of(model)
         self.warnings: list[str] = []
         self.scores: Tensor | None = None
-        self.decider = RepeatedDraws(model, int(budget.get("decision_draws", DEFAULT_DECISION_DRAWS)))
+        self.decider = RepeatedDraws(model, decision_draws)
         self.adversary = AutoAttack(self.decider, norm=norm, eps=self.eps, version=version, device=self.device,
                                     seed=seed)
         self.adversary.verbose = False
@@ -166,14 +168,18 @@ class AutoAttackEval(Attack):
             with torch.random.fork_rng(devices=devices):
                 xd, yd = x.to(self.device), y.to(self.device)
                 self._defense_checks(xd, yd)
-                x_adv, self.scores = least_robust_points(self.adversary, self.decider, xd, yd,
-                                                         batch_size=self.batch_size, in_ball=self._inside)
+                x_adv, self.scores = self.evaluate(xd, yd)
         finally:
             logger.removeHandler(handler)
             sys.settrace(tracer)
         x_adv = x_adv.to(device=x.device, dtype=x.dtype)
         self._check_threat_model(x_adv, x)
         return x_adv
+
+    def evaluate(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """The sub-attacks on (x, y) on this attack's device: (least robust points, their scores)."""
+        return least_robust_points(self.adversary, self.decider, x, y, batch_size=self.batch_size,
+                                   in_ball=self._inside)
 
     def _defense_checks(self, x: Tensor, y: Tensor) -> None:
         """AutoAttack's checks of the defense (warnings only), on the unwrapped model and the first batch."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-from .autoattack import VERSIONS, AutoAttackEval
+from .autoattack import DEFAULT_DECISION_DRAWS, VERSIONS, AutoAttackEval
 from .losses import label_aware_loss
 from .pgd_eot import PGDEOT
 
@@ -112,43 +112,48 @@ def autoattack_config(version: str, budget: dict | None) -> dict[str, Any]:
             "square": (aa.square.n_queries, aa.square.n_restarts)}
 
 
-def sub_attack_calls(name: str, config: dict[str, Any]) -> ModelCalls:
-    """Model calls of one AutoAttack sub-attack on one example that stays robust throughout,
-    counting the robustness check after it (one forward). APGD (CE, DLR): a prediction and
-    (n_iter + 1) * eot_iter gradients per restart; APGD-T: the same per target and restart, plus
-    the logits that pick the target; FAB-T: per target a prediction, the target's logits, n_iter
-    (forward + gradient) and a check; FAB: per restart the same without the target's logits and
-    with a full Jacobian instead of a gradient; Square: 1 + n_queries + 1 forwards per restart."""
+def sub_attack_calls(name: str, config: dict[str, Any], draws: int = DEFAULT_DECISION_DRAWS) -> ModelCalls:
+    """Model calls of one AutoAttack sub-attack on one example that stays robust throughout, with
+    every gradient-free call made ``draws`` times (repeated-draw decisions), counting the points
+    scored for the least robust one (APGD: best-loss and last misclassified iterate of every run;
+    FAB, Square: every run's result; each sub-attack's output) and the robustness check after it.
+    APGD (CE, DLR): a prediction and (n_iter + 1) * eot_iter gradients per restart; APGD-T: the
+    same per target and restart, plus the logits that pick the target; FAB-T: per target a
+    prediction, the target's logits, n_iter (forward + gradient) and a check; FAB: per restart the
+    same without the target's logits and with a full Jacobian instead of a gradient; Square:
+    1 + n_queries + 1 forwards per restart."""
     if name in ("apgd-ce", "apgd-dlr"):
         n_iter, restarts, eot = config["apgd"]
-        calls = ModelCalls(forward=1, gradient=restarts * (n_iter + 1) * eot)
+        forward, gradient, scored = 1, restarts * (n_iter + 1) * eot, 2 * restarts
     elif name == "apgd-t":
         n_iter, restarts, eot, targets = config["apgd_t"]
-        calls = ModelCalls(forward=1 + targets * restarts, gradient=targets * restarts * (n_iter + 1) * eot)
+        forward, gradient, scored = 1 + targets * restarts, targets * restarts * (n_iter + 1) * eot, 2 * targets * restarts
     elif name in ("fab", "fab-t"):
         n_iter, restarts, targets = config["fab"]
         # a run: a prediction (+ the logits that pick the target, FAB-T only), one forward and one
         # gradient (FAB-T) or Jacobian (FAB) per iteration, a final check; FAB-T: one run per target
-        if name == "fab-t":
-            calls = ModelCalls(forward=1) + ModelCalls(forward=3 + n_iter, gradient=n_iter).scaled(targets)
-        else:
-            calls = ModelCalls(forward=1) + ModelCalls(forward=2 + n_iter, jacobian=n_iter).scaled(restarts)
+        runs = targets if name == "fab-t" else restarts
+        per_run = ModelCalls(forward=3 + n_iter, gradient=n_iter) if name == "fab-t" else \
+            ModelCalls(forward=2 + n_iter, jacobian=n_iter)
+        calls = ModelCalls(forward=1) + per_run.scaled(runs)
+        forward, gradient, scored = calls.forward, calls.gradient, runs
+        return ModelCalls(forward=draws * (forward + scored + 1), gradient=gradient, jacobian=calls.jacobian)
     elif name == "square":
         n_queries, restarts = config["square"]
-        calls = ModelCalls(forward=1 + restarts * (n_queries + 2))
+        forward, gradient, scored = 1 + restarts * (n_queries + 2), 0, restarts
     else:
         raise ValueError(f"unknown AutoAttack sub-attack {name!r}")
-    return calls + ModelCalls(forward=1)
+    return ModelCalls(forward=draws * (forward + scored + 1), gradient=gradient)
 
 
-def autoattack_calls(version: str, budget: dict | None) -> ModelCalls:
+def autoattack_calls(version: str, budget: dict | None, draws: int = DEFAULT_DECISION_DRAWS) -> ModelCalls:
     """AutoAttack per example, without the defense checks (see :func:`check_calls`): the clean
-    pass, then every sub-attack (:func:`sub_attack_calls`). An upper bound: an example that is
-    broken (or misclassified to begin with) is not attacked further."""
+    input scored over the draws, then every sub-attack (:func:`sub_attack_calls`). An upper bound:
+    an example that is broken (or misclassified to begin with) is not attacked further."""
     config = autoattack_config(version, budget)
-    total = ModelCalls(forward=1)  # the clean pass
+    total = ModelCalls(forward=draws)  # the clean input, scored over the draws
     for name in config["attacks"]:
-        total = total + sub_attack_calls(name, config)
+        total = total + sub_attack_calls(name, config, draws)
     return total
 
 

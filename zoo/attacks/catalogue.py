@@ -116,34 +116,34 @@ def sub_attack_calls(name: str, config: dict[str, Any], draws: int = DEFAULT_DEC
     """Model calls of one AutoAttack sub-attack on one example that stays robust throughout, with
     every gradient-free call made ``draws`` times (repeated-draw decisions), counting the points
     scored for the least robust one (APGD: best-loss and last misclassified iterate of every run;
-    FAB, Square: every run's result; each sub-attack's output) and the robustness check after it.
+    FAB, Square: every run's result; each sub-attack's output) instead of plain AutoAttack's check after the sub-attack.
     APGD (CE, DLR): a prediction and (n_iter + 1) * eot_iter gradients per restart; APGD-T: the
     same per target and restart, plus the logits that pick the target; FAB-T: per target a
     prediction, the target's logits, n_iter (forward + gradient) and a check; FAB: per restart the
     same without the target's logits and with a full Jacobian instead of a gradient; Square:
     1 + n_queries + 1 forwards per restart."""
+    jacobian = 0
     if name in ("apgd-ce", "apgd-dlr"):
         n_iter, restarts, eot = config["apgd"]
         forward, gradient, scored = 1, restarts * (n_iter + 1) * eot, 2 * restarts
     elif name == "apgd-t":
         n_iter, restarts, eot, targets = config["apgd_t"]
-        forward, gradient, scored = 1 + targets * restarts, targets * restarts * (n_iter + 1) * eot, 2 * targets * restarts
+        forward, gradient = 1 + targets * restarts, targets * restarts * (n_iter + 1) * eot
+        scored = 2 * targets * restarts
     elif name in ("fab", "fab-t"):
         n_iter, restarts, targets = config["fab"]
         # a run: a prediction (+ the logits that pick the target, FAB-T only), one forward and one
         # gradient (FAB-T) or Jacobian (FAB) per iteration, a final check; FAB-T: one run per target
-        runs = targets if name == "fab-t" else restarts
-        per_run = ModelCalls(forward=3 + n_iter, gradient=n_iter) if name == "fab-t" else \
-            ModelCalls(forward=2 + n_iter, jacobian=n_iter)
-        calls = ModelCalls(forward=1) + per_run.scaled(runs)
-        forward, gradient, scored = calls.forward, calls.gradient, runs
-        return ModelCalls(forward=draws * (forward + scored + 1), gradient=gradient, jacobian=calls.jacobian)
+        scored = targets if name == "fab-t" else restarts
+        forward = 1 + scored * (n_iter + (3 if name == "fab-t" else 2))
+        gradient = scored * n_iter if name == "fab-t" else 0
+        jacobian = 0 if name == "fab-t" else scored * n_iter
     elif name == "square":
         n_queries, restarts = config["square"]
         forward, gradient, scored = 1 + restarts * (n_queries + 2), 0, restarts
     else:
         raise ValueError(f"unknown AutoAttack sub-attack {name!r}")
-    return ModelCalls(forward=draws * (forward + scored + 1), gradient=gradient)
+    return ModelCalls(forward=draws * (forward + scored), gradient=gradient, jacobian=jacobian)
 
 
 def autoattack_calls(version: str, budget: dict | None, draws: int = DEFAULT_DECISION_DRAWS) -> ModelCalls:

@@ -17,8 +17,9 @@ Rules, per example (row) of a forward pass without gradients:
 - other rows get the majority vote of the draws (a tie goes to the class drawn first): the logits
   returned are those of the first draw that voted for it.
 
-For a deterministic model all draws are equal, so every decision (and every logit returned) is
-the single pass's, bit for bit: the first draw is the same call the unwrapped attack would make.
+For a deterministic model all draws predict the same class, so every decision is the single
+pass's and the logits returned are the first draw's, bit for bit: that draw is the very call the
+unwrapped attack would make (the other draws run as one batched call).
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ def row_keys(x: Tensor) -> list[bytes]:
 class RepeatedDraws(nn.Module):
     """``model`` with its gradient-free decisions taken over ``draws`` purifications (see module doc).
 
-    ``forward`` with gradients enabled is one call of ``model``; without, ``draws`` calls (one per
-    draw, so the first equals the unwrapped call) and the logits of the draw the rules pick.
+    ``forward`` with gradients enabled is one call of ``model``; without, the logits of the draw
+    the rules pick among ``draws`` (:meth:`draw_logits`: two calls, the first the unwrapped one).
     :meth:`correct_fraction` scores candidate points against known labels.
     """
 
@@ -67,8 +68,13 @@ class RepeatedDraws(nn.Module):
 
     @torch.no_grad()
     def draw_logits(self, x: Tensor) -> Tensor:
-        """Logits of ``draws`` independent purifications of ``x``: draws x N x classes."""
-        return torch.stack([self.model(x) for _ in range(self.draws)])
+        """Logits of ``draws`` independent purifications of ``x``: draws x N x classes. The first
+        draw is one call on ``x`` (the call an unwrapped attack makes), the others one batched call."""
+        first = self.model(x)
+        if self.draws == 1:
+            return first[None]
+        rest = self.model(x.repeat(self.draws - 1, *([1] * (x.dim() - 1))))
+        return torch.cat([first[None], rest.view(self.draws - 1, *first.shape)])
 
     @torch.no_grad()
     def correct_fraction(self, x: Tensor, y: Tensor) -> Tensor:

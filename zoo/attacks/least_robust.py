@@ -12,8 +12,8 @@ runs the same sub-attacks, configured and seeded as ``run_standard_evaluation`` 
   their gradient-free decisions are taken over R purifications, and an example counts as broken
   only when all R draws misclassify it;
 - every point a sub-attack exposes for an example (APGD's best-loss and last misclassified
-  iterates of every restart and target, FAB's and Square's results, each sub-attack's output) is
-  scored over R draws, and the example keeps the one with the fewest correct draws (the first such
+  iterates of every restart and target, FAB's and Square's result of every run; a sub-attack's
+  output is one of these or the clean input) is scored over R draws, and the example keeps the one with the fewest correct draws (the first such
   point on a tie), if it lies inside the threat model;
 - an example leaves the loop only when its kept point is wrong on all R draws.
 
@@ -33,30 +33,37 @@ from .draw_decisions import RepeatedDraws, row_keys
 
 class Kept:
     """Per example of one batch: the least robust point offered so far and its fraction of correct
-    draws. Points are mapped to examples by their clean rows (the sub-attacks pass subsets)."""
+    draws. Points are mapped to examples by their clean rows (the sub-attacks pass subsets); a point
+    found for one of several identical clean inputs (same label) is offered to each of them."""
 
-    def __init__(self, decider: RepeatedDraws, x: Tensor, y: Tensor, best: Tensor, score: Tensor,
-                 in_ball):
-        self.decider, self.x, self.y = decider, x, y
+    def __init__(self, decider: RepeatedDraws, x: Tensor, y: Tensor, best: Tensor, score: Tensor, in_ball):
+        self.decider, self.y, self.in_ball = decider, y, in_ball
         self.best, self.score = best.clone(), score.clone()
-        self.in_ball = in_ball
-        self.position = {key: i for i, key in reversed(list(enumerate(row_keys(x))))}
+        self.positions: dict[bytes, list[int]] = {}
+        for i, key in enumerate(row_keys(x)):
+            self.positions.setdefault(key, []).append(i)
 
-    def positions(self, clean: Tensor) -> Tensor:
-        return torch.tensor([self.position[key] for key in row_keys(clean)], dtype=torch.long)
-
-    def offer(self, points: Tensor, at: Tensor) -> Tensor:
-        """Score ``points`` (of the examples at positions ``at``) over R draws, keep each one that is
-        less robust than the example's kept point and inside the ball; return the scores."""
-        points = points.detach().to(self.x.dtype)
-        labels = self.y[at]
-        scores = self.decider.correct_fraction(points, labels).to(self.score.device)
-        ok = self.in_ball(points, self.x[at]).to(scores.device)
-        better = ok & (scores < self.score[at])
-        self.best[at[better]] = points[better.to(points.device)].to(self.best.device)
-        self.score[at[better]] = scores[better]
-        self.decider.remember(points[ok.to(points.device)], labels[ok.to(labels.device)])
-        return torch.where(ok, scores, torch.ones_like(scores))
+    def offer(self, candidates: list[Tensor], clean: Tensor) -> Tensor:
+        """Score each tensor of ``candidates`` (points for the rows of ``clean``) over R draws, in one
+        batched scoring; in order, keep each point that is inside the ball and less robust than the
+        kept point of its example(s). Returns each row's least score (1 for a point outside)."""
+        pairs = [(row, at) for row, key in enumerate(row_keys(clean)) for at in self.positions[key]]
+        rows = torch.tensor([row for row, _ in pairs], dtype=torch.long)
+        at = torch.tensor([at for _, at in pairs], dtype=torch.long)
+        n, k = len(clean), len(candidates)
+        labels = self.y[torch.tensor([self.positions[key][0] for key in row_keys(clean)], dtype=torch.long)]
+        points = torch.cat([c.detach().to(self.best.dtype) for c in candidates])
+        scores = self.decider.correct_fraction(points, labels.repeat(k)).to(self.score.device)
+        ok = self.in_ball(points, clean.to(points.dtype).repeat(k, *([1] * (clean.dim() - 1)))).to(scores.device)
+        scores = torch.where(ok, scores, torch.ones_like(scores)).view(k, n)
+        for c in range(k):
+            offered = scores[c, rows]
+            better = offered < self.score[at]
+            self.best[at[better]] = points[(c * n + rows[better]).to(points.device)].to(self.best.device)
+            self.score[at[better]] = offered[better]
+        inside = ok.to(points.device)
+        self.decider.remember(points[inside], labels.repeat(k)[inside.to(labels.device)])
+        return scores.amin(0)
 
 
 @contextlib.contextmanager
@@ -70,8 +77,7 @@ def recording(adversary, kept: Kept) -> Iterator[None]:
 
         def run(x, y, x_init=None):
             x_best, acc, loss_best, x_best_adv = original(x, y, x_init)
-            at = kept.positions(x)
-            scores = torch.minimum(kept.offer(x_best_adv, at), kept.offer(x_best, at))
+            scores = kept.offer([x_best_adv, x_best], x)
             return x_best, (scores > 0).to(acc.device), loss_best, x_best_adv
         return original, run
 
@@ -80,7 +86,7 @@ def recording(adversary, kept: Kept) -> Iterator[None]:
 
         def run(x, y=None, use_rand_start=False, is_targeted=False):
             adv = original(x, y, use_rand_start=use_rand_start, is_targeted=is_targeted)
-            kept.offer(adv, kept.positions(x))
+            kept.offer([adv], x)
             return adv
         return original, run
 
@@ -89,7 +95,7 @@ def recording(adversary, kept: Kept) -> Iterator[None]:
 
         def run(x, y):
             queries, x_best = original(x, y)
-            kept.offer(x_best, kept.positions(x))
+            kept.offer([x_best], x)
             return queries, x_best
         return original, run
 
@@ -144,8 +150,7 @@ def least_robust_points(adversary, decider: RepeatedDraws, x: Tensor, y: Tensor,
                 xb, yb = x[idx], y[idx]
                 kept = Kept(decider, xb, yb, best[idx], score[idx], in_ball)
                 with decider.labelled(xb, yb), recording(adversary, kept):
-                    adv = run_sub_attack(adversary, name, xb, yb)
-                    kept.offer(adv, torch.arange(len(idx)))
+                    run_sub_attack(adversary, name, xb, yb)  # its output is among the points offered
                 best[idx], score[idx] = kept.best, kept.score
         if not bool((score > 0).any()):
             break

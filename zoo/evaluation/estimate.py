@@ -24,6 +24,8 @@ guidance on or off (G = 1 or 0):
   the grad mode runs them (:data:`zoo.models.purifier.RUNS_PER_STEP`), then S UNet backwards,
   G*S' double backwards through the guidance gradients (+G for f(x') under robust guidance) and a
   classifier backward.
+* AutoAttack's calls include its repeated-draw decisions (:mod:`zoo.attacks.least_robust`): every
+  gradient-free forward is made R times (R = 5), see the catalogue's docstrings.
 
 The probe times a forward and a gradient at two short chain lengths and extrapolates linearly to
 the entry's S, so it finishes in seconds even for the CIFAR-10 entries; it builds the architecture

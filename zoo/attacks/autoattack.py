@@ -37,6 +37,12 @@ with probability 0.3%."""
 DEPARTURE = "AutoAttack with repeated-draw decisions (agdm-zoo)"
 """How every output that reports AutoAttack numbers names this evaluation."""
 
+DEPARTURE_NOTE = (f"{DEPARTURE}: pyautoattack's sub-attacks with every example attacked, each gradient-free "
+                  f"decision over R={DEFAULT_DECISION_DRAWS} purifications (broken only when wrong on all R) and "
+                  "each example's least robust point kept; not plain run_standard_evaluation, which decides on "
+                  "one draw (identical results for deterministic models)")
+"""The sentence outputs carry (provenance, tables, model_info) where AutoAttack was run."""
+
 LOGGER_NAME = "auto-attack"  # pyautoattack reports everything, warnings included, on this logger
 
 

@@ -3,6 +3,8 @@ example), the K re-draws every benchmark result is judged by, and the verdict on
 iterate they give."""
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import Tensor, nn
 
@@ -22,13 +24,26 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 100, seed
 
 
 @torch.no_grad()
-def redraw_predictions(model: nn.Module, x: Tensor, draws: int) -> Tensor:
+def redraw_predictions(model: nn.Module, x: Tensor, draws: int, seed: int | None = None) -> Tensor:
     """Predictions of ``draws`` independent purifications of every example, as an N x draws tensor.
 
     All draws run as one batched forward (the batch repeated ``draws`` times): a single lucky
-    forward pass must not count as robust, so every result is judged over many draws.
+    forward pass must not count as robust, so every result is judged over many draws. With
+    ``seed`` the noise comes from a generator of its own seeded with it (a zoo model takes it as
+    ``generator=``; any other module runs with torch's global RNG seeded with it inside
+    ``fork_rng``), so the draws share no random numbers with an attack that ran before, and the
+    caller's global RNG is left as it was.
     """
-    logits = model(x.repeat(draws, *([1] * (x.dim() - 1))))
+    batch = x.repeat(draws, *([1] * (x.dim() - 1)))
+    if seed is None:
+        logits = model(batch)
+    elif "generator" in inspect.signature(model.forward).parameters:
+        logits = model(batch, generator=torch.Generator(device=device_of(model)).manual_seed(seed))
+    else:
+        device = device_of(model)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            logits = model(batch)
     return logits.argmax(1).view(draws, len(x)).T.cpu()
 
 

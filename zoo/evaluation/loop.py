@@ -30,7 +30,7 @@ from ..registry.schema import Entry
 from .journal import Journal
 from .settings import Settings
 from .draws import broken_by_draws, redraw_predictions
-from .shards import batch_seed, shard_batches
+from .shards import batch_seed, redraw_seed, shard_batches
 
 
 def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, *, seed: int, draws: int,
@@ -38,11 +38,13 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
                 record_fields: dict | None = None, test_indices: list[int] | None = None,
                 protocol: str = "final", stop_on: str | None = None) -> dict[str, int]:
     """Attack every example this shard owns with every attack in ``attacks`` (name -> callable
-    ``(x, y) -> x_adv``), re-classify clean and adversarial inputs ``draws`` times, and journal
-    each finished batch. Examples the journal already holds are not recorded again; a batch that
-    is only partly recorded is computed whole (its seed is its position's, so its noise is an
-    uninterrupted run's) and only its missing records are added. ``test_indices`` (default: the
-    positions) name each example's place in the test set, for random subsets.
+    ``(x, y) -> x_adv``), re-classify clean and adversarial inputs ``draws`` times (each with a
+    generator of its own, :func:`~zoo.evaluation.shards.redraw_seed`: independent of the attack's
+    random numbers), and journal each finished batch. Examples the journal already holds are not
+    recorded again; a batch that is only partly recorded is computed whole (its seed is its
+    position's, so its noise is an uninterrupted run's) and only its missing records are added.
+    ``test_indices`` (default: the positions) name each example's place in the test set, for
+    random subsets.
 
     ``protocol`` ``anytime`` with ``stop_on`` (``vote`` or ``worst``) judges the iterates of attacks
     that have an ``anytime`` method (see the module docstring).
@@ -66,11 +68,12 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
             if protocol == "anytime" and hasattr(attack, "anytime"):
                 _, broken_at, adv = attack.anytime(
                     xb, yb, lambda xa, ya: broken_by_draws(model, xa, ya, draws, stop_on))
-                clean = redraw_predictions(model, xb, draws)
+                clean = redraw_predictions(model, xb, draws, seed=redraw_seed(seed, a, b, adversarial=False))
                 extra = [{"broken_at": b, "steps": attack.steps} for b in broken_at]
             else:
                 x_adv = attack(xb, yb)
-                clean, adv = redraw_predictions(model, xb, draws), redraw_predictions(model, x_adv, draws)
+                clean = redraw_predictions(model, xb, draws, seed=redraw_seed(seed, a, b, adversarial=False))
+                adv = redraw_predictions(model, x_adv, draws, seed=redraw_seed(seed, a, b, adversarial=True))
             seconds = (time.perf_counter() - started) / len(idx)
             missing = [(j, i) for j, i in enumerate(idx) if (name, i) not in done]
             journal.append([{**(record_fields or {}), "attack": name, "index": i, "seconds": round(seconds, 3),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 
 
@@ -11,6 +12,14 @@ def batch_seed(seed: int, attack_index: int, batch_index: int) -> int:
     """The seed of one (attack, batch): fixed by the batch's position alone, so a resumed or
     sharded run draws exactly the noise an uninterrupted single run draws."""
     return (seed * 1_000_003 + attack_index * 10_007 + batch_index) % (2**63)
+
+
+def redraw_seed(seed: int, attack_index: int, batch_index: int, adversarial: bool) -> int:
+    """The seed of one (attack, batch)'s K re-draws, clean or adversarial: fixed by the run seed and
+    the batch's position like :func:`batch_seed`, but from a different stream (a numpy
+    ``SeedSequence`` of the four numbers), so the re-draws never replay the attack's noise."""
+    words = np.random.SeedSequence([seed, attack_index, batch_index, int(adversarial), 0x6472617773])
+    return int(words.generate_state(1, np.uint64)[0] % (2**63))
 
 
 def shard_batches(n_examples: int, batch_size: int, shard: tuple[int, int]) -> list[tuple[int, range]]:

@@ -74,6 +74,8 @@ def model_info(entry, summary_rows: pd.DataFrame, threat: str, eps: float, prove
                 f"{', '.join(attacks)} (per example): {worst_text}%, n={int(worst['n'])}, K={k}, 95% Wilson "
                 f"interval {interval_cell(worst, column).partition(' ')[2]}.{aa_text} "
                 f"{protocol_line(provenance)} {draws_note([k])} {budget}.").replace("  ", " ")
+    if aa is not None and provenance.get("autoattack"):
+        footnote += f" autoattack_acc: {provenance['autoattack']}."
     values = {
         "link": PAPER["link"],
         "name": entry.description or entry.name,

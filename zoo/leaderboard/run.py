@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from ..attacks.catalogue import ATTACK_ORDER
+from ..attacks.autoattack import DEPARTURE_NOTE
+from ..attacks.catalogue import ATTACK_ORDER, autoattack_version
 from ..common.devices import default_device
 from ..common.provenance import provenance
 from ..evaluation.loop import collect_records, evaluate_entry
@@ -76,6 +77,8 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
                         budget={s.model: s.describe_budget() for s in settings},
                         wall_seconds_this_invocation=round(time.time() - start, 1), headline=headline,
                         protocol=protocol)
+    if any(autoattack_version(a) for a in attacks):
+        record["autoattack"] = DEPARTURE_NOTE
     records = collect_records(out, settings)
     # every invocation's attack time, resumed and sharded runs included
     record["attack_seconds_all_runs"] = round(sum(r.get("seconds", 0.0) for r in records), 1)

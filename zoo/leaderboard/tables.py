@@ -90,6 +90,12 @@ def _budget_lines(provenance: Mapping[str, Any]) -> list[str]:
     return [f"Attack budget: not recorded as full or reduced ({budget})."]
 
 
+def _overrides_title(provenance: Mapping[str, Any]) -> str:
+    """``", t_star=100, pattern=none"`` for a run with protocol overrides, else ``""``."""
+    overrides = provenance.get("protocol_overrides") or {}
+    return "".join(f", {key}={value}" for key, value in sorted(overrides.items()))
+
+
 def _provenance_lines(provenance: Mapping[str, Any]) -> list[str]:
     wall_key = next((k for k in ("wall_seconds", "wall_seconds_this_invocation") if k in provenance), None)
     wall = f"{provenance[wall_key]} s ({wall_key})" if wall_key else "not recorded"
@@ -129,7 +135,7 @@ def markdown_table(summary: pd.DataFrame, provenance: Mapping[str, Any], headlin
         worst = group[group["attack"] == WORST_CASE]
         per_attack = group[group["attack"] != WORST_CASE]
         k = _counts(group["k"]) if "k" in group else str(provenance.get("draws", "not recorded"))
-        out += [f"## {threat}, eps = {format_eps(threat, eps)}", "",
+        out += [f"## {threat}, eps = {format_eps(threat, eps)}{_overrides_title(provenance)}", "",
                 f"Headline metric: **{headline}** ({metric[headline]}); the {other} is in parentheses. "
                 f"Accuracies in %; robust accuracy counts an example only if it is also correct on its clean "
                 f"input. Worst-case: robust under every attack, per example.", "",
@@ -137,6 +143,8 @@ def markdown_table(summary: pd.DataFrame, provenance: Mapping[str, Any], headlin
                 f"every attack (per attack: {_counts(per_attack['n'], 'attack or model')}); "
                 f"K = {k} purifications per example.", ""]
         out += _budget_lines(provenance) + ["", protocol_line(provenance), ""]
+        if provenance.get("autoattack") and any(a.startswith("autoattack") for a in attacks):
+            out += [f"AutoAttack columns: {provenance['autoattack']}.", ""]
         header = ["defense", "standard acc", *attacks, WORST_CASE]
         out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for model, rows in group.groupby("model", sort=True):

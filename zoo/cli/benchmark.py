@@ -71,6 +71,12 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
                    help="final (default, Lee & Kim): judge each attack's final iterate; anytime: PGD+EOT judges "
                         "every iterate with K draws by the headline (vote or worst), stops attacking an example at "
                         "its first breaking iterate and records robust accuracy per iteration (curve_<threat>.csv/.png)")
+    p.add_argument("--t-star", type=int, default=None, help="protocol override: diffuse to this t* (the paper's "
+                   "PGD+EOT tables: 100) instead of each entry's")
+    p.add_argument("--steps", type=int, default=None, help="protocol override: reverse steps (respaced over t*)")
+    p.add_argument("--scale", type=float, default=None, help="protocol override: guidance scale s")
+    p.add_argument("--pattern", choices=["none", "plain", "robust"], default=None,
+                   help="protocol override: guidance pattern (none = DiffPure, plain, robust = AGDM)")
     p.add_argument("--estimate", action="store_true",
                    help="print the expected network evaluations and wall time (from a short timed probe), then exit "
                         "without running anything")
@@ -83,6 +89,12 @@ def attacks_of(args: argparse.Namespace) -> tuple[str, ...]:
     pgd = ("pgd-eot", "pgd-eot-label")  # the label-aware one runs on guided entries only
     chosen = {"autoattack": aa, "pgd-eot": pgd[:1], "pgd-eot-label": pgd[1:], "all": (*pgd, *aa)}[args.attack]
     return tuple(a for a in ATTACK_CHOICES if a in chosen)
+
+
+def overrides_of(args: argparse.Namespace) -> dict:
+    """The protocol overrides given on the command line (purification settings of every entry that purifies)."""
+    given = {"t_star": args.t_star, "steps": args.steps, "scale": args.scale, "pattern": args.pattern}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def main(argv=None, prog: str | None = None) -> int:
@@ -98,7 +110,8 @@ def main(argv=None, prog: str | None = None) -> int:
                             n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
                             subset_seed=args.subset_seed, device=args.device, data_dir=args.data_dir,
                             shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode,
-                            levers=tuple(args.levers), headline=args.headline, protocol=args.protocol)
+                            levers=tuple(args.levers), headline=args.headline, protocol=args.protocol,
+                            overrides=overrides_of(args))
     except (KeyError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
         print(f"{prog or 'benchmark.py'}: error: {err}", file=sys.stderr)
         return 2

@@ -33,25 +33,30 @@ class Settings:
     subset_seed: int | None = None
     protocol: str = "final"
     stop_on: str | None = None  # anytime only: the metric whose verdict breaks an example
+    overrides: Mapping[str, Any] | None = None  # purification settings changed from the entry's (t_star, ...)
 
     def describe_budget(self) -> str:
         aa = ", ".join(f"{k}={v}" for k, v in sorted(self.autoattack.items())) or "AutoAttack's own settings"
         step = "default step" if self.pgd_step_fraction is None else f"step {self.pgd_step_fraction:g} eps"
         n = f"{self.n_examples}" if self.subset_seed is None else f"{self.n_examples} (random, seed {self.subset_seed})"
         protocol = "final iterate" if self.protocol == "final" else f"anytime, stop on {self.stop_on}"
+        changed = "".join(f"; protocol override {k}={v}" for k, v in sorted((self.overrides or {}).items()))
         return (f"n={n}, K={self.draws} draws, PGD+EOT {self.pgd_steps} steps x {self.pgd_eot} EOT "
                 f"({step}), "
-                f"AutoAttack: {aa}, protocol: {protocol}")
+                f"AutoAttack: {aa}, protocol: {protocol}{changed}")
 
 
 def settings_for(entry: Entry, threat: str, attacks: tuple[str, ...], *, eps: float | None = None,
                  n_examples: int | None = None, batch_size: int | None = None, seed: int = 0,
-                 subset_seed: int | None = None, protocol: str = "final", headline: str = "vote") -> Settings:
+                 subset_seed: int | None = None, protocol: str = "final", headline: str = "vote",
+                 overrides: Mapping[str, Any] | None = None) -> Settings:
     """The entry's declared budget and eps, with command-line overrides applied and checked. The
     label-aware PGD+EOT is dropped for entries without a guidance label (:func:`attacks_for`).
 
     ``headline`` only enters the settings under the anytime protocol, where it decides when an
     example is broken (so its records depend on it); the final protocol's records do not.
+    ``overrides``: the purification settings the run changed (recorded, so a resume with others
+    is refused).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
@@ -76,4 +81,4 @@ def settings_for(entry: Entry, threat: str, attacks: tuple[str, ...], *, eps: fl
     return Settings(entry.name, threat, float(eps), tuple(attacks), n, batch_size or budget.batch_size, seed,
                     budget.draws, budget.pgd_steps, budget.pgd_eot, budget.pgd_step_fraction,
                     dict(budget.autoattack), budget.reduced, subset_seed, protocol,
-                    headline if protocol == "anytime" else None)
+                    headline if protocol == "anytime" else None, dict(overrides) if overrides else None)

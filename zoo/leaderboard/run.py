@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Any, Mapping
 
 import torch
 
@@ -21,7 +22,7 @@ from ..evaluation.loop import collect_records, evaluate_entry
 from ..evaluation.settings import settings_for
 from ..evaluation.shards import all_ranks_done, rank_device, torchrun_world
 from ..models.speed import check_levers
-from ..registry.resolve import as_entry
+from ..registry.resolve import as_entry, with_overrides
 from ..registry.schema import Entry
 from .files import write_outputs
 from .tables import check_headline
@@ -32,7 +33,8 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
               batch_size: int | None = None, seed: int = 0, subset_seed: int | None = None, device=None,
               data_dir="./data", shard: tuple[int, int] | None = None, resume: bool = False,
               merge_only: bool = False, progress: bool = True, grad_mode: str = "exact",
-              levers: tuple[str, ...] = (), headline: str = "vote", protocol: str = "final") -> dict[str, Path]:
+              levers: tuple[str, ...] = (), headline: str = "vote", protocol: str = "final",
+              overrides: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Evaluate ``names`` (registry names or :class:`Entry` objects) under ``threat`` and write the
     leaderboard tables into ``out``.
 
@@ -51,6 +53,9 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
     summary holds all three). ``protocol``: ``final`` (default, Lee & Kim: each attack's final
     iterate) or ``anytime`` (PGD+EOT judges every iterate with K draws by the headline metric, keeps
     an example's first breaking iterate and stops attacking it; :func:`zoo.evaluation.loop.run_attacks`).
+    ``overrides``: purification settings changed for every entry that purifies (``t_star``,
+    ``steps``, ``scale``, ``pattern``, ...; plain classifiers are left as they are), recorded in each
+    entry's settings, the provenance and every table title.
     Returns the written files (empty for a shard run).
     """
     check_headline(headline)
@@ -61,9 +66,13 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
         shard, device = ranks, device or rank_device(ranks[0])
     shard = shard or (0, 1)
     levers = check_levers(levers)
+    overrides = dict(overrides or {})
     entries = {entry.name: entry for entry in map(as_entry, names)}
+    applied = {name: overrides if entry.purification is not None else {} for name, entry in entries.items()}
+    entries = {name: with_overrides(entry, **applied[name]) for name, entry in entries.items()}
     settings = [settings_for(e, threat, attacks, eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed,
-                             subset_seed=subset_seed, protocol=protocol, headline=headline) for e in entries.values()]
+                             subset_seed=subset_seed, protocol=protocol, headline=headline,
+                             overrides=applied[e.name]) for e in entries.values()]
     if not merge_only:
         for entry, s in zip(entries.values(), settings):
             evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=resume,
@@ -77,6 +86,8 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
                         budget={s.model: s.describe_budget() for s in settings},
                         wall_seconds_this_invocation=round(time.time() - start, 1), headline=headline,
                         protocol=protocol)
+    if overrides:
+        record["protocol_overrides"] = overrides
     if any(autoattack_version(a) for a in attacks):
         record["autoattack"] = DEPARTURE_NOTE
     records = collect_records(out, settings)

@@ -6,6 +6,8 @@
 
 ``ATTACKS`` maps each attack the benchmark runs to its class (:mod:`.catalogue` builds them from
 a budget); :class:`TRADES` is the inner maximum of the guidance net's training, not a benchmark attack.
+``draw_decisions`` (decisions over repeated purifications) and ``least_robust`` (AutoAttack's loop
+keeping each example's least robust point) make AutoAttack honest on stochastic defenses.
 
 May import: ``zoo.common``, ``zoo.registry``, ``zoo.models``.
 """

@@ -116,8 +116,8 @@ def sub_attack_calls(name: str, config: dict[str, Any], draws: int = DEFAULT_DEC
     """Model calls of one AutoAttack sub-attack on one example that stays robust throughout, with
     every gradient-free call made ``draws`` times (repeated-draw decisions), counting the points
     scored for the least robust one (APGD: best-loss and last misclassified iterate of every run;
-    FAB, Square: every run's result; each sub-attack's output) instead of plain AutoAttack's check after the sub-attack.
-    APGD (CE, DLR): a prediction and (n_iter + 1) * eot_iter gradients per restart; APGD-T: the
+    FAB, Square: every run's result; each sub-attack's output) instead of plain AutoAttack's check
+    after the sub-attack. APGD (CE, DLR): a prediction and (n_iter + 1) * eot_iter gradients per restart; APGD-T: the
     same per target and restart, plus the logits that pick the target; FAB-T: per target a
     prediction, the target's logits, n_iter (forward + gradient) and a check; FAB: per restart the
     same without the target's logits and with a full Jacobian instead of a gradient; Square:

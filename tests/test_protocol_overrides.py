@@ -2,14 +2,11 @@
 entry that purifies, recorded in the journal's settings, the provenance and every table title."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("benchmark_cli", ROOT / "scripts" / "benchmark.py")
-cli = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cli)
+from helpers import benchmark_cli
+
+cli = benchmark_cli()
 
 
 def test_overrides_reach_the_model_the_provenance_and_the_titles(tmp_path, capsys):

@@ -40,11 +40,17 @@ class Attack(abc.ABC):
         norm: ``"Linf"`` or ``"L2"``, the norm of the ball.
         eps: the radius of the ball, >= 0.
         seed: seeds the attack's own generator (random starts); not the model's noise.
+
+    ``norms`` lists the threat names a subclass accepts (the eps-balls by default; a non-ball
+    threat such as StAdv names its own). :meth:`with_attacker` takes the EOT gradients from
+    another module (:mod:`.gradients`) while ``model`` stays the defense.
     """
 
+    norms = NORMS
+
     def __init__(self, model: nn.Module, *, norm: str, eps: float, seed: int = 0):
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        if norm not in self.norms:
+            raise ValueError(f"norm must be one of {self.norms}, got {norm!r}")
         if not eps >= 0:  # also refuses NaN
             raise ValueError(f"eps must be >= 0, got {eps!r}")
         self.model = model
@@ -52,6 +58,19 @@ class Attack(abc.ABC):
         self.eps = float(eps)
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
+        self.attacker: nn.Module | None = None  # None: gradients from ``model`` itself
+
+    def with_attacker(self, attacker: nn.Module) -> "Attack":
+        """Take gradients from ``attacker`` (e.g. :func:`.gradients.attacker_model`) instead of
+        ``model``; returns the attack itself. ``model`` is still the defense attacked."""
+        self.attacker = attacker
+        return self
+
+    @property
+    def gradient_label(self) -> str:
+        """How this attack's gradients are taken, for records: ``exact`` unless an ablation
+        attacker (``label``) was given."""
+        return getattr(self.attacker, "label", "exact")
 
     def __call__(self, x: Tensor, y: Tensor) -> Tensor:
         """Adversarial examples (N x C x H x W in [0, 1], detached) for ``x`` (the same shape, in
@@ -121,7 +140,8 @@ class Attack(abc.ABC):
         """The sum over ``k`` noise draws of each example's gradient, from one forward call
         (autograd sums the repeats' gradients back onto ``x``)."""
         x = x_adv.detach().requires_grad_(True)
-        logits = self.model(x.repeat(k, *([1] * (x.dim() - 1))))
+        model = self.model if self.attacker is None else self.attacker
+        logits = model(x.repeat(k, *([1] * (x.dim() - 1))))
         return torch.autograd.grad(loss_fn(logits, y.repeat(k)), x)[0]
 
     @staticmethod

@@ -13,7 +13,7 @@ from helpers import sharpen_guidance, tiny_model
 
 
 @pytest.fixture(scope="module")
-def model():
+def model(one_thread):
     return sharpen_guidance(tiny_model("robust", t_star=3, scale=1000.0))  # guidance that matters at t*=3
 
 

@@ -2,6 +2,7 @@
 
     agdm-zoo benchmark --threat Linf                     # the embedded demo entries (= scripts/benchmark.py)
     agdm-zoo benchmark --threat Linf --model agdm-wrn28-cifar10 --data-dir ./data
+    agdm-zoo benchmark --threat Linf --model mine.py:model --name mine --eps 0.3   # your own defense
 
 Budgets and eps default to each entry's declaration in checkpoints.yaml (the CIFAR entries: the
 published protocol; the demo: a reduced budget, labelled REDUCED in every output). Results are
@@ -15,6 +16,7 @@ import sys
 
 import zoo
 from zoo.attacks.catalogue import ATTACK_ORDER as ATTACK_CHOICES
+from zoo.cli.module_file import is_module_file, load_module_file
 from zoo.evaluation.estimate import estimate
 from zoo.evaluation.settings import PROTOCOLS
 from zoo.leaderboard.metrics import HEADLINES
@@ -36,7 +38,12 @@ def shard(text: str) -> tuple[int, int]:
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threat", choices=["Linf", "L2"], required=True)
-    p.add_argument("--model", nargs="+", default=None, help="entries (default: the MNIST demo entries)")
+    p.add_argument("--model", nargs="+", default=None,
+                   help="entries (default: the MNIST demo entries), or one own defense as path/to/file.py:object "
+                        "(an nn.Module from pixels in [0, 1] to logits, or a zero-argument callable returning one; "
+                        "needs --name and --eps, budget: the published protocol)")
+    p.add_argument("--name", default=None, help="own defense (--model file.py:object): the name its results go under")
+    p.add_argument("--dataset", default="mnist", help="own defense: the test set it is evaluated on (default mnist)")
     p.add_argument("--attack", choices=["autoattack", "pgd-eot", "pgd-eot-label", "all"], default="all",
                    help="all (default): PGD+EOT with Lee & Kim's loss and, on guided entries, with the label-aware "
                         "loss (pgd-eot-label), and AutoAttack")
@@ -100,7 +107,18 @@ def overrides_of(args: argparse.Namespace) -> dict:
 def main(argv=None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
     names = args.model or zoo.list_models(dataset="mnist")
+    own = {}
     try:
+        if any(is_module_file(n) for n in names):
+            if len(names) != 1:
+                raise ValueError("--model file.py:object takes one own defense, without other entries")
+            if args.name is None or args.eps is None:
+                raise ValueError("--model file.py:object needs --name and --eps (an own defense declares neither)")
+            if args.estimate:
+                raise ValueError("--estimate is for zoo entries, not an own defense")
+            names, own = load_module_file(names[0]), {"name": args.name, "dataset": args.dataset}
+        elif args.name is not None:
+            raise ValueError("--name is for an own defense (--model path/to/file.py:object)")
         if args.estimate:
             print(estimate(names, args.threat, attacks_of(args), device=args.device, eps=args.eps,
                            n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
@@ -111,7 +129,7 @@ def main(argv=None, prog: str | None = None) -> int:
                             subset_seed=args.subset_seed, device=args.device, data_dir=args.data_dir,
                             shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode,
                             levers=tuple(args.levers), headline=args.headline, protocol=args.protocol,
-                            overrides=overrides_of(args))
+                            overrides=overrides_of(args), **own)
     except (KeyError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
         print(f"{prog or 'benchmark.py'}: error: {err}", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..attacks.catalogue import build_attack
@@ -96,11 +96,14 @@ def journal_path(out: Path, s: Settings, shard: tuple[int, int]) -> Path:
 
 def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_dir="./data",
                    shard=(0, 1), resume=False, progress=True, grad_mode: str = "exact",
-                   levers: tuple[str, ...] = ()) -> Journal:
+                   levers: tuple[str, ...] = (), model: nn.Module | None = None,
+                   data: tuple[Tensor, Tensor] | None = None) -> Journal:
     """Run (or resume) one entry's attacks; returns its journal. ``grad_mode`` is how gradients are
     taken through the chain (the same gradients; not part of the journal's settings, so a run killed
     for lack of memory may resume with ``recompute``), ``levers`` the speed levers of
     :func:`zoo.models.speed.speed_up` (the same function, faster on a GPU); each record names both.
+    ``model`` (a user's defense) is attacked instead of the entry's built model, ``data=(x, y)``
+    used instead of the entry's test set (its first ``n_examples``).
 
     The journal is held (one writer at a time) while the run lasts and released before returning;
     when it already holds every result of this shard, no model is built."""
@@ -113,8 +116,14 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
                   f"{missing} to compute", file=sys.stderr, flush=True)
         if not missing:
             return journal
-        x, y, test_indices = load_test_set(entry.dataset, s.n_examples, data_dir, s.subset_seed)
-        model = create_model(entry, device=device, grad_mode=grad_mode, **lever_flags(levers))
+        if data is None:
+            x, y, test_indices = load_test_set(entry.dataset, s.n_examples, data_dir, s.subset_seed)
+        else:
+            x, y, test_indices = data[0][:s.n_examples], data[1][:s.n_examples], torch.arange(s.n_examples)
+        if model is None:
+            model = create_model(entry, device=device, grad_mode=grad_mode, **lever_flags(levers))
+        elif device is not None:
+            model = model.to(device)
         attacks = {name: build_attack(name, model, norm=s.threat, eps=s.eps, seed=s.seed, budget=s)
                    for name in s.attacks}
         done = run_attacks(model, x, y, attacks, journal, seed=s.seed, draws=s.draws,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+from torch import Tensor, nn
 
 from ..attacks.autoattack import DEPARTURE_NOTE
 from ..attacks.catalogue import ATTACK_ORDER, autoattack_version
@@ -23,18 +24,20 @@ from ..evaluation.settings import settings_for
 from ..evaluation.shards import all_ranks_done, rank_device, torchrun_world
 from ..models.speed import check_levers
 from ..registry.resolve import as_entry, with_overrides
-from ..registry.schema import Entry
+from ..registry.schema import Budget, Entry
 from .files import write_outputs
+from .own_defense import own_defense
 from .tables import check_headline
 
 
-def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = ATTACK_ORDER, *,
+def benchmark(names: list[str | Entry] | nn.Module, threat: str, attacks: tuple[str, ...] = ATTACK_ORDER, *,
               out: str | Path = "leaderboard", eps: float | None = None, n_examples: int | None = None,
               batch_size: int | None = None, seed: int = 0, subset_seed: int | None = None, device=None,
               data_dir="./data", shard: tuple[int, int] | None = None, resume: bool = False,
               merge_only: bool = False, progress: bool = True, grad_mode: str = "exact",
               levers: tuple[str, ...] = (), headline: str = "vote", protocol: str = "final",
-              overrides: Mapping[str, Any] | None = None) -> dict[str, Path]:
+              overrides: Mapping[str, Any] | None = None, name: str | None = None, dataset: str | None = None,
+              data: tuple[Tensor, Tensor] | None = None, budget: Budget | None = None) -> dict[str, Path]:
     """Evaluate ``names`` (registry names or :class:`Entry` objects) under ``threat`` and write the
     leaderboard tables into ``out``.
 
@@ -56,6 +59,9 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
     ``overrides``: purification settings changed for every entry that purifies (``t_star``,
     ``steps``, ``scale``, ``pattern``, ...; plain classifiers are left as they are), recorded in each
     entry's settings, the provenance and every table title.
+    Bring your own defense: ``names`` may be one ``nn.Module`` mapping pixels in [0, 1] to logits,
+    with ``name=``, ``eps=`` and either ``dataset=`` (its test set, as for entries) or ``data=(x, y)``;
+    ``budget`` (a :class:`Budget`) defaults to the published protocol (:mod:`zoo.leaderboard.own_defense`).
     Returns the written files (empty for a shard run).
     """
     check_headline(headline)
@@ -67,6 +73,19 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
     shard = shard or (0, 1)
     levers = check_levers(levers)
     overrides = dict(overrides or {})
+    own = None
+    if isinstance(names, nn.Module):
+        if subset_seed is not None and data is not None:
+            raise ValueError("subset_seed draws from a dataset's test set; with data=(x, y) pass the subset itself")
+        own = own_defense(names, threat, name=name, eps=eps, dataset=dataset, data=data, budget=budget,
+                          data_dir=data_dir)
+        names = [own.entry]
+        if data is not None:
+            n_examples = min(own.entry.budget.n_examples, len(data[1])) if n_examples is None else n_examples
+            if n_examples > len(data[1]):
+                raise ValueError(f"n_examples={n_examples}, but data holds {len(data[1])} examples")
+    elif name is not None or dataset is not None or data is not None or budget is not None:
+        raise ValueError("name=, dataset=, data= and budget= describe an own defense: pass an nn.Module, not entry names")
     entries = {entry.name: entry for entry in map(as_entry, names)}
     applied = {name: overrides if entry.purification is not None else {} for name, entry in entries.items()}
     entries = {name: with_overrides(entry, **applied[name]) for name, entry in entries.items()}
@@ -76,7 +95,8 @@ def benchmark(names: list[str | Entry], threat: str, attacks: tuple[str, ...] = 
     if not merge_only:
         for entry, s in zip(entries.values(), settings):
             evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=resume,
-                           progress=progress, grad_mode=grad_mode, levers=levers)
+                           progress=progress, grad_mode=grad_mode, levers=levers,
+                           model=own.model if own else None, data=own.data if own else None)
         writes_tables = all_ranks_done() if ranks is not None else shard[1] == 1
         if not writes_tables:
             return {}

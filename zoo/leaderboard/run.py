@@ -87,8 +87,8 @@ def benchmark(names: list[str | Entry] | nn.Module, threat: str, attacks: tuple[
     elif name is not None or dataset is not None or data is not None or budget is not None:
         raise ValueError("name=, dataset=, data= and budget= describe an own defense: pass an nn.Module, not entry names")
     entries = {entry.name: entry for entry in map(as_entry, names)}
-    applied = {name: overrides if entry.purification is not None else {} for name, entry in entries.items()}
-    entries = {name: with_overrides(entry, **applied[name]) for name, entry in entries.items()}
+    applied = {key: overrides if entry.purification is not None else {} for key, entry in entries.items()}
+    entries = {key: with_overrides(entry, **applied[key]) for key, entry in entries.items()}
     settings = [settings_for(e, threat, attacks, eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed,
                              subset_seed=subset_seed, protocol=protocol, headline=headline,
                              overrides=applied[e.name]) for e in entries.values()]

@@ -15,7 +15,8 @@ from helpers import Killed, kill_after
 from safetensors.torch import load_file
 from zoo.data import DataUnavailable, load_train_set, mnist_demo
 from zoo.models.nets import ARCHITECTURES, SmallCNN
-from zoo.training.guidance import ResumeError, TrainConfig, random_crop_flip, train_classifier
+from zoo.training.checkpoints import ResumeError
+from zoo.training.guidance import TrainConfig, random_crop_flip, train_classifier
 
 CFG = TrainConfig(epochs=2, batch_size=64, lam=6.0, eps=0.3, steps=2, seed=0)
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -31,8 +31,8 @@ from ..attacks.base import madry_step_size
 from ..common.devices import device_of
 from ..models.guidance import kl_distance
 from ..models.predict import fraction_equal, predicted_labels
-from .checkpoints import ResumeError, checkpoint_folder, cpu_state_dict, save_checkpoint, start_run  # noqa: F401
-from .compare import compare_nets, pgd_accuracy  # noqa: F401  (compare_nets: scripts/train_guidance.py's import)
+from .checkpoints import save_checkpoint, start_run
+from .compare import pgd_accuracy
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "multistep", "constant")

@@ -16,7 +16,8 @@ from ..data import load_train_set
 from ..models.nets import ARCHITECTURES
 from ..registry.sources import sha256_of
 from .checkpoints import checkpoint_folder, cpu_state_dict
-from .guidance import TrainConfig, compare_nets, train_classifier
+from .compare import compare_nets
+from .guidance import TrainConfig, train_classifier
 
 ARCHS = ("small-cnn", "resnet18", "wrn-28-10")
 NUM_CLASSES = {"mnist": 10, "cifar10": 10, "cifar100": 100}

@@ -109,6 +109,42 @@ def test_anytime_is_never_more_robust_than_final_and_its_curve_ends_at_the_summa
     assert curves.robustness_curve(final_frame, "vote").empty
 
 
+class SeededNoisyLinear(NoisyLinear):
+    """NoisyLinear taking its noise from ``generator=`` when given (as zoo models do); records
+    the seed of every no-grad call's generator (None: the global RNG)."""
+
+    def __init__(self):
+        super().__init__()
+        self.judged_with: list[int | None] = []
+
+    def forward(self, x, generator=None):
+        if not torch.is_grad_enabled():
+            self.judged_with.append(None if generator is None else generator.initial_seed())
+        noise = torch.randn(x.shape, generator=generator)
+        z = ((x + self.sigma * noise - 0.5) * self.w).flatten(1).sum(1)
+        return torch.stack([z, -z], dim=1)
+
+
+def test_anytime_verdicts_draw_from_generators_of_their_own(tmp_path):
+    """Every judged iterate is purified with its own generator (run seed, batch, iteration), never
+    the global RNG the attack's EOT samples come from; so the verdicts do not move with the
+    attack's random numbers."""
+    def judged(attack_noise_seed):
+        model = SeededNoisyLinear()
+        x = torch.full((6, 1, 8, 8), 0.5) + 0.1 * model.w
+        attack = PGDEOT(model, norm="Linf", eps=0.02, steps=3, eot=2, step_size=0.01)
+        journal = Journal(tmp_path / f"{attack_noise_seed}.jsonl", {"p": 1}, resume=False)
+        run_attacks(model, x, torch.zeros(6, dtype=torch.long), {"pgd-eot": attack}, journal, seed=attack_noise_seed,
+                    draws=3, batch_size=6, progress=False, record_fields={"model": "m"}, protocol="anytime",
+                    stop_on="vote")
+        return model.judged_with
+
+    seeds = judged(0)
+    assert None not in seeds and len(seeds) >= 3
+    assert len(set(seeds)) == len(seeds)  # the start, each iterate and the clean re-draws: one stream each
+    assert set(seeds).isdisjoint(judged(1))  # a stream of the run seed, not of the position alone
+
+
 def test_anytime_writes_the_curve_and_refuses_the_mean(tmp_path):
     from zoo.evaluation.settings import settings_for
     from zoo.leaderboard.files import write_outputs

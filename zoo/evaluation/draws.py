@@ -53,10 +53,12 @@ def redraw_calls(draws: int) -> ModelCalls:
     return ModelCalls(forward=2 * draws)
 
 
-def broken_by_draws(model: nn.Module, x: Tensor, y: Tensor, draws: int, metric: str) -> tuple[Tensor, Tensor]:
+def broken_by_draws(model: nn.Module, x: Tensor, y: Tensor, draws: int, metric: str,
+                    seed: int | None = None) -> tuple[Tensor, Tensor]:
     """Which examples of ``x`` (true labels ``y``) ``draws`` purifications judge wrong by ``metric``
-    (``vote`` or ``worst``, :mod:`zoo.evaluation.verdicts`), and the predictions (N x draws, CPU)."""
+    (``vote`` or ``worst``, :mod:`zoo.evaluation.verdicts`), and the predictions (N x draws, CPU).
+    ``seed``: the draws' own generator, as in :func:`redraw_predictions`."""
     check_metric(metric, BINARY)
-    preds = redraw_predictions(model, x, draws)
+    preds = redraw_predictions(model, x, draws, seed=seed)
     right = correct(preds.numpy(), y.cpu().numpy(), metric)
     return torch.from_numpy(~right), preds

@@ -13,6 +13,7 @@ iteration follows. Attacks without ``anytime`` run as under ``final``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -66,8 +67,7 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
             xb, yb = x[list(idx)].to(device), y[list(idx)].to(device)
             extra = [{} for _ in idx]
             if protocol == "anytime" and hasattr(attack, "anytime"):
-                _, broken_at, adv = attack.anytime(
-                    xb, yb, lambda xa, ya: broken_by_draws(model, xa, ya, draws, stop_on))
+                _, broken_at, adv = attack.anytime(xb, yb, iterate_judge(model, draws, stop_on, seed, a, b))
                 clean = redraw_predictions(model, xb, draws, seed=redraw_seed(seed, a, b, adversarial=False))
                 extra = [{"broken_at": b, "steps": attack.steps} for b in broken_at]
             else:
@@ -87,6 +87,18 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
             total += len(idx)
             bar.set_postfix(robust=f"{100 * robust / total:.1f}%")
     return tally
+
+
+def iterate_judge(model: nn.Module, draws: int, stop_on: str, seed: int, attack_index: int, batch_index: int):
+    """The anytime protocol's verdict on each iterate of one (attack, batch): ``draws``
+    purifications from a generator of their own per iterate (:func:`redraw_seed` with the
+    iteration), so the verdicts share no random numbers with the attack or with each other."""
+    iterations = itertools.count()
+
+    def judge(x_iterate: Tensor, y: Tensor):
+        return broken_by_draws(model, x_iterate, y, draws, stop_on,
+                               seed=redraw_seed(seed, attack_index, batch_index, True, next(iterations)))
+    return judge
 
 
 def journal_path(out: Path, s: Settings, shard: tuple[int, int]) -> Path:

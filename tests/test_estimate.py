@@ -178,3 +178,39 @@ def test_cli_estimate_prints_and_runs_nothing(monkeypatch, capsys):
                      "--device", "cpu", "--estimate"]) == 0
     out = capsys.readouterr().out
     assert "diffpure-tiny-mnist" in out and "pgd-eot" in out and "expected wall time" in out
+
+
+def test_anytime_judging_is_counted_and_matches_a_run_that_breaks_nothing(tmp_path):
+    """Under the anytime protocol every PGD+EOT iterate is judged by K draws; with nothing broken
+    (no early stop) the estimate's upper bound is the exact count."""
+    from zoo.evaluation.journal import Journal
+    from zoo.evaluation.loop import run_attacks
+
+    s = settings(attacks=("pgd-eot",), n=2, draws=3)
+    s = Settings(**{**s.__dict__, "protocol": "anytime", "stop_on": "vote"})
+    entry = parse_registry(tiny_entry_dict("none", t_star=6))["tiny"]
+    (pgd,) = est.estimate_entry(entry, s, est.Probe(forward=1.0, gradient=1.0, note="fixed"))
+    assert pgd.upper_bound and pgd.calls.forward == 3 * (s.pgd_steps + 2)
+
+    model = AlwaysRight()
+    attack = PGDEOT(model, norm="Linf", eps=0.1, steps=s.pgd_steps, eot=s.pgd_eot)
+    run_attacks(model, torch.rand(2, 1, 8, 8), torch.zeros(2, dtype=torch.long), {"pgd-eot": attack},
+                Journal(tmp_path / "j.jsonl", {"x": 1}, resume=False), seed=0, draws=3, batch_size=2,
+                progress=False, record_fields={"model": "m"}, protocol="anytime", stop_on="vote")
+    assert model.counted() == (2 * pgd.calls.forward, 2 * pgd.calls.gradient)
+
+
+def test_cli_estimate_applies_the_protocol_overrides(monkeypatch, capsys):
+    """``--steps`` changes the chain the estimate counts (and leaves a plain classifier alone)."""
+    import zoo.cli.benchmark as cli
+
+    def unet_forwards(*extra):
+        assert cli.main(["--threat", "Linf", "--model", "diffpure-tiny-mnist", "standard-tiny-mnist",
+                         "--attack", "pgd-eot", "--device", "cpu", "--estimate", *extra]) == 0
+        rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+        return {row[0]: int(row[5]) for row in rows if len(row) > 5 and row[0].endswith("tiny-mnist") and row[1] == "pgd-eot"}
+
+    default, short = unet_forwards(), unet_forwards("--steps", "2")
+    calls = 10 + catalogue.pgd_eot_calls(5, 2).gradient  # the entry's budget: K=5 draws twice, 5 steps x 2 EOT
+    assert short["diffpure-tiny-mnist"] == 2 * calls and default["diffpure-tiny-mnist"] > short["diffpure-tiny-mnist"]
+    assert short["standard-tiny-mnist"] == default["standard-tiny-mnist"] == 0

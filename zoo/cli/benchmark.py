@@ -122,7 +122,8 @@ def main(argv=None, prog: str | None = None) -> int:
         if args.estimate:
             print(estimate(names, args.threat, attacks_of(args), device=args.device, eps=args.eps,
                            n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
-                           subset_seed=args.subset_seed, grad_mode=args.grad_mode, levers=tuple(args.levers)))
+                           subset_seed=args.subset_seed, grad_mode=args.grad_mode, levers=tuple(args.levers),
+                           protocol=args.protocol, headline=args.headline, overrides=overrides_of(args)))
             return 0
         written = benchmark(names, args.threat, attacks_of(args), out=args.out, eps=args.eps,
                             n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..attacks.catalogue import ModelCalls, attack_calls, autoattack_version, check_calls
+from ..attacks.catalogue import LABEL_AWARE, ModelCalls, attack_calls, autoattack_version, check_calls
 from ..models.factory import diffusion_for
 from ..models.purifier import RUNS_PER_STEP
 from ..models.speed import lever_flags
@@ -191,11 +191,26 @@ class Estimate:
     upper_bound: bool
 
 
+ANYTIME_ATTACKS = ("pgd-eot", LABEL_AWARE)
+"""The attacks the anytime protocol judges iterate by iterate (those with an ``anytime`` method)."""
+
+
+def anytime_judging_calls(settings) -> ModelCalls:
+    """What the anytime protocol adds per example to a PGD+EOT attack: its start and each of its
+    iterates judged by K purifications instead of only the final one (K forwards per iterate). An
+    upper bound: an example judged broken is neither attacked nor judged again, which saves its
+    remaining gradient calls; how many that saves depends on the defense, so it is not guessed."""
+    return ModelCalls(forward=settings.draws * settings.pgd_steps)
+
+
 def estimate_entry(entry: Entry, settings, probe_result: Probe, grad_mode: str = "exact") -> list[Estimate]:
     """Estimates for every attack of ``settings`` (a :class:`zoo.evaluation.settings.Settings`) on ``entry``."""
     out = []
     for attack in settings.attacks:
         calls = attack_calls(attack, settings) + redraw_calls(settings.draws)
+        judged = settings.protocol == "anytime" and attack in ANYTIME_ATTACKS
+        if judged:
+            calls = calls + anytime_judging_calls(settings)
         seconds = settings.n_examples * probe_result.seconds(calls, entry.num_classes)
         version = autoattack_version(attack)
         if version is not None:
@@ -203,7 +218,7 @@ def estimate_entry(entry: Entry, settings, probe_result: Probe, grad_mode: str =
             first = min(settings.batch_size, settings.n_examples)
             seconds += batches * check_calls(version) * first * probe_result.forward
         out.append(Estimate(entry.name, attack, settings.n_examples, calls, network_evals(calls, entry, grad_mode),
-                            seconds, version is not None))
+                            seconds, version is not None or judged))
     return out
 
 
@@ -232,22 +247,26 @@ def format_estimates(estimates: list[Estimate], probes: dict[str, Probe], device
                      f"{e.evals.guidance_backward:10d} {e.evals.guidance_double_backward:11d} "
                      f"{human(e.seconds):>10s}{mark}")
         total += e.seconds
-    lines += ["", f"expected wall time: about {human(total)} (AutoAttack: at most; it skips examples it has broken)"]
+    lines += ["", f"expected wall time: about {human(total)} (upper bounds: AutoAttack skips examples it has "
+                  "broken; the anytime protocol stops attacking them)"]
     return "\n".join(lines)
 
 
 def estimate(names: list[str], threat: str, attacks: tuple[str, ...], *, device=None, grad_mode: str = "exact",
-             levers: tuple[str, ...] = (), **settings_kw) -> str:
-    """Probe each entry and return the printed estimate for a benchmark of ``names``."""
+             levers: tuple[str, ...] = (), overrides: dict | None = None, **settings_kw) -> str:
+    """Probe each entry and return the printed estimate for a benchmark of ``names``; ``overrides``
+    (``t_star``, ``steps``, ...) change every purifying entry's chain as in the run itself."""
     from ..common.devices import default_device
-    from ..registry.resolve import get_entry
+    from ..registry.resolve import applicable_overrides, get_entry, with_overrides
     from .settings import settings_for
 
     device = torch.device(device) if device is not None else default_device()
     estimates, probes = [], {}
     for name in names:
         entry = get_entry(name)
-        settings = settings_for(entry, threat, attacks, **settings_kw)
+        applied = applicable_overrides(entry, overrides)
+        entry = with_overrides(entry, **applied)  # --t-star etc. change the chain and so the cost
+        settings = settings_for(entry, threat, attacks, overrides=applied, **settings_kw)
         probes[name] = probe(entry, device, grad_mode, levers,
                              min(settings.batch_size, settings.n_examples, PROBE_MAX_BATCH))
         estimates += estimate_entry(entry, settings, probes[name], grad_mode)

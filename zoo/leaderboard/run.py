@@ -23,7 +23,7 @@ from ..evaluation.loop import collect_records, evaluate_entry
 from ..evaluation.settings import settings_for
 from ..evaluation.shards import all_ranks_done, rank_device, torchrun_world
 from ..models.speed import check_levers
-from ..registry.resolve import as_entry, with_overrides
+from ..registry.resolve import applicable_overrides, as_entry, with_overrides
 from ..registry.schema import Budget, Entry
 from .files import write_outputs
 from .own_defense import own_defense
@@ -87,7 +87,7 @@ def benchmark(names: list[str | Entry] | nn.Module, threat: str, attacks: tuple[
     elif name is not None or dataset is not None or data is not None or budget is not None:
         raise ValueError("name=, dataset=, data= and budget= describe an own defense: pass an nn.Module, not entry names")
     entries = {entry.name: entry for entry in map(as_entry, names)}
-    applied = {key: overrides if entry.purification is not None else {} for key, entry in entries.items()}
+    applied = {key: applicable_overrides(entry, overrides) for key, entry in entries.items()}
     entries = {key: with_overrides(entry, **applied[key]) for key, entry in entries.items()}
     settings = [settings_for(e, threat, attacks, eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed,
                              subset_seed=subset_seed, protocol=protocol, headline=headline,

@@ -14,6 +14,13 @@ from .store import default_registry
 OVERRIDABLE = tuple(f.name for f in dataclasses.fields(Purification) if f.name not in ("schedule", "max_trained_t"))
 
 
+def applicable_overrides(entry: Entry, overrides: Mapping[str, Any] | None) -> dict:
+    """The purification overrides of a run that apply to ``entry``: all of them for an entry that
+    purifies, none for a plain classifier (a run's ``--t-star`` leaves its undefended baseline as
+    it is)."""
+    return dict(overrides or {}) if entry.purification is not None else {}
+
+
 def with_overrides(entry: Entry, **overrides: Any) -> Entry:
     """``entry`` with purification settings replaced (``t_star=100``, ``pattern='none'``, ...).
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.attacks import ATTACKS, PGDEOT, Attack
-from zoo.attacks.pgd_eot import cross_entropy_sum
+from zoo.attacks.losses import cross_entropy_sum
 
 from helpers import tiny_model
 

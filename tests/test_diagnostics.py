@@ -2,7 +2,6 @@
 the model's own chain, and per-step guidance norms equal to a hand computation with linear guidance."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -78,9 +77,7 @@ def test_first_step_guidance_norms_match_a_hand_computation():
 
 
 def test_diagnose_cli_writes_json_and_plot_labelled_with_its_weights(tmp_path):
-    spec = importlib.util.spec_from_file_location("diagnose_cli", ROOT / "scripts" / "diagnose.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    from zoo.cli import diagnose as cli  # = agdm-zoo diagnose, scripts/diagnose.py
     assert cli.main(["agdm-tiny-mnist", "--n", "2", "--random-weights", "--steps", "3", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "agdm-tiny-mnist.random.json").read_text())
     assert result["weights"].startswith("RANDOM")

@@ -3,7 +3,6 @@ tables follow from the records, and the demo's scale in checkpoints.yaml is the 
 sweep's criterion picks."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -20,9 +19,7 @@ from helpers import tiny_entry_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "leaderboard" / "scale_sweep"
-spec = importlib.util.spec_from_file_location("scale_sweep_cli", ROOT / "scripts" / "scale_sweep.py")
-cli = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cli)
+from zoo.cli import scale_sweep as cli  # noqa: E402  (= agdm-zoo scale-sweep, scripts/scale_sweep.py)
 
 TINY = dict(scales=(0.0, 1.0), n_examples=2, steps=1, eot=1, draws=2, batch_size=2)
 

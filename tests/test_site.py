@@ -109,7 +109,7 @@ def assert_rows_match_csvs(leaderboard: Path, rows: list[dict], shown: str = "ro
         for record in frame.to_dict("records"):
             row = by_key[(label, record["model"], float(record["eps"]))]
             cell = row["cells"][record["attack"]]
-            assert cell["href"].startswith(f"runs/") and cell["href"].endswith(f"#m-{record['model']}")
+            assert cell["href"].startswith("runs/") and cell["href"].endswith(f"#m-{record['model']}")
             for column, value in record.items():
                 if column in ("model", "threat", "eps", "attack") or column in bounds:
                     continue

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import Attack, madry_step_size
-from .losses import AttackLoss, cross_entropy_sum  # noqa: F401 - cross_entropy_sum re-exported
+from .losses import AttackLoss
 
 LINF_STEP_SIZE = 0.007  # Lee & Kim's step for Linf (with eps = 8/255 on CIFAR-10)
 

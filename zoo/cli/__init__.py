@@ -22,6 +22,8 @@ COMMANDS = {
     "train-guidance": ("train_guidance", "train a classifier or a robust guidance net with Eq. 6 (TRADES)"),
     "train-dm": ("train_dm", "train the demo's small DDPM, resumable from per-step checkpoints"),
     "lambda-sweep": ("lambda_sweep", "the guidance net's lambda against accuracy and robustness (Fig. 3c)"),
+    "scale-sweep": ("scale_sweep", "the guidance scale s against accuracy and robustness, on validation digits"),
+    "diagnose": ("diagnose", "what the guidance does, per reverse step and end to end, for one entry"),
     "site": ("site", "build the static leaderboard website from the results folders"),
     "submit-kit": ("submit_kit", "prepare a RobustBench submission for an entry from its newest results"),
 }

@@ -146,3 +146,18 @@ def plot_diagnostic(result: dict, path, title: str) -> None:
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
+
+def diagnostic_inputs(dataset: str, n: int, data_dir: str, shape) -> tuple[Tensor, str]:
+    """Up to ``n`` validation images of ``dataset`` and what they are: the demo's validation digits
+    for MNIST; for CIFAR the validation slice of the training set when it is on disk, else uniform
+    random images (so a diagnostic of random weights runs offline), said so in the second value."""
+    from ..data import DataUnavailable, load_train_set, mnist_demo
+
+    if dataset == "mnist":
+        return mnist_demo("val")[0][:n], "demo validation digits"
+    try:
+        _, (x, _) = load_train_set(dataset, data_dir)
+        return x[:n], f"{dataset} validation slice of the training set"
+    except (DataUnavailable, FileNotFoundError, RuntimeError):
+        x = torch.rand((n, *shape), generator=torch.Generator().manual_seed(0))
+        return x, f"uniform random images ({dataset} data not on disk)"

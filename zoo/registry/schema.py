@@ -13,7 +13,6 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-import yaml
 
 Pattern = Literal["none", "plain", "robust"]
 Distance = Literal["kl", "mse", "cosine"]

@@ -1,0 +1,74 @@
+"""The scale sweep's report (:mod:`zoo.leaderboard.scale_sweep`): its plot (accuracy against s per
+pattern, DiffPure and the label nets alone as lines) and its markdown table with the criterion's
+pick and the provenance."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .scale_sweep import BASELINE, BASES, WORST, reference_rows
+
+
+def plot(table, path: Path, subtitle: str) -> None:
+    """Robust accuracy (both losses, and worst-case) and clean accuracy against s, per pattern;
+    DiffPure and the label nets alone as horizontal lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(BASES), figsize=(12, 4.6), sharey=True)
+    styles = {"pgd-eot": ("s-", "tab:orange"), "pgd-eot-label": ("v-", "tab:red"), WORST: ("o-", "black")}
+    base = table[table["model"] == BASELINE]
+    for ax, pattern in zip(axes, BASES):
+        rows = table[table["pattern"] == pattern].sort_values("scale")
+        clean = rows[rows["attack"] == "pgd-eot"]
+        ax.errorbar(clean["scale"], clean["clean_acc"], yerr=[clean["clean_acc"] - clean["clean_lo"],
+                    clean["clean_hi"] - clean["clean_acc"]], fmt="^--", color="tab:blue", capsize=3, label="clean")
+        for attack, (fmt, color) in styles.items():
+            r = rows[rows["attack"] == attack]
+            ax.errorbar(r["scale"], r["robust_acc"], yerr=[r["robust_acc"] - r["robust_lo"],
+                        r["robust_hi"] - r["robust_acc"]], fmt=fmt, color=color, capsize=3,
+                        label=f"robust, {r['attack_title'].iloc[0] if len(r) else attack}")
+        for _, b in base.iterrows():
+            ax.axhline(b["clean_acc"], color="tab:blue", linewidth=0.8, linestyle=":", label="clean, DiffPure")
+            ax.axhline(b["robust_acc"], color="tab:orange", linewidth=0.8, linestyle=":", label="robust, DiffPure")
+        for _, ref in reference_rows(table)[lambda t: t["pattern"].str.startswith(pattern)].iterrows():
+            ax.axhline(ref["robust_acc"], color="gray", linewidth=0.8, linestyle="-.",
+                       label="label net alone, pgd-eot")
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xticks(list(rows["scale"].unique()))
+        ax.set_xticklabels([f"{v:g}" for v in rows["scale"].unique()])
+        ax.set_xlabel("guidance scale s")
+        ax.set_title(f"{pattern} guidance ({BASES[pattern]})")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy (%), vote over K, 95% Wilson")
+    axes[-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(subtitle, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def markdown(table, picks: list[dict], record: dict) -> str:
+    lines = ["## Guidance scale sweep on the demo's validation digits", "",
+             f"**{record['budget']}**", "",
+             "Accuracy in % (majority vote over K purifications) with 95% Wilson intervals; robust counts an "
+             "example only if it is also right on its clean input; worst-of-K: right on every draw; "
+             "worst-case: robust under both losses (clean: the pgd-eot row's draws). Not checked: that doubling "
+             "the PGD iterations changes little at this budget.", "",
+             "| model | pattern | s | attack | n | clean | robust | robust, worst-of-K |", "|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        scale = "-" if r["scale"] != r["scale"] else f"{r['scale']:g}"
+        lines.append(f"| {r['model']} | {r['pattern']} | {scale} | {r['attack_title']} | {r['n']} | "
+                     f"{r['clean_acc']:.1f} [{r['clean_lo']:.1f}, {r['clean_hi']:.1f}] | "
+                     f"{r['robust_acc']:.1f} [{r['robust_lo']:.1f}, {r['robust_hi']:.1f}] | "
+                     f"{r['robust_acc_all_draws']:.1f} |")
+    lines += ["", "Scale criterion (zoo.leaderboard.scale_sweep.pick_scale, fixed before the first run): "
+              "highest worst-case robust accuracy with clean accuracy within one point of DiffPure's; decided "
+              "only if it beats s = 1 by more than s = 1's interval half-width.", ""]
+    lines += [f"- {p['pattern']}: s = {p['scale']} ({'decided' if p['decided'] else 'NOT decided'}): {p['reason']}"
+              for p in picks]
+    lines += ["", "![scale sweep](scale_sweep.png)", "", "Provenance:", ""]
+    lines += [f"- {key}: `{record.get(key)}`" for key in ("command", "commit", "seed", "device", "date",
+                                                         "wall_seconds_this_invocation")]
+    return "\n".join(lines) + "\n"

@@ -94,3 +94,20 @@ def test_a_sweep_folder_with_other_settings_is_refused(tmp_path):
         sweep.check_settings(tmp_path / "runs", args_for(tmp_path, "--epochs", "4"))
     with pytest.raises(SystemExit, match=r"other settings \(epochs: saved 3 vs now 4\)"):
         cli.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--epochs", "4"])
+
+
+def test_rows_carry_the_label_aware_attack_beside_lee_and_kims_where_it_ran():
+    """A guided lambda's row shows both losses with their intervals; the unguided baseline (no label
+    to attack) shows a dash, never a number it did not get."""
+    def summary_row(model, attack, robust):
+        return {"model": model, "attack": attack, "n": 50, "k": 5, "clean_acc_vote": 96.0, "clean_acc_mean": 95.0,
+                "robust_acc_vote": robust, "robust_acc_mean": robust - 1, "robust_acc_vote_lo": robust - 10,
+                "robust_acc_vote_hi": robust + 10}
+
+    summary = pd.DataFrame([summary_row("agdm-lam6", "pgd-eot", 60.0), summary_row("agdm-lam6", "pgd-eot-label", 40.0),
+                            summary_row("diffpure", "pgd-eot", 30.0)])
+    guided, base = sweep.benchmark_row(summary, "agdm-lam6"), sweep.benchmark_row(summary, "diffpure")
+    assert (guided["robust_acc_vote"], guided["label_robust_acc_vote"]) == (60.0, 40.0)
+    assert "label_robust_acc_vote" not in base
+    assert sweep.robust_cell(guided, "label_") == "40.00 (39.00) [30.0, 50.0]"
+    assert sweep.robust_cell(base, "label_") == "-"

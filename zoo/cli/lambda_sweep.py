@@ -24,7 +24,7 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=3, help="training epochs per net (the shipped guidance net: 8)")
     p.add_argument("--steps", type=int, default=5, help="PGD steps of Eq. 6's inner maximum (as the shipped net)")
     p.add_argument("--eps", type=float, default=0.3, help="Linf radius of Eq. 6's inner maximum (as shipped)")
-    p.add_argument("--n-examples", type=int, default=20, help="demo test examples evaluated per lambda")
+    p.add_argument("--n-examples", type=int, default=50, help="demo test examples evaluated per lambda")
     p.add_argument("--seed", type=int, default=0, help="training seed and attack seed")
     p.add_argument("--baseline", default="diffpure-tiny-mnist",
                    help="entry evaluated alongside as the no-guidance reference ('none': skip)")

@@ -32,6 +32,7 @@ import torch
 from ..common.devices import default_device
 from ..common.files import spec_difference
 from ..common.provenance import provenance
+from ..attacks.catalogue import LABEL_AWARE, TITLES
 from ..leaderboard.run import benchmark
 from ..registry import get_entry
 from ..registry.sources import sha256_of
@@ -39,6 +40,9 @@ from ..registry.sources import sha256_of
 BASE_ENTRY = "agdm-tiny-mnist"
 THREAT = "Linf"
 ATTACK = "pgd-eot"
+ATTACKS = (ATTACK, LABEL_AWARE)
+"""Lee & Kim's PGD+EOT and its label-aware variant (guided entries only; not on the baseline): a
+guidance net's apparent robustness must survive an attack on the label it guides with."""
 # what decides a net and its results; a sweep folder holding other values is refused
 SETTING_KEYS = ("epochs", "steps", "eps", "seed", "n_examples")
 
@@ -52,7 +56,7 @@ class Sweep:
     epochs: int = 3
     steps: int = 5
     eps: float = 0.3
-    n_examples: int = 20
+    n_examples: int = 50
     seed: int = 0
     baseline: str = "diffpure-tiny-mnist"
     threads: int = 2
@@ -143,9 +147,15 @@ def benchmark_row(summary: pd.DataFrame, name: str) -> dict:
     if len(found) != 1:
         raise ValueError(f"no {ATTACK} summary row for {name}")
     r = found.iloc[0]
-    return {"model": name, "n": int(r["n"]), "k": int(r["k"]), "clean_acc_vote": r["clean_acc_vote"],
-            "robust_acc_vote": r["robust_acc_vote"], "clean_acc_mean": r["clean_acc_mean"],
-            "robust_acc_mean": r["robust_acc_mean"]}
+    row = {"model": name, "n": int(r["n"]), "k": int(r["k"]), "clean_acc_vote": r["clean_acc_vote"],
+           "robust_acc_vote": r["robust_acc_vote"], "clean_acc_mean": r["clean_acc_mean"],
+           "robust_acc_mean": r["robust_acc_mean"], "robust_acc_vote_lo": r["robust_acc_vote_lo"],
+           "robust_acc_vote_hi": r["robust_acc_vote_hi"]}
+    label = summary[(summary["model"] == name) & (summary["attack"] == LABEL_AWARE)]
+    for _, r in label.iterrows():  # guided entries only
+        row.update({f"label_{key}": r[key] for key in ("robust_acc_vote", "robust_acc_mean", "robust_acc_vote_lo",
+                                                          "robust_acc_vote_hi")})
+    return row
 
 
 def sweep_table(sweep: Sweep, entries: dict[float, object], summary: pd.DataFrame,
@@ -194,6 +204,9 @@ def plot(table: pd.DataFrame, path: Path, subtitle: str) -> None:
     left.set_title("accuracy-robustness trade-off")
     right.plot(table["lambda"], table["clean_acc_vote"], "o-", color="tab:blue", label="clean")
     right.plot(table["lambda"], table["robust_acc_vote"], "s-", color="tab:orange", label=f"robust ({ATTACK})")
+    if "label_robust_acc_vote" in table:
+        right.plot(table["lambda"], table["label_robust_acc_vote"], "v-", color="tab:red",
+                   label=f"robust ({TITLES[LABEL_AWARE]})")
     right.plot(table["lambda"], table["guidance_val_pgd_acc"] * 100, "^:", color="gray",
                label="guidance net alone, PGD (held-out val)")
     right.set_xscale("symlog", linthresh=1.0)
@@ -212,6 +225,15 @@ def plot(table: pd.DataFrame, path: Path, subtitle: str) -> None:
     plt.close(fig)
 
 
+def robust_cell(row, prefix: str = "") -> str:
+    """``vote (mean) [lo, hi]`` of one robust accuracy of a sweep row, ``-`` where it was not run."""
+    vote = row.get(f"{prefix}robust_acc_vote")
+    if vote is None or pd.isna(vote):
+        return "-"
+    return (f"{vote:.2f} ({row[f'{prefix}robust_acc_mean']:.2f}) "
+            f"[{row[f'{prefix}robust_acc_vote_lo']:.1f}, {row[f'{prefix}robust_acc_vote_hi']:.1f}]")
+
+
 def markdown(table: pd.DataFrame, record: dict) -> str:
     """The sweep's table with its budget (labelled REDUCED) and provenance."""
     lines = [f"## Lambda sweep: {BASE_ENTRY} with its guidance net trained per lambda (Fig. 3c)", "",
@@ -220,11 +242,12 @@ def markdown(table: pd.DataFrame, record: dict) -> str:
              "accuracy counts an example only if it is also correct on its clean input. With n = "
              f"{int(table['n'].iloc[0])} examples one example is {100 / int(table['n'].iloc[0]):.0f} points: "
              "differences of one or two examples are within noise.", "",
-             "| lambda | clean | pgd-eot | guidance net alone: val clean / val PGD | train s |",
-             "|---|---|---|---|---|"]
+             "Robust columns: vote (mean) [95% Wilson interval of the vote].", "",
+             f"| lambda | clean | {TITLES[ATTACK]} | {TITLES[LABEL_AWARE]} | guidance net alone: val clean / val PGD "
+             "| train s |", "|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         accuracies = (f"{r['clean_acc_vote']:.2f} ({r['clean_acc_mean']:.2f}) | "
-                      f"{r['robust_acc_vote']:.2f} ({r['robust_acc_mean']:.2f})")
+                      f"{robust_cell(r)} | {robust_cell(r, 'label_')}")
         if pd.isna(r["lambda"]):
             lines.append(f"| - ({r['model']}, no guidance) | {accuracies} | - | - |")
             continue
@@ -248,7 +271,7 @@ def run_sweep(sweep: Sweep) -> pd.DataFrame:
     base = get_entry(BASE_ENTRY)
     entries = {lam: swapped_entry(base, lam, net_path(sweep.runs, lam)) for lam in sweep.lambdas}
     baseline = None if sweep.baseline.lower() == "none" else sweep.baseline
-    written = benchmark([*entries.values(), *([baseline] if baseline else [])], THREAT, (ATTACK,), out=sweep.out,
+    written = benchmark([*entries.values(), *([baseline] if baseline else [])], THREAT, ATTACKS, out=sweep.out,
                         n_examples=sweep.n_examples, seed=sweep.seed, resume=True)
     summary = pd.read_csv(written[f"summary_{THREAT}.csv"])
     table = sweep_table(sweep, entries, summary, baseline)
@@ -256,11 +279,12 @@ def run_sweep(sweep: Sweep) -> pd.DataFrame:
     table.to_csv(sweep.out / "lambda_sweep.csv", index=False)
     b = base.budget
     budget = (f"REDUCED: n={sweep.n_examples} demo test examples, K={b.draws} draws, PGD+EOT {b.pgd_steps} steps x "
-              f"{b.pgd_eot} EOT (step {b.pgd_step_fraction:g} eps), eps={base.threats[THREAT]:g}; guidance nets "
+              f"{b.pgd_eot} EOT (step {b.pgd_step_fraction:g} eps), eps={base.threats[THREAT]:g}, guidance scale "
+              f"s={base.purification.scale:g}; guidance nets "
               f"trained {sweep.epochs} epochs (the shipped one: 8), Eq. 6 inner PGD {sweep.steps} steps, eps {sweep.eps:g}")
     record = provenance(default_device(), seed=sweep.seed,
                         settings={**settings, "lambdas": sweep.lambdas, "baseline": baseline},
-                        reduced_budget=True, budget=budget, base_entry=BASE_ENTRY, attack=ATTACK, threat=THREAT,
+                        reduced_budget=True, budget=budget, base_entry=BASE_ENTRY, attacks=list(ATTACKS), threat=THREAT,
                         training_commands={f"{lam:g}": shown(train_command(sweep, lam)) for lam in sweep.lambdas},
                         training_status={f"{lam:g}": s for lam, s in status.items()},
                         wall_seconds_this_invocation=round(time.time() - start, 1))

@@ -120,3 +120,49 @@ def test_the_demo_scale_is_the_committed_sweeps_pick():
         assert pick == next(p for p in committed if p["pattern"] == pattern)
         expected = pick["scale"] if pick["decided"] else 1.0
         assert get_entry(name).purification.scale == expected
+
+
+def test_doubling_check_pairs_the_same_digits_and_tests_the_difference():
+    """Doubling the steps: paired difference per (model, attack), McNemar on the discordant digits;
+    a row that moves beyond its interval is called out."""
+    from scipy.stats import binomtest
+
+    from zoo.leaderboard.scale_sweep_report import doubling_check, doubling_markdown
+
+    def frame(robust_a, robust_b):
+        rows = [{"model": "robust-s100", "attack": "pgd-eot", "index": i, "robust": r} for i, r in enumerate(robust_a)]
+        rows += [{"model": "plain-s100", "attack": "pgd-eot", "index": i, "robust": r} for i, r in enumerate(robust_b)]
+        return pd.DataFrame(rows)
+
+    same = [True] * 10 + [False] * 10
+    short = frame(same, [True] * 20)
+    long = frame([True] * 9 + [False] * 11, [False] * 20)  # robust: one digit lost; plain: all twenty
+    table = doubling_check(short, long).set_index("model")
+    assert table.loc["robust-s100", "difference"] == pytest.approx(-5.0)
+    assert table.loc["robust-s100", "p_value"] == 1.0 and table.loc["robust-s100", "changes_little"]
+    assert table.loc["plain-s100", "difference"] == -100.0 and not table.loc["plain-s100", "changes_little"]
+    assert table.loc["plain-s100", "p_value"] == pytest.approx(binomtest(0, 20, 0.5).pvalue)
+    text = doubling_markdown(table.reset_index(), 5, 10, {"budget": "REDUCED: x"})
+    assert "1 of 2 rows move beyond their interval" in text and "| NO |" in text
+
+
+def test_compare_with_refuses_a_sweep_of_other_settings_before_running(tmp_path, capsys, tiny_demo):
+    import json
+
+    short = tmp_path / "short"
+    short.mkdir()
+    (short / "provenance.json").write_text(json.dumps({"settings": {**vars(cli.parse_args([])), "n_examples": 3,
+                                                                    "out": str(short)}}))
+    args = ["--compare-with", str(short), "--steps", "10", "--out", str(tmp_path / "long"), "--no-progress"]
+    assert cli.main(args) == 2
+    assert "n_examples 3 vs 16" in capsys.readouterr().err and not (tmp_path / "long").exists()
+
+
+def test_compare_with_writes_the_doubling_check_end_to_end(tmp_path, tiny_demo):
+    tiny = ["--scales", "0", "1", "--n-examples", "2", "--eot", "1", "--draws", "2", "--batch-size", "2", "--no-progress"]
+    assert cli.main([*tiny, "--steps", "1", "--out", str(tmp_path / "short")]) == 0
+    assert cli.main([*tiny, "--steps", "2", "--out", str(tmp_path / "long"), "--compare-with", str(tmp_path / "short")]) == 0
+    table = pd.read_csv(tmp_path / "long" / "doubling.csv")
+    summary = pd.read_csv(tmp_path / "long" / "scale_sweep.csv")
+    assert set(zip(table["model"], table["attack"])) == set(zip(summary["model"], summary["attack"]))  # worst-case too
+    assert (table["n"] == 2).all() and "2 PGD steps" in (tmp_path / "long" / "doubling.md").read_text()

@@ -23,7 +23,7 @@ import torch
 
 from zoo.common.provenance import provenance
 from zoo.leaderboard import scale_sweep as sweep
-from zoo.leaderboard.scale_sweep_report import markdown, plot
+from zoo.leaderboard.scale_sweep_report import doubling_check, doubling_markdown, markdown, plot
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
@@ -43,6 +43,9 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
                    help="torch threads (1: on shared cores more threads spin and slow every process)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", type=Path, default=Path("leaderboard") / "scale_sweep")
+    p.add_argument("--compare-with", type=Path, default=None, metavar="SWEEP_DIR",
+                   help="a finished sweep with fewer --steps: write OUT/doubling.{csv,md}, whether the longer "
+                        "attack changes its robust accuracies beyond their paired intervals")
     return p.parse_args(argv)
 
 
@@ -57,6 +60,11 @@ def main(argv=None, prog: str | None = None) -> int:
     except ValueError as err:
         print(f"{prog or 'scale_sweep.py'}: error: {err}", file=sys.stderr)
         return 2
+    if args.compare_with is not None:
+        problem = doubling_problem(args.compare_with, vars(args))
+        if problem:
+            print(f"{prog or 'scale_sweep.py'}: error: --compare-with {args.compare_with}: {problem}", file=sys.stderr)
+            return 2
     records = sweep.run_sweep(settings, args.out, progress=not args.no_progress)
     examples = sweep.per_example(records)
     table = sweep.summary(examples)
@@ -73,5 +81,36 @@ def main(argv=None, prog: str | None = None) -> int:
     (args.out / "scale_sweep.md").write_text(markdown(table, picks, record))
     plot(table, args.out / "scale_sweep.png", f"demo, {settings.describe()}")
     print(table.drop(columns=["attack_title"]).to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    if args.compare_with is not None:
+        write_doubling(args.compare_with, args.out, examples, record)
     print(f"wrote {args.out} in {time.time() - start:.0f} s")
     return 0
+
+
+SAME_FOR_DOUBLING = ("split", "n_examples", "eot", "step_fraction", "eps", "draws", "batch_size", "seed")
+"""What a sweep compared by ``--compare-with`` must share with this one (all but the steps and grid)."""
+
+
+def doubling_problem(short_dir: Path, settings: dict) -> str | None:
+    """Why the sweep in ``short_dir`` cannot be this one's shorter twin (``None``: it can)."""
+    try:
+        theirs = json.loads((short_dir / "provenance.json").read_text())["settings"]
+    except (FileNotFoundError, KeyError, json.JSONDecodeError) as err:
+        return f"no finished sweep there ({err})"
+    differ = [f"{key} {theirs.get(key)} vs {settings[key]}" for key in SAME_FOR_DOUBLING if theirs.get(key) != settings[key]]
+    if differ:
+        return "it ran other settings: " + ", ".join(differ)
+    if theirs["steps"] >= settings["steps"]:
+        return f"it ran {theirs['steps']} PGD steps, not fewer than this sweep's {settings['steps']}"
+    return None
+
+
+def write_doubling(short_dir: Path, out: Path, examples, record: dict) -> None:
+    """The doubling check of this sweep (``examples``) against the one in ``short_dir``."""
+    import pandas as pd
+
+    short_steps = json.loads((short_dir / "provenance.json").read_text())["settings"]["steps"]
+    table = doubling_check(pd.read_csv(short_dir / "per_example.csv"), examples)
+    table.to_csv(out / "doubling.csv", index=False)
+    (out / "doubling.md").write_text(doubling_markdown(table, short_steps, record["settings"]["steps"], record))
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))

@@ -63,7 +63,10 @@ def paired_difference_interval(both: int, a_only: int, b_only: int, neither: int
     return max(-1.0, diff - below), min(1.0, diff + above)
 
 
-def _compare(a: np.ndarray, b: np.ndarray, headline: str) -> dict:
+def paired_test(a: np.ndarray, b: np.ndarray, headline: str) -> dict:
+    """Paired comparison of per-example outcomes ``a`` and ``b`` (same examples, same order) by the
+    module's rules for ``headline``: discordant counts, the difference's interval (fractions) and
+    the test's p-value."""
     n = len(a)
     if headline in BINARY:
         a, b = a.astype(bool), b.astype(bool)
@@ -109,7 +112,7 @@ def comparisons(frame: pd.DataFrame, headline: str = "vote") -> pd.DataFrame:
             same_attacks = attack_sets[(model_a, threat, eps)] == attack_sets[(model_b, threat, eps)]
             if attack == WORST_CASE and (not same_attacks or len(attack_sets[(model_a, threat, eps)]) == 1):
                 continue  # other attacks: not the same worst case; one attack: the same row again
-            result = _compare(a.to_numpy(float), b.to_numpy(float), headline)
+            result = paired_test(a.to_numpy(float), b.to_numpy(float), headline)
             rows.append({"threat": threat, "eps": eps, "attack": attack, "headline": headline,
                          "model_a": model_a, "model_b": model_b, "n": len(a),
                          "robust_acc_a": _percent(a.mean()), "robust_acc_b": _percent(b.mean()),

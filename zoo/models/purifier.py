@@ -111,10 +111,10 @@ class Purifier(nn.Module):
         return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
 
     def _step_noise(self, like: Tensor, i: int, generator: torch.Generator | None) -> Tensor | None:
-        """The standard normal noise step ``i`` adds, or ``None`` on the last step (zero variance),
-        which draws none. Drawn outside the network calls that ``checkpoint`` recomputes, so a
+        """The standard normal noise step ``i`` adds, or ``None`` on a step without noise (the DDPM
+        chain's last, of zero variance; every step of the probability-flow ODE), which draws none. Drawn outside the network calls that ``checkpoint`` recomputes, so a
         recomputation never draws again."""
-        if self.diffusion.step_variance(i) == 0.0:
+        if self.diffusion.noise_variance(i) == 0.0:
             return None
         return self._noise(like, generator)
 

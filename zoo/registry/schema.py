@@ -18,6 +18,7 @@ Pattern = Literal["none", "plain", "robust"]
 Distance = Literal["kl", "mse", "cosine"]
 LabelSource = Literal["guidance", "classifier"]
 Backend = Literal["ddpm", "vpsde"]
+Sampler = Literal["sde", "ode"]
 THREATS = ("Linf", "L2")
 DATASETS = ("mnist", "cifar10", "cifar100")
 
@@ -96,6 +97,9 @@ class Purification:
         backend: ``ddpm`` (the discrete chain, Algorithm 1) or ``vpsde`` (the continuous VP-SDE of
             the same schedule, beta(t) = N * beta_t, reversed by Euler-Maruyama, Eq. 18; t* is
             then t_star / N, DiffPure's ``--t``, and ``steps`` defaults to dt = 1/N).
+        sampler: with ``vpsde``, ``sde`` (Euler-Maruyama on the reverse SDE, DiffPure's) or ``ode``
+            (Euler on the probability-flow ODE, guidance in the score likewise: no noise in the
+            reverse chain, deterministic given x_{t*}).
     """
 
     t_star: int
@@ -107,6 +111,7 @@ class Purification:
     max_trained_t: int | None = None
     schedule: Schedule = field(default_factory=Schedule)
     backend: Backend = "ddpm"
+    sampler: Sampler = "sde"
 
     def __post_init__(self) -> None:
         limit = min(self.schedule.num_timesteps, self.max_trained_t or self.schedule.num_timesteps)
@@ -118,6 +123,10 @@ class Purification:
             raise ValueError(f"scale must be >= 0, got {self.scale}")
         if self.backend not in typing.get_args(Backend):
             raise ValueError(f"backend must be one of {list(typing.get_args(Backend))}, got {self.backend!r}")
+        if self.sampler not in typing.get_args(Sampler):
+            raise ValueError(f"sampler must be one of {list(typing.get_args(Sampler))}, got {self.sampler!r}")
+        if self.sampler == "ode" and self.backend != "vpsde":
+            raise ValueError("sampler 'ode' (the probability-flow ODE) needs backend 'vpsde'")
 
     @property
     def num_steps(self) -> int:

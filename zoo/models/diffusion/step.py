@@ -14,6 +14,11 @@ class GaussianReverseStep:
         return mean if gradient is None else mean + variance * gradient
 
     @staticmethod
-    def sample(mean: Tensor, variance: float, noise: Tensor) -> Tensor:
-        """Draw from N(mean, variance * I) given standard normal noise."""
-        return mean + variance ** 0.5 * noise
+    def sample(mean: Tensor, variance: float, noise: Tensor | None) -> Tensor:
+        """Draw from N(mean, variance * I) given standard normal noise; ``None``: a step without noise."""
+        return mean if noise is None else mean + variance ** 0.5 * noise
+
+    def noise_variance(self, i: int) -> float:
+        """The variance of the noise step ``i`` adds (zero: it draws none). A Gaussian step's noise
+        has the step's variance; a deterministic sampler (the probability-flow ODE) overrides this."""
+        return self.step_variance(i)

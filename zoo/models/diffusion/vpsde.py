@@ -18,6 +18,18 @@ continuous t* is ``t_star / N`` (100 -> 0.1). The network is given ``t * (N - 1)
 continuous VP label, 99.9 at t = 0.1; for a DDPM UNet, the matching fractional step index). The
 default grid is DiffPure's (torchsde's fixed dt = 1/N from t* down to ``t_end`` = 1e-5, the last
 step shorter: 100 network calls for t* = 0.1); ``steps`` spreads that many equal steps instead.
+
+``sampler="ode"`` integrates the probability-flow ODE of the same SDE instead (Song et al. 2021,
+Eq. 13), by Euler steps with the guidance in the score as for the SDE:
+
+    x <- x + h * [1/2 beta(t) x + 1/2 beta(t) (score(x, t) + g(x, t))],
+
+half the SDE's score and guidance drift and no noise: the reverse chain is a deterministic,
+differentiable map of x_{t*} (only the forward noising of x' is random). Through the purifier its
+"variance" is the guidance weight beta(t) h / 2 and :meth:`noise_variance` is zero, so no step draws
+noise. With the exact score it carries the prior's marginal at t* to the data law (for a Gaussian
+prior, an affine map, checked in the tests); from a diffused x' it is a different purifier than the
+SDE, whose reverse steps re-draw noise.
 """
 from __future__ import annotations
 
@@ -29,6 +41,7 @@ from torch import Tensor
 from .step import GaussianReverseStep
 
 NOISING = ("ddpm", "continuous")
+SAMPLERS = ("sde", "ode")
 
 
 class TruncatedVPSDE(GaussianReverseStep):
@@ -42,20 +55,24 @@ class TruncatedVPSDE(GaussianReverseStep):
         t_end: where the reverse integration stops (score-SDE and DiffPure: 1e-5).
         noising: ``ddpm`` diffuses x' with the discrete DDPM alpha-bar of step t_star, as DiffPure
             does; ``continuous`` with the SDE's own marginal at t*.
+        sampler: ``sde`` (Euler-Maruyama on the reverse SDE, DiffPure's) or ``ode`` (Euler on the
+            probability-flow ODE: no noise in the reverse chain).
     """
 
     def __init__(self, t_star: int, steps: int | None = None, beta_min: float = 0.1, beta_max: float = 20.0,
-                 num_timesteps: int = 1000, t_end: float = 1e-5, noising: str = "ddpm"):
+                 num_timesteps: int = 1000, t_end: float = 1e-5, noising: str = "ddpm", sampler: str = "sde"):
         if not 1 <= t_star <= num_timesteps:
             raise ValueError(f"t_star must be in [1, {num_timesteps}], got {t_star}")
         if noising not in NOISING:
             raise ValueError(f"noising must be one of {NOISING}, got {noising!r}")
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
         if not 0 < beta_min < beta_max:
             raise ValueError(f"need 0 < beta_min < beta_max, got {beta_min}, {beta_max}")
         t0 = t_star / num_timesteps
         if not 0 <= t_end < t0:
             raise ValueError(f"t_end must be in [0, t*={t0}), got {t_end}")
-        self.t_star, self.num_timesteps, self.noising = t_star, num_timesteps, noising
+        self.t_star, self.num_timesteps, self.noising, self.sampler = t_star, num_timesteps, noising, sampler
         self.beta_min, self.beta_max = beta_min, beta_max
         times = self._grid(t0, t_end, steps, 1.0 / num_timesteps)
         # chain position i = 0 is the last step, as for DDPM: reorder so index i runs t_end -> t*
@@ -64,9 +81,10 @@ class TruncatedVPSDE(GaussianReverseStep):
         beta = self.beta(t_hi)
         self.times = t_hi
         self.model_timesteps = (t_hi * (num_timesteps - 1)).float()
-        self.variances = beta * h  # G(t)^2 h
+        share = 0.5 if sampler == "ode" else 1.0  # the ODE's drift has half the score (and guidance)
+        self.variances = share * beta * h  # SDE: G(t)^2 h, the noise variance; ODE: the guidance weight
         self._x_coef = 1.0 + 0.5 * beta * h
-        self._eps_coef = beta * h / self.std(t_hi)
+        self._eps_coef = share * beta * h / self.std(t_hi)
 
     @staticmethod
     def _grid(t0: float, t_end: float, steps: int | None, dt: float) -> list[float]:
@@ -114,6 +132,10 @@ class TruncatedVPSDE(GaussianReverseStep):
     def step_variance(self, i: int) -> float:
         return float(self.variances[i])
 
+    def noise_variance(self, i: int) -> float:
+        """The variance of the noise step ``i`` adds: G^2 h for the SDE, none for the ODE."""
+        return 0.0 if self.sampler == "ode" else self.step_variance(i)
+
     def q_sample(self, x0: Tensor, noise: Tensor) -> Tensor:
         """x_{t*} = sqrt(abar) x0 + sqrt(1 - abar) eps."""
         abar = self.start_alpha_bar()
@@ -121,5 +143,6 @@ class TruncatedVPSDE(GaussianReverseStep):
 
     def p_mean_variance(self, eps: Tensor, x: Tensor, i: int) -> tuple[Tensor, float]:
         """The Euler-Maruyama step's deterministic part and its noise variance on position ``i``:
-        x + h (1/2 beta x - beta eps / std) and beta h."""
+        x + h (1/2 beta x - beta eps / std) and beta h (ODE: x + h (1/2 beta x - 1/2 beta eps / std)
+        and the guidance weight beta h / 2)."""
         return float(self._x_coef[i]) * x - float(self._eps_coef[i]) * eps, float(self.variances[i])

@@ -131,6 +131,13 @@ def test_reproduce_passes_the_protocol_to_the_benchmark(tmp_path, monkeypatch):
     calls.clear()
     assert rep.reproduce("1", out=tmp_path / "t1")
     assert calls[0][4] is None  # Table 1 keeps each entry's own t* (DiffPure's row runs at 0.1)
+    calls.clear()
+    monkeypatch.setattr(rep, "missing", lambda table, data_dir: ["weights"])
+    with pytest.raises(SourceError, match="weights"):
+        rep.reproduce("6", out=tmp_path, shard=(1, 4))
+    assert not calls
+    assert rep.reproduce("6", out=tmp_path, merge_only=True)  # merging shards needs no weights here
+    assert len(calls) == 2
 
 
 def fake_run(table, threat, values, reduced=True) -> Run:

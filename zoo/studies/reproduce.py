@@ -154,10 +154,11 @@ def reproduce(key: str, *, out: str | Path | None = None, n_examples: int | None
     and write ``reproduce_<key>.md`` there beside the tables. ``budget`` replaces every entry's
     budget (a quick check; a reduced one is labelled REDUCED in every output). A shard run
     (``shard=(i, n)``, n > 1) writes no tables and returns ``{}``. Raises :class:`SourceError`
-    listing everything missing before running anything."""
+    listing everything missing before running anything (not for ``merge_only``, which reads only
+    the shards' journals)."""
     table = get_table(key)
     out = Path(out) if out is not None else default_out(table)
-    absent = missing(table, data_dir)
+    absent = [] if merge_only else missing(table, data_dir)  # merging shards reads journals, not weights
     if absent:
         raise SourceError(f"Table {table.key} cannot run here; missing:\n" + "\n".join(f"  - {a}" for a in absent))
     overrides = {"t_star": table.t_star} if table.t_star else None

@@ -221,3 +221,15 @@ def test_reproduce_demo_runs_end_to_end(tmp_path, monkeypatch, capsys):
                 assert cell.startswith(f"{found.iloc[0][f'{column.metric}_acc_vote']:.2f} [")
     assert list(table[f"PGD+EOT Linf: standard acc.: {PAPER_LABEL}"]) == ["90.07", "93.50", "90.42", NOT_IN_PAPER]
     assert "REDUCED budget" in markdown and "n = 2 test examples, K = 1" in markdown
+
+
+def test_the_estimate_costs_the_tables_t_star_as_its_run_uses_it(monkeypatch):
+    """Table 6 runs at t* = 100 while its entries declare 70: the estimate is asked for the chain
+    the run will use (the same overrides), not the entries' own."""
+    asked = []
+    monkeypatch.setattr(rep, "estimate", lambda names, threat, attacks, **kw: asked.append(kw) or "")
+    rep.estimate_table("6")
+    assert asked and all(kw["overrides"] == {"t_star": 100} for kw in asked)
+    asked.clear()
+    rep.estimate_table("demo")
+    assert asked and all(kw["overrides"] is None for kw in asked)

@@ -137,12 +137,14 @@ def default_out(table: PaperTable) -> Path:
 def estimate_table(key: str, *, device=None, grad_mode: str = "exact", **settings_kw: Any) -> str:
     """The benchmark's cost estimate for each run of table ``key`` (random weights: nothing downloaded)."""
     table = get_table(key)
-    parts = [estimate(list(run.entries), run.threat, run.attacks, device=device, grad_mode=grad_mode, eps=run.eps,
-                      **settings_kw) for run in runs_of(table)]
-    if table.t_star:
-        parts.append(f"Note: the estimate uses each entry's own t*, not the table's t* = {table.t_star} (the reverse "
-                     "chain's cost grows in proportion to t*).")
-    return "\n\n".join(parts)
+    overrides = table_overrides(table)
+    return "\n\n".join(estimate(list(run.entries), run.threat, run.attacks, device=device, grad_mode=grad_mode,
+                                 eps=run.eps, overrides=overrides, **settings_kw) for run in runs_of(table))
+
+
+def table_overrides(table: PaperTable) -> dict | None:
+    """The protocol overrides a table's runs use (its t*, where it sets one), for the run and its estimate."""
+    return {"t_star": table.t_star} if table.t_star else None
 
 
 def reproduce(key: str, *, out: str | Path | None = None, n_examples: int | None = None, subset_seed: int | None = None,
@@ -161,7 +163,7 @@ def reproduce(key: str, *, out: str | Path | None = None, n_examples: int | None
     absent = [] if merge_only else missing(table, data_dir)  # merging shards reads journals, not weights
     if absent:
         raise SourceError(f"Table {table.key} cannot run here; missing:\n" + "\n".join(f"  - {a}" for a in absent))
-    overrides = {"t_star": table.t_star} if table.t_star else None
+    overrides = table_overrides(table)
     written: dict[str, Path] = {}
     for run in runs_of(table):
         names = [dataclasses.replace(get_entry(n), budget=budget) if budget else n for n in run.entries]

@@ -27,12 +27,14 @@ COMMANDS = {
     "site": ("site", "build the static leaderboard website from the results folders"),
     "submit-kit": ("submit_kit", "prepare a RobustBench submission for an entry from its newest results"),
     "reproduce": ("reproduce", "rerun one of the paper's tables and write our numbers beside the paper's"),
+    "sanity": ("sanity", "gradient-masking checks: is a defense's robust accuracy trustworthy? (entry or own module)"),
+    "gradient-ablation": ("gradient_ablation", "robust accuracy under each attacker gradient (exact, bpda, blind, surrogate)"),
 }
 
 
 def overview() -> argparse.ArgumentParser:
     """The top-level parser: it only names the commands (each command parses its own options)."""
-    listing = "\n".join(f"  {name:15s} {summary}" for name, (_, summary) in COMMANDS.items())
+    listing = "\n".join(f"  {name:17s} {summary}" for name, (_, summary) in COMMANDS.items())
     p = argparse.ArgumentParser(prog="agdm-zoo", formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="agdm-zoo: a model zoo for diffusion-based adversarial purification.",
                                 epilog=f"commands:\n{listing}\n\n'agdm-zoo <command> --help' shows a command's options.")

@@ -35,16 +35,22 @@ def redraw_predictions(model: nn.Module, x: Tensor, draws: int, seed: int | None
     caller's global RNG is left as it was.
     """
     batch = x.repeat(draws, *([1] * (x.dim() - 1)))
-    if seed is None:
-        logits = model(batch)
-    elif "generator" in inspect.signature(model.forward).parameters:
-        logits = model(batch, generator=torch.Generator(device=device_of(model)).manual_seed(seed))
-    else:
-        device = device_of(model)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            logits = model(batch)
+    logits = model(batch) if seed is None else seeded_forward(model, batch, seed)
     return logits.argmax(1).view(draws, len(x)).T.cpu()
+
+
+def seeded_forward(model: nn.Module, x: Tensor, seed: int) -> Tensor:
+    """``model(x)`` with its noise from a generator of its own seeded with ``seed`` (a zoo model
+    takes it as ``generator=``; any other module runs with torch's global RNG seeded with it inside
+    ``fork_rng``): the same ``x`` and ``seed`` give the same logits, so a stochastic defense is a
+    deterministic function of its input for a fixed seed; the caller's global RNG is left as it was.
+    Gradients flow as in a plain call."""
+    if "generator" in inspect.signature(model.forward).parameters:
+        return model(x, generator=torch.Generator(device=device_of(model)).manual_seed(seed))
+    device = device_of(model)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return model(x)
 
 
 def redraw_calls(draws: int) -> ModelCalls:

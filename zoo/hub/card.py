@@ -7,6 +7,7 @@ from typing import Callable
 
 from ..leaderboard.files import Results, latest_results
 from ..leaderboard.paper import CITATION, PAPER
+from ..leaderboard.sanity.report import card_section, read_reports, sanity_folder
 from ..leaderboard.site import entry_page
 from ..leaderboard.tables import budget_of
 from ..registry import get_entry
@@ -54,10 +55,16 @@ def site_link(name: str, site_url: str = SITE) -> str:
     return f"Leaderboard page (every run of this entry, with provenance): [{page}]({page}){where}."
 
 
+def sanity_reports(name: str, leaderboard="leaderboard") -> list[dict]:
+    """The entry's gradient-masking reports (``agdm-zoo sanity``) under ``leaderboard``, if any."""
+    return read_reports(sanity_folder(name, leaderboard))
+
+
 def model_card(entry: Entry, results: list[Results], repo_id: str, revision: str = "main",
-               training: dict[str, str] | None = None, site_url: str = SITE):
+               training: dict[str, str] | None = None, site_url: str = SITE, sanity: list[dict] | None = None):
     """The model card (``huggingface_hub.ModelCard``) of a bundle of ``entry``; it links the
-    entry's page on the leaderboard site (``site_url``) and carries the same numbers."""
+    entry's page on the leaderboard site (``site_url``) and carries the same numbers, and the
+    gradient-masking checks' section when ``sanity`` reports are given (:func:`sanity_reports`)."""
     from huggingface_hub import ModelCard, ModelCardData
 
     if not results:
@@ -67,7 +74,7 @@ def model_card(entry: Entry, results: list[Results], repo_id: str, revision: str
                          metrics=["accuracy"], tags=["adversarial-robustness", "diffusion-purification", "agdm",
                                                      "robustbench"],
                          eval_results=eval_results(entry, results))
-    body = _card_body(entry, results, repo_id, revision, training or {}, site_url)
+    body = _card_body(entry, results, repo_id, revision, training or {}, site_url, sanity or [])
     return ModelCard("---\n" + data.to_yaml() + "\n---\n\n" + body)
 
 
@@ -82,13 +89,14 @@ def site_cards(leaderboard="leaderboard", site_url: str = "..") -> Callable[[str
         except UnknownEntryError:
             return None
         results = latest_results(name, leaderboard)
-        return _card_body(entry, results, None, "main", {}, site_url) if results else None
+        return _card_body(entry, results, None, "main", {}, site_url, sanity_reports(name, leaderboard)) \
+            if results else None
 
     return card
 
 
 def _card_body(entry: Entry, results: list[Results], repo_id: str | None, revision: str,
-               training: dict[str, str], site_url: str = SITE) -> str:
+               training: dict[str, str], site_url: str = SITE, sanity: list[dict] = ()) -> str:
     p = entry.purification
     what = ("a plain classifier (no purification)" if p is None else
             f"DDPM purification to t* = {p.t_star} ({p.num_steps} reverse steps) with guidance pattern "
@@ -113,6 +121,8 @@ def _card_body(entry: Entry, results: list[Results], repo_id: str | None, revisi
                   for r in result.rows.itertuples()]
         lines += ["", f"Command: `{result.provenance.get('command')}` at commit `{result.provenance.get('commit')}`, "
                       f"{result.provenance.get('device')}, {result.provenance.get('date')}.", ""]
+    if sanity:
+        lines += [card_section(list(sanity))]
     lines += ["## Components and training", ""]
     for role in FILES:
         component = getattr(entry, role)

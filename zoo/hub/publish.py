@@ -14,7 +14,7 @@ from ..models.factory import create_model
 from ..registry.bundles import CONFIG
 from ..registry.resolve import get_entry
 from .bundle import save_bundle
-from .card import SITE, PublishError, model_card, training_notes
+from .card import SITE, PublishError, model_card, sanity_reports, training_notes
 
 
 def remote_config(repo_id: str, revision: str | None = None) -> dict | None:
@@ -60,7 +60,8 @@ def write_bundle(name: str, repo_id: str, out: Path | None = None, revision: str
     folder and the results it used. Touches no network for a shipped entry."""
     entry = get_entry(name)
     results = latest_results(entry.name, leaderboard)
-    card = model_card(entry, results, repo_id, revision or "main", training_notes(entry), site_url)
+    card = model_card(entry, results, repo_id, revision or "main", training_notes(entry), site_url,
+                      sanity_reports(entry.name, leaderboard))
     folder = save_bundle(create_model(entry, device="cpu"), out or Path("runs/publish") / entry.name)
     card.save(folder / "README.md")
     return folder, results

@@ -232,6 +232,40 @@ def replay_step(purifier: Purifier, x_t: Tensor, i: int, labels: Tensor | None, 
     return grad_x + grads[0], (grads[1] if want_ref else None)
 
 
+def replay_mismatch(purifier: Purifier, x: Tensor, generator: torch.Generator) -> list[float]:
+    """Does ``recompute`` rebuild the steps its forward ran? Per reverse step, the largest absolute
+    difference between the step's output in a real recompute-mode forward on pixels ``x`` (graph
+    free, as :class:`RecomputedChain` runs it) and the same step rebuilt with a graph from its stored
+    input (the guidance gradient with ``create_graph=True``, as the backward replays it), the step's
+    noise redrawn from the generator state the forward drew it from. All zeros: the replay is the
+    forward, so the gradient is taken at the chain the defense ran. The purifier is left as it was."""
+    recorded = []
+    original, mode = purifier._step, purifier.grad_mode
+
+    def recording(x_t, i, context, need_graph, gen):
+        state = gen.get_state()
+        out = original(x_t, i, context, need_graph, gen)
+        recorded.append((x_t.detach().clone(), i, context, state, out.detach().clone()))
+        return out
+
+    purifier.grad_mode, purifier._step = "recompute", recording
+    try:
+        with torch.enable_grad():
+            purifier(x.detach().clone().requires_grad_(True), generator)
+    finally:
+        purifier.grad_mode = mode
+        del purifier._step  # the instance attribute; the class's method shows through again
+    mismatch = []
+    for x_t, i, context, state, out in recorded:
+        generator.set_state(state)
+        with torch.enable_grad():
+            if context is not None:
+                context = GuidanceContext(context.labels, context.ref_logits.detach().requires_grad_(True))
+            replayed = original(x_t.requires_grad_(True), i, context, True, generator)
+        mismatch.append(float((replayed.detach() - out).abs().max()))
+    return mismatch
+
+
 class DefendedClassifier(nn.Module):
     """A zoo entry as one module: pixels in [0, 1], NCHW, float -> logits.
 

@@ -1,0 +1,6 @@
+"""``agdm-zoo gradient-ablation``, run from a source checkout (all of it lives in :mod:`zoo.cli.gradient_ablation`)."""
+import sys
+
+from zoo.cli.gradient_ablation import main
+
+sys.exit(main())

@@ -20,6 +20,7 @@ from ...attacks.catalogue import guided
 from ...attacks.gradients import ABLATION_LABEL, GRADIENT_MODES, attacker_model
 from ...common.files import atomic_write_text
 from ...common.provenance import provenance
+from ...registry.resolve import as_entry
 from ...registry.schema import Entry
 from .bench import Bench, Outcome
 from .budget import SanityBudget
@@ -88,9 +89,11 @@ def run_gradient_ablation(model: str | Entry | nn.Module, threat: str = "Linf", 
     ``gradient_ablation_<threat>.csv`` and ``.md`` when given; returns the table and its metadata."""
     budget = budget or SanityBudget()
     started = time.perf_counter()
+    if isinstance(model, nn.Module):
+        raise ValueError("the gradient table needs a zoo entry (its purifier and networks), not an own module")
+    if as_entry(model).purification is None:
+        raise ValueError(f"{as_entry(model).name} does not purify: the gradient table needs a purifier")
     defense = prepare(model, threat, budget=budget, eps=eps, device=device, data_dir=data_dir)
-    if defense.entry.purification is None:
-        raise ValueError(f"{defense.entry.name} does not purify: the gradient table needs a purifier")
     frame = gradient_ablation(defense.bench, default_surrogates(defense.entry) if surrogates is None else surrogates)
     meta = {"model": defense.entry.name, "threat": threat, "eps": defense.bench.eps, "reduced": True,
             "budget_note": budget.describe(),

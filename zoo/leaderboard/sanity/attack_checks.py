@@ -58,7 +58,7 @@ def eps_sweep(bench: Bench) -> dict:
     if low > NEAR_ZERO:
         why = (f"robust accuracy stays at {_pct(last.accuracy())} at eps={values[-1]:g}, where every image is "
                f"reachable (95% interval from {_pct(low)}): the gradient attack fails where any attack should "
-               "win (masked or shattered gradients)")
+               "win (masked or shattered gradients, or too few iterations)")
     elif rises:
         why = (f"robust accuracy rises with eps beyond the interval ({rises[0]['from_eps']:g} -> {rises[0]['to_eps']:g}"
                "): the attack is not using its budget (masking or too few iterations)")

@@ -99,6 +99,33 @@ def test_square_and_transfer_beat_the_gradient_attack_on_a_masked_model(masked_b
         assert check["figures"]["attack_minus_gradient"]["interval"][1] < 0
 
 
+class ArgmaxLabel(nn.Module):
+    """A toy guided defense whose decision is its label network's argmax on x': no gradient
+    reaches the input through the decision, only through the label path."""
+
+    def __init__(self, net: nn.Module, through_argmax: bool = True):
+        super().__init__()
+        self.label_network = net
+        self.through_argmax = through_argmax
+
+    def forward(self, x):
+        logits = self.label_network(x)
+        if not self.through_argmax:  # the honest twin: the decision is differentiable
+            return logits
+        return 10.0 * torch.nn.functional.one_hot(logits.argmax(1), 10).float() + 0.0 * logits  # zero gradient
+
+
+def test_the_label_aware_loss_beats_a_plain_loss_held_up_by_the_label(standard, digits):
+    bench = Bench(ArgmaxLabel(standard.classifier), *digits, threat="Linf", eps=0.3, budget=SMALL)
+    check = attack_checks.label_aware(bench)
+    assert check["status"] == "flag", check["why"]
+    assert check["figures"]["gradient_attack"]["robust_vote"] == pytest.approx(bench.clean_accuracy, abs=1e-3)
+    assert check["figures"]["attack"]["robust_vote"] <= 0.1
+    honest = attack_checks.label_aware(Bench(ArgmaxLabel(standard.classifier, through_argmax=False), *digits,
+                                             threat="Linf", eps=0.3, budget=SMALL))
+    assert honest["status"] == "pass"  # with a gradient through the decision the plain loss is as strong
+
+
 def test_the_eps_sweep_flags_a_masked_model(masked_bench):
     check = attack_checks.eps_sweep(masked_bench)
     assert check["status"] == "flag" and check["figures"]["eps"] == [0.15, 0.3, 0.6, 1.0]

@@ -57,8 +57,9 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     p.add_argument("--square-queries", type=int, default=BUDGET.square_queries)
     p.add_argument("--fd-inputs", type=int, default=BUDGET.fd_inputs, help="finite differences: inputs")
     p.add_argument("--fd-directions", type=int, default=BUDGET.fd_directions, help="finite differences: directions")
-    p.add_argument("--transfer-from", default=None, help="entry to transfer adversarial examples from (default: the "
-                                                         "entry's classifier; own defense on mnist: standard-tiny-mnist)")
+    p.add_argument("--transfer-from", default=None, help="entry or file.py:object to transfer adversarial examples from "
+                                                         "(default: the entry's classifier; own defense on mnist: "
+                                                         "standard-tiny-mnist)")
     p.add_argument("--out", type=Path, default=None, help="default: leaderboard/sanity/NAME")
     return p.parse_args(argv)
 
@@ -77,10 +78,13 @@ def main(argv=None, prog: str | None = None) -> int:
             if args.dataset is not None:
                 raise ValueError("--dataset is for an own defense (--model file.py:object); an entry has its own")
             model = name = args.name
+        transfer = args.transfer_from
+        if transfer is not None and is_module_file(transfer):
+            transfer = load_module_file(transfer)
         budget = budget_of(args, square_queries=args.square_queries, fd_inputs=args.fd_inputs,
                            fd_directions=args.fd_directions)
         report = run_sanity(model, args.threat, budget=budget, eps=args.eps, name=name, dataset=args.dataset,
-                            transfer_from=args.transfer_from, device=args.device, data_dir=args.data_dir,
+                            transfer_from=transfer, device=args.device, data_dir=args.data_dir,
                             out=args.out or sanity_folder(name))
     except (ValueError, UnknownEntryError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)

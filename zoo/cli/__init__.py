@@ -27,8 +27,8 @@ COMMANDS = {
     "site": ("site", "build the static leaderboard website from the results folders"),
     "submit-kit": ("submit_kit", "prepare a RobustBench submission for an entry from its newest results"),
     "reproduce": ("reproduce", "rerun one of the paper's tables and write our numbers beside the paper's"),
-    "sanity": ("sanity", "gradient-masking checks: is a defense's robust accuracy trustworthy? (entry or own module)"),
-    "gradient-ablation": ("gradient_ablation", "robust accuracy under each attacker gradient (exact, bpda, blind, surrogate)"),
+    "sanity": ("sanity", "gradient-masking checks: can a defense's robust accuracy be trusted?"),
+    "gradient-ablation": ("gradient_ablation", "robust accuracy under each attacker gradient (exact, bpda, ...)"),
 }
 
 

@@ -35,7 +35,8 @@ def budget_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draws", type=int, default=BUDGET.draws, help="K purifications per example")
     p.add_argument("--pgd-steps", type=int, default=BUDGET.pgd_steps)
     p.add_argument("--pgd-eot", type=int, default=BUDGET.pgd_eot)
-    p.add_argument("--step-fraction", type=float, default=BUDGET.pgd_step_fraction, help="PGD step as a fraction of eps")
+    p.add_argument("--step-fraction", type=float, default=BUDGET.pgd_step_fraction,
+                   help="PGD step as a fraction of eps")
     p.add_argument("--batch-size", type=int, default=BUDGET.batch_size)
     p.add_argument("--seed", type=int, default=BUDGET.seed)
     p.add_argument("--device", default=None)
@@ -57,9 +58,9 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     p.add_argument("--square-queries", type=int, default=BUDGET.square_queries)
     p.add_argument("--fd-inputs", type=int, default=BUDGET.fd_inputs, help="finite differences: inputs")
     p.add_argument("--fd-directions", type=int, default=BUDGET.fd_directions, help="finite differences: directions")
-    p.add_argument("--transfer-from", default=None, help="entry or file.py:object to transfer adversarial examples from "
-                                                         "(default: the entry's classifier; own defense on mnist: "
-                                                         "standard-tiny-mnist)")
+    p.add_argument("--transfer-from", default=None,
+                   help="entry or file.py:object to transfer adversarial examples from (default: the entry's "
+                        "classifier; own defense on mnist: standard-tiny-mnist)")
     p.add_argument("--out", type=Path, default=None, help="default: leaderboard/sanity/NAME")
     return p.parse_args(argv)
 
@@ -72,7 +73,8 @@ def main(argv=None, prog: str | None = None) -> int:
             raise ValueError("name one defense: an entry (agdm-zoo sanity NAME) or --model file.py:object")
         if args.model is not None:
             if not is_module_file(args.model):
-                raise ValueError(f"--model takes path/to/file.py:object, got {args.model!r} (an entry goes without --model)")
+                raise ValueError(f"--model takes path/to/file.py:object, got {args.model!r} "
+                                 "(an entry is named without --model)")
             model, name = load_module_file(args.model), args.model.rpartition(":")[2]
         else:
             if args.dataset is not None:

@@ -96,7 +96,7 @@ def site_cards(leaderboard="leaderboard", site_url: str = "..") -> Callable[[str
 
 
 def _card_body(entry: Entry, results: list[Results], repo_id: str | None, revision: str,
-               training: dict[str, str], site_url: str = SITE, sanity: list[dict] = ()) -> str:
+               training: dict[str, str], site_url: str = SITE, sanity: list[dict] | tuple = ()) -> str:
     p = entry.purification
     what = ("a plain classifier (no purification)" if p is None else
             f"DDPM purification to t* = {p.t_star} ({p.num_steps} reverse steps) with guidance pattern "

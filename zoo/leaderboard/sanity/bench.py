@@ -22,7 +22,7 @@ from ...attacks.losses import AttackLoss
 from ...common.devices import device_of
 from ...evaluation.draws import redraw_predictions
 from ...evaluation.verdicts import correct
-from ..comparison import paired_difference_interval
+from ..comparison import paired_test
 from ..intervals import wilson
 from .budget import SanityBudget
 
@@ -62,13 +62,15 @@ class Outcome:
 
 
 def difference(a: Outcome, b: Outcome) -> dict:
-    """Robust accuracy (vote) of ``a`` minus ``b`` on the same examples, its 95% paired interval,
-    and ``below``: whether the interval lies wholly below 0 (``a`` lower beyond the interval)."""
-    ra, rb = a.vote.astype(bool), b.vote.astype(bool)
-    cells = [int(np.sum(ra & rb)), int(np.sum(ra & ~rb)), int(np.sum(~ra & rb)), int(np.sum(~ra & ~rb))]
-    low, high = paired_difference_interval(*cells)
-    return {"difference": _rounded(ra.mean() - rb.mean()), "interval": [_rounded(low), _rounded(high)],
-            "below": bool(high < 0)}
+    """Robust accuracy (vote) of ``a`` minus ``b`` on the same examples, its 95% paired interval
+    (Newcombe) and exact McNemar p-value (:func:`~zoo.leaderboard.comparison.paired_test`), the
+    examples robust under one attack only, and ``below``: whether the interval lies wholly below 0
+    (``a`` lower beyond the interval)."""
+    test = paired_test(a.vote, b.vote, "vote")
+    low, high = test["difference_lo"], test["difference_hi"]
+    return {"difference": _rounded(a.vote.mean() - b.vote.mean()), "interval": [_rounded(low), _rounded(high)],
+            "robust_only_first": test["a_only"], "robust_only_second": test["b_only"],
+            "p_value": _rounded(test["p_value"]), "below": bool(high < 0)}
 
 
 class Bench:

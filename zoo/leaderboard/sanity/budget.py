@@ -39,9 +39,9 @@ class SanityBudget:
         for name, value in asdict(self).items():
             if name == "seed":
                 continue
-            if isinstance(value, bool) or not value > 0 or (name != "pgd_step_fraction" and int(value) != value):
-                raise ValueError(f"sanity budget {name} must be a positive {'number' if name == 'pgd_step_fraction' else 'integer'}, "
-                                 f"got {value!r}")
+            kind = "number" if name == "pgd_step_fraction" else "integer"
+            if isinstance(value, bool) or not value > 0 or (kind == "integer" and int(value) != value):
+                raise ValueError(f"sanity budget {name} must be a positive {kind}, got {value!r}")
 
     def describe(self) -> str:
         """The budget in one line, as every output states it."""

@@ -11,9 +11,10 @@
   forward ran, exactly (:func:`zoo.models.purifier.replay_mismatch`).
 
 The projection, unlike a cross-entropy that is ~0 on a confidently right example, has
-derivatives far above rounding. Finite differences run in float64 on a copy of the defense (float32 with a looser tolerance
-when the module cannot run in float64), at inputs pulled ``MARGIN`` inside [0, 1] (both sides of every difference valid
-images) and jittered by up to ``MARGIN`` (a digit's flat background would tie max-pooling windows,
+derivatives far above rounding. Finite differences run in float64 on a copy of the defense
+(float32 with a looser tolerance when the module cannot run in float64), at inputs pulled
+``MARGIN`` inside [0, 1] (both sides of every difference valid images) and jittered by up to
+``MARGIN`` (a digit's flat background would tie max-pooling windows,
 where the loss has a kink that finite differences see and a gradient does not).
 """
 from __future__ import annotations

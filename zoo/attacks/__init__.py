@@ -5,8 +5,8 @@
     x_adv = attack(x, y)                                  # x: N x C x H x W in [0, 1], y: N long
 
 ``ATTACKS`` maps each attack the benchmark runs to its class (:mod:`.catalogue` builds them from
-a budget); :class:`StAdv` (the spatial threat of the paper's Table 5) is not in it yet;
-:mod:`.gradients` builds the ablation attackers' gradient modules; :class:`TRADES` is the inner
+a budget, with every loss variant of PGD+EOT); :class:`StAdv` is the spatial threat of the
+paper's Table 5 (threat ``StAdv``); :mod:`.gradients` builds the ablation attackers' gradient modules; :class:`TRADES` is the inner
 maximum of the guidance net's training, not a benchmark attack. ``draw_decisions`` (decisions over
 repeated purifications) and ``least_robust`` (AutoAttack's loop keeping each example's least
 robust point) make AutoAttack honest on stochastic defenses.
@@ -21,6 +21,6 @@ from .pgd_eot import PGDEOT
 from .stadv import StAdv
 from .trades import TRADES
 
-ATTACKS = {"pgd-eot": PGDEOT, "autoattack": AutoAttackEval}
+ATTACKS = {"pgd-eot": PGDEOT, "autoattack": AutoAttackEval, "stadv": StAdv}
 
 __all__ = ["Attack", "PGDEOT", "StAdv", "TRADES", "ATTACKS"]

@@ -161,6 +161,13 @@ class AutoAttackEval(Attack):
         self.adversary.verbose = False
         configure(self.adversary, budget)
 
+    def with_attacker(self, attacker: nn.Module) -> "AutoAttackEval":
+        """Every gradient call of the sub-attacks goes to ``attacker`` (:mod:`.gradients`); the
+        gradient-free decisions and the scoring of every point stay on the real defense."""
+        super().with_attacker(attacker)
+        self.decider.gradient_model = attacker
+        return self
+
     def perturb(self, x: Tensor, y: Tensor) -> Tensor:
         logger = logging.getLogger(LOGGER_NAME)
         handler = _Collect(self.warnings)

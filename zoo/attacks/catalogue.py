@@ -1,13 +1,20 @@
 """The attack catalogue: every attack the benchmark runs, by name, in table order; how each is
 built from a budget; and what each costs in model calls per example (for ``--estimate``).
 
-Names: ``pgd-eot`` (:class:`~zoo.attacks.PGDEOT`, Lee & Kim's loss), ``pgd-eot-label`` (the same
-attack and budget with the label-aware loss of :mod:`zoo.attacks.losses`, shown as "pgd-eot
-(label-aware)"; run only on entries whose guidance label comes from a network, by default next to
-the plain one) and ``autoattack-<version>``
-(:class:`~zoo.attacks.AutoAttackEval`, versions ``standard`` and ``rand``). ``budget`` is anything
-with the attributes of :class:`zoo.registry.schema.Budget` (``pgd_steps``, ``pgd_eot``,
-``pgd_step_fraction``, ``autoattack``, ``batch_size``): an entry's budget or a run's settings.
+Names: ``pgd-eot`` (:class:`~zoo.attacks.PGDEOT`, Lee & Kim's cross-entropy), ``pgd-eot-margin``
+and ``pgd-eot-dlr`` (the same attack and budget ascending the CW margin or AutoAttack's DLR,
+:data:`~zoo.attacks.losses.LOSSES`), ``pgd-eot-label`` (the label-aware loss of
+:mod:`zoo.attacks.losses`, shown as "pgd-eot (label-aware)"; run only on entries whose guidance
+label comes from a network) and its loss variants ``pgd-eot-label-margin``, ``pgd-eot-label-dlr``;
+``autoattack-<version>`` (:class:`~zoo.attacks.AutoAttackEval`, versions ``standard`` and
+``rand``); and ``stadv`` (:class:`~zoo.attacks.StAdv`, the spatial threat ``StAdv``, with the
+PGD+EOT budget's steps and EOT samples). ``budget`` is anything with the attributes of
+:class:`zoo.registry.schema.Budget` (``pgd_steps``, ``pgd_eot``, ``pgd_step_fraction``,
+``autoattack``, ``batch_size``): an entry's budget or a run's settings.
+
+Every gradient attack takes its gradients from an ``attacker`` when one is given
+(:func:`zoo.attacks.gradients.attacker_model`, via :meth:`~zoo.attacks.Attack.with_attacker`);
+the defense judged stays ``model``.
 """
 from __future__ import annotations
 
@@ -17,19 +24,56 @@ from typing import Any
 from torch import nn
 
 from .autoattack import DEFAULT_DECISION_DRAWS, VERSIONS, AutoAttackEval
-from .losses import label_aware_loss
+from .losses import LOSSES, AttackLoss, check_loss, label_aware_loss
 from .pgd_eot import PGDEOT
+from .stadv import StAdv
 
 LABEL_AWARE = "pgd-eot-label"
 """PGD+EOT with the label-aware loss (:class:`~zoo.attacks.losses.LabelAwareLoss`)."""
 LABEL_WEIGHT = 1.0
-"""The label term's weight w in the catalogue's ``pgd-eot-label``."""
+"""The label term's weight w in the catalogue's label-aware attacks."""
+STADV = "stadv"
+"""StAdv, the only attack of the threat ``StAdv`` (and run under no other threat)."""
+SPATIAL_THREATS = {"StAdv": (STADV,)}
+"""Threats that are not eps-balls, with the attacks that run under them."""
 
-ATTACK_ORDER = ("pgd-eot", LABEL_AWARE, *(f"autoattack-{v}" for v in VERSIONS))
+
+def pgd_name(loss: str = "ce", label_aware: bool = False) -> str:
+    """The catalogue name of PGD+EOT with ``loss`` (``ce``: no suffix), plain or label-aware."""
+    base = LABEL_AWARE if label_aware else "pgd-eot"
+    return base if check_loss(loss) == "ce" else f"{base}-{loss}"
+
+
+PGD_VARIANTS = {pgd_name(loss, aware): (loss, aware) for loss in LOSSES for aware in (False, True)}
+"""Every PGD+EOT name -> (loss, label-aware), in table order (each plain one, then its label-aware one)."""
+
+ATTACK_ORDER = (*PGD_VARIANTS, *(f"autoattack-{v}" for v in VERSIONS), STADV)
 """Every attack name, in the order the tables show them."""
 
-TITLES = {"pgd-eot": "pgd-eot (Lee & Kim loss)", LABEL_AWARE: "pgd-eot (label-aware)"}
-"""How outputs name the PGD+EOT variants."""
+DEFAULT_ATTACKS = ("pgd-eot", LABEL_AWARE, *(f"autoattack-{v}" for v in VERSIONS))
+"""What an eps-ball threat runs by default (the label-aware one only on guided entries)."""
+
+def _title(loss: str, label_aware: bool) -> str:
+    if loss == "ce":
+        return "pgd-eot (label-aware)" if label_aware else "pgd-eot (Lee & Kim loss)"
+    return f"pgd-eot (label-aware, {loss})" if label_aware else f"pgd-eot ({loss})"
+
+
+TITLES = {name: _title(loss, aware) for name, (loss, aware) in PGD_VARIANTS.items()}
+"""How outputs name the PGD+EOT variants: "pgd-eot (Lee & Kim loss)", "pgd-eot (label-aware)",
+"pgd-eot (dlr)", "pgd-eot (label-aware, dlr)", ..."""
+
+
+def default_attacks(threat: str) -> tuple[str, ...]:
+    """The attacks a benchmark of ``threat`` runs when none are named."""
+    return SPATIAL_THREATS.get(threat, DEFAULT_ATTACKS)
+
+
+def with_loss(names, loss: str) -> tuple[str, ...]:
+    """``names`` with every PGD+EOT attack ascending ``loss`` instead (label-aware ones stay
+    label-aware); other attacks unchanged."""
+    check_loss(loss)
+    return tuple(pgd_name(loss, PGD_VARIANTS[n][1]) if n in PGD_VARIANTS else n for n in check_attacks(names))
 
 
 def guided(entry) -> bool:
@@ -38,9 +82,9 @@ def guided(entry) -> bool:
 
 
 def attacks_for(entry, names) -> tuple[str, ...]:
-    """``names`` as run on ``entry``: the label-aware attack only where there is a label to attack
-    (elsewhere it would repeat the plain PGD+EOT)."""
-    return tuple(n for n in check_attacks(names) if n != LABEL_AWARE or guided(entry))
+    """``names`` as run on ``entry``: label-aware attacks only where there is a label to attack
+    (elsewhere they would repeat the plain PGD+EOT)."""
+    return tuple(n for n in check_attacks(names) if not PGD_VARIANTS.get(n, (None, False))[1] or guided(entry))
 
 
 def autoattack_version(name: str) -> str | None:
@@ -57,17 +101,42 @@ def check_attacks(names) -> tuple[str, ...]:
     return tuple(names)
 
 
-def build_attack(name: str, model: nn.Module, *, norm: str, eps: float, seed: int, budget) -> Any:
-    """The attack called ``name`` on ``model`` with ``budget``'s settings."""
+def check_threat(threat: str, names) -> tuple[str, ...]:
+    """``names``, refusing attacks that do not belong to ``threat``: a spatial threat runs only its
+    own attacks (:data:`SPATIAL_THREATS`), an eps-ball threat none of them."""
+    names = check_attacks(names)
+    own = SPATIAL_THREATS.get(threat)
+    spatial = {a for attacks in SPATIAL_THREATS.values() for a in attacks}
+    wrong = [n for n in names if (n not in own if own else n in spatial)]
+    if wrong:
+        allowed = list(own) if own else [a for a in ATTACK_ORDER if a not in spatial]
+        raise ValueError(f"attack(s) {wrong} do not run under the {threat} threat; it takes {allowed}")
+    return names
+
+
+def build_attack(name: str, model: nn.Module, *, norm: str, eps: float, seed: int, budget,
+                 attacker: nn.Module | None = None) -> Any:
+    """The attack called ``name`` on ``model`` with ``budget``'s settings, taking its gradients from
+    ``attacker`` when given (:func:`zoo.attacks.gradients.attacker_model`)."""
+    attack = _build(name, model, norm=norm, eps=eps, seed=seed, budget=budget)
+    return attack if attacker is None else attack.with_attacker(attacker)
+
+
+def _build(name: str, model: nn.Module, *, norm: str, eps: float, seed: int, budget) -> Any:
     version = autoattack_version(name)
+    step = None if budget.pgd_step_fraction is None else budget.pgd_step_fraction * eps
     if version is not None:
         return AutoAttackEval(model, norm=norm, eps=eps, version=version, seed=seed,
                               batch_size=budget.batch_size, budget=dict(budget.autoattack) or None)
-    if name in ("pgd-eot", LABEL_AWARE):
-        step = None if budget.pgd_step_fraction is None else budget.pgd_step_fraction * eps
-        loss = label_aware_loss(model, LABEL_WEIGHT) if name == LABEL_AWARE else None
+    if name in PGD_VARIANTS:
+        loss, aware = PGD_VARIANTS[name]
+        objective = label_aware_loss(model, LABEL_WEIGHT, loss) if aware else AttackLoss(loss)
         return PGDEOT(model, norm=norm, eps=eps, steps=budget.pgd_steps, eot=budget.pgd_eot, step_size=step,
-                      seed=seed, loss=loss)
+                      seed=seed, loss=objective)
+    if name == STADV:
+        if norm != "StAdv":
+            raise ValueError(f"stadv is the StAdv threat's attack, not {norm}'s")
+        return StAdv(model, bound=eps, steps=budget.pgd_steps, eot=budget.pgd_eot, step_size=step, seed=seed)
     check_attacks([name])
     raise AssertionError(name)  # pragma: no cover - check_attacks raised
 
@@ -168,6 +237,6 @@ def attack_calls(attack: str, budget) -> ModelCalls:
     version = autoattack_version(attack)
     if version is not None:
         return autoattack_calls(version, dict(budget.autoattack) or None)
-    if attack in ("pgd-eot", LABEL_AWARE):  # the label term: one label-net gradient per step, not counted
-        return pgd_eot_calls(budget.pgd_steps, budget.pgd_eot)
+    if attack in PGD_VARIANTS or attack == STADV:  # a label term: one label-net gradient per step, not counted
+        return pgd_eot_calls(budget.pgd_steps, budget.pgd_eot)  # StAdv: the same steps x EOT gradients
     raise ValueError(f"unknown attack {attack!r}")

@@ -39,7 +39,8 @@ def row_keys(x: Tensor) -> list[bytes]:
 class RepeatedDraws(nn.Module):
     """``model`` with its gradient-free decisions taken over ``draws`` purifications (see module doc).
 
-    ``forward`` with gradients enabled is one call of ``model``; without, the logits of the draw
+    ``forward`` with gradients enabled is one call of ``model`` (or of ``gradient_model`` where an
+    attacker gradient is set, :mod:`.gradients`); without, the logits of the draw
     the rules pick among ``draws`` (:meth:`draw_logits`: two calls, the first the unwrapped one).
     :meth:`correct_fraction` scores candidate points against known labels.
     """
@@ -49,12 +50,13 @@ class RepeatedDraws(nn.Module):
         if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
             raise ValueError(f"draws must be an int >= 1, got {draws!r}")
         self.model = model
+        self.gradient_model: nn.Module | None = None  # None: gradient calls go to ``model``
         self.draws = draws
         self.known: dict[bytes, int] = {}  # row key -> true label
 
     def forward(self, x: Tensor) -> Tensor:
         if torch.is_grad_enabled():
-            return self.model(x)
+            return (self.model if self.gradient_model is None else self.gradient_model)(x)
         logits = self.draw_logits(x)
         preds = logits.argmax(-1)  # draws x N
         chosen = _majority_draw(preds)

@@ -24,15 +24,45 @@ than under the exact one), never a defense's robustness. Each module says so in 
 """
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import torch
 from torch import Tensor, nn
 
 from ..models.factory import assemble
-from ..registry.resolve import with_overrides
+from ..registry.resolve import OVERRIDABLE, with_overrides
 
 GRADIENT_MODES = ("exact", "bpda", "blind", "surrogate")
 
 ABLATION_LABEL = "weaker, ablation-only attack"
+
+
+def gradient_label(mode: str, overrides: Mapping[str, Any] | None = None) -> str:
+    """How records, tables and model cards name an attacker gradient: the mode, a surrogate's chain
+    settings, and the ablation warning for every mode but ``exact``."""
+    if mode == "exact":
+        return mode
+    settings = ", ".join(f"{k}={v}" for k, v in sorted((overrides or {}).items()))
+    return f"{mode}[{settings}] ({ABLATION_LABEL})" if mode == "surrogate" else f"{mode} ({ABLATION_LABEL})"
+
+
+def check_gradient(mode: str, surrogate: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """``surrogate`` checked against ``mode``: the surrogate gradient needs its chain's settings
+    (keys of :data:`zoo.registry.resolve.OVERRIDABLE`), every other mode takes none. Returns the
+    settings as a dict (``None`` for the other modes)."""
+    if mode not in GRADIENT_MODES:
+        raise ValueError(f"attacker gradient must be one of {GRADIENT_MODES}, got {mode!r}")
+    if mode != "surrogate":
+        if surrogate:
+            raise ValueError(f"only the surrogate attacker gradient takes chain settings, got {dict(surrogate)} "
+                             f"for {mode!r}")
+        return None
+    if not surrogate:
+        raise ValueError("the surrogate attacker gradient needs its chain's settings, e.g. steps=2 or pattern=none")
+    unknown = sorted(set(surrogate) - set(OVERRIDABLE))
+    if unknown:
+        raise ValueError(f"unknown surrogate setting(s) {unknown}; allowed: {list(OVERRIDABLE)}")
+    return dict(surrogate)
 
 
 class AttackerModel(nn.Module):
@@ -57,7 +87,7 @@ class AttackerModel(nn.Module):
 
     @property
     def label(self) -> str:
-        return f"{self.mode} ({ABLATION_LABEL})" if self.is_ablation else self.mode
+        return gradient_label(self.mode)
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """The defense's own logits and gradient (``exact``)."""
@@ -109,8 +139,7 @@ class Surrogate(AttackerModel):
 
     @property
     def label(self) -> str:
-        settings = ", ".join(f"{k}={v}" for k, v in sorted(self.overrides.items()))
-        return f"surrogate[{settings}] ({ABLATION_LABEL})"
+        return gradient_label(self.mode, self.overrides)
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return self.chain(x, generator)

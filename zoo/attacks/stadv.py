@@ -14,18 +14,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import Attack, madry_step_size
+from .losses import margin_sum  # the CW margin StAdv ascends, as Xiao et al.
 
 PAPER_BOUND = 0.05  # AGDM Table 5 / perceptual-advex: Linf of the flow, normalised coordinates
 SMOOTHNESS = 0.05  # Xiao et al.'s weight tau of the flow loss
-
-
-def margin_sum(logits: Tensor, y: Tensor) -> Tensor:
-    """The CW margin, summed over the batch: the best wrong logit minus the true one (unbounded,
-    kappa = inf). Unlike cross-entropy its gradient does not vanish on confidently classified
-    examples, which matters here: the flow loss would otherwise outweigh it."""
-    true = logits.gather(1, y[:, None]).squeeze(1)
-    wrong = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(1)
-    return (wrong - true).sum()
 
 
 def identity_grid(x: Tensor) -> Tensor:

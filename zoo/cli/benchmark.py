@@ -3,6 +3,8 @@
     agdm-zoo benchmark --threat Linf                     # the embedded demo entries (= scripts/benchmark.py)
     agdm-zoo benchmark --threat Linf --model agdm-wrn28-cifar10 --data-dir ./data
     agdm-zoo benchmark --threat Linf --model mine.py:model --name mine --eps 0.3   # your own defense
+    agdm-zoo benchmark --threat StAdv --model agdm-tiny-mnist                     # StAdv, flow bound 0.05
+    agdm-zoo benchmark --threat Linf --loss dlr --attacker-grad bpda --out ablation  # ablation: weaker attack
 
 Budgets and eps default to each entry's declaration in checkpoints.yaml (the CIFAR entries: the
 published protocol; the demo: a reduced budget, labelled REDUCED in every output). Results are
@@ -15,7 +17,9 @@ import argparse
 import sys
 
 import zoo
-from zoo.attacks.catalogue import ATTACK_ORDER as ATTACK_CHOICES
+from zoo.attacks.catalogue import ATTACK_ORDER, SPATIAL_THREATS, STADV, with_loss
+from zoo.attacks.gradients import GRADIENT_MODES, check_gradient
+from zoo.attacks.losses import LOSSES
 from zoo.cli.module_file import is_module_file, load_module_file
 from zoo.evaluation.estimate import estimate
 from zoo.evaluation.settings import PROTOCOLS
@@ -23,6 +27,8 @@ from zoo.leaderboard.metrics import HEADLINES
 from zoo.leaderboard.run import benchmark
 from zoo.models.purifier import GRAD_MODES
 from zoo.models.speed import LEVERS
+from zoo.registry.resolve import OVERRIDABLE
+from zoo.registry.schema import THREATS
 
 
 def shard(text: str) -> tuple[int, int]:
@@ -35,18 +41,50 @@ def shard(text: str) -> tuple[int, int]:
     return i, n
 
 
+def surrogate_settings(text: str) -> dict:
+    """``steps=2,pattern=none`` -> ``{"steps": 2, "pattern": "none"}`` (ints and floats read as numbers)."""
+    settings = {}
+    for item in text.split(","):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not key or not value:
+            raise argparse.ArgumentTypeError(f"--surrogate takes KEY=VALUE[,KEY=VALUE...], got {item!r} in {text!r}")
+        if key not in OVERRIDABLE:
+            raise argparse.ArgumentTypeError(f"--surrogate: unknown key {key!r}; allowed: {', '.join(OVERRIDABLE)}")
+        for kind in (int, float):
+            try:
+                value = kind(value)
+                break
+            except ValueError:
+                continue
+        settings[key] = value
+    return settings
+
+
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threat", choices=["Linf", "L2"], required=True)
+    p.add_argument("--threat", choices=list(THREATS), required=True,
+                   help="Linf, L2 (eps-balls) or StAdv (Xiao et al.'s flow field, bound default 0.05 as the "
+                        "paper's Table 5; runs the stadv attack only)")
     p.add_argument("--model", nargs="+", default=None,
                    help="entries (default: the MNIST demo entries), or one own defense as path/to/file.py:object "
                         "(an nn.Module from pixels in [0, 1] to logits, or a zero-argument callable returning one; "
                         "needs --name and --eps, budget: the published protocol)")
     p.add_argument("--name", default=None, help="own defense (--model file.py:object): the name its results go under")
     p.add_argument("--dataset", default="mnist", help="own defense: the test set it is evaluated on (default mnist)")
-    p.add_argument("--attack", choices=["autoattack", "pgd-eot", "pgd-eot-label", "all"], default="all",
+    p.add_argument("--attack", choices=["autoattack", "pgd-eot", "pgd-eot-label", "stadv", "all"], default="all",
                    help="all (default): PGD+EOT with Lee & Kim's loss and, on guided entries, with the label-aware "
-                        "loss (pgd-eot-label), and AutoAttack")
+                        "loss (pgd-eot-label), and AutoAttack; under --threat StAdv: stadv")
+    p.add_argument("--loss", choices=list(LOSSES), default="ce",
+                   help="what PGD+EOT (plain and label-aware) ascends: ce (cross-entropy, Lee & Kim; default), margin "
+                        "(CW margin) or dlr (AutoAttack's DLR); the attacks are named pgd-eot-margin, pgd-eot-dlr, ...")
+    p.add_argument("--attacker-grad", choices=GRADIENT_MODES, default="exact",
+                   help="where every gradient attack takes its gradients: exact (default: the whole chain and its "
+                        "guidance), bpda (identity through the purifier), blind (the classifier alone) or surrogate "
+                        "(another chain, --surrogate); all but exact are weaker, ablation-only attacks, labelled so "
+                        "in every output. Not --grad-mode, which is how the exact gradient is computed")
+    p.add_argument("--surrogate", type=surrogate_settings, default=None, metavar="KEY=VALUE,...",
+                   help="--attacker-grad surrogate: the surrogate chain's purification settings, e.g. "
+                        f"steps=2,pattern=none (keys: {', '.join(OVERRIDABLE)})")
     p.add_argument("--version", choices=["standard", "rand", "both"], default="both",
                    help="AutoAttack version(s): standard (RobustBench) and/or rand (for randomised defenses)")
     p.add_argument("--n-examples", type=int, default=None)
@@ -91,11 +129,18 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
 
 
 def attacks_of(args: argparse.Namespace) -> tuple[str, ...]:
+    if args.threat in SPATIAL_THREATS:
+        if args.attack not in ("all", *SPATIAL_THREATS[args.threat]):
+            raise ValueError(f"--threat {args.threat} runs {', '.join(SPATIAL_THREATS[args.threat])}, "
+                             f"not --attack {args.attack}")
+        return SPATIAL_THREATS[args.threat]
+    if args.attack == STADV:
+        raise ValueError(f"--attack stadv is the StAdv threat's attack: use --threat StAdv, not {args.threat}")
     versions = ("standard", "rand") if args.version == "both" else (args.version,)
     aa = tuple(f"autoattack-{v}" for v in versions)
     pgd = ("pgd-eot", "pgd-eot-label")  # the label-aware one runs on guided entries only
     chosen = {"autoattack": aa, "pgd-eot": pgd[:1], "pgd-eot-label": pgd[1:], "all": (*pgd, *aa)}[args.attack]
-    return tuple(a for a in ATTACK_CHOICES if a in chosen)
+    return tuple(a for a in ATTACK_ORDER if a in chosen)
 
 
 def overrides_of(args: argparse.Namespace) -> dict:
@@ -119,18 +164,20 @@ def main(argv=None, prog: str | None = None) -> int:
             names, own = load_module_file(names[0]), {"name": args.name, "dataset": args.dataset}
         elif args.name is not None:
             raise ValueError("--name is for an own defense (--model path/to/file.py:object)")
+        gradient = {"attacker_grad": args.attacker_grad, "surrogate": args.surrogate}
+        check_gradient(args.attacker_grad, args.surrogate)
         if args.estimate:
-            print(estimate(names, args.threat, attacks_of(args), device=args.device, eps=args.eps,
-                           n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
+            print(estimate(names, args.threat, with_loss(attacks_of(args), args.loss), device=args.device,
+                           eps=args.eps, n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
                            subset_seed=args.subset_seed, grad_mode=args.grad_mode, levers=tuple(args.levers),
-                           protocol=args.protocol, headline=args.headline, overrides=overrides_of(args)))
+                           protocol=args.protocol, headline=args.headline, overrides=overrides_of(args), **gradient))
             return 0
         written = benchmark(names, args.threat, attacks_of(args), out=args.out, eps=args.eps,
                             n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
                             subset_seed=args.subset_seed, device=args.device, data_dir=args.data_dir,
                             shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode,
                             levers=tuple(args.levers), headline=args.headline, protocol=args.protocol,
-                            overrides=overrides_of(args), **own)
+                            overrides=overrides_of(args), loss=args.loss, **gradient, **own)
     except (KeyError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
         print(f"{prog or 'benchmark.py'}: error: {err}", file=sys.stderr)
         return 2

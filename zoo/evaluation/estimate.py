@@ -24,6 +24,11 @@ guidance on or off (G = 1 or 0):
   the grad mode runs them (:data:`zoo.models.purifier.RUNS_PER_STEP`), then S UNet backwards,
   G*S' double backwards through the guidance gradients (+G for f(x') under robust guidance) and a
   classifier backward.
+* attacker gradients (``--attacker-grad``, :func:`attacker_evals`): forward-only calls are the
+  real defense's; a gradient call is the chain's above for ``exact``, the surrogate chain's for
+  ``surrogate``, a forward-only purification plus a classifier forward and backward for ``bpda``
+  and a classifier forward and backward alone for ``blind`` (no backward through the chain).
+* StAdv: as PGD+EOT, steps x EOT gradient calls (the bilinear warp costs no network evaluation).
 * AutoAttack's calls include its repeated-draw decisions (:mod:`zoo.attacks.least_robust`): every
   gradient-free forward is made R times (R = 5), see the catalogue's docstrings.
 
@@ -39,10 +44,12 @@ from dataclasses import dataclass
 
 import torch
 
-from ..attacks.catalogue import LABEL_AWARE, ModelCalls, attack_calls, autoattack_version, check_calls
+from ..attacks.catalogue import PGD_VARIANTS, ModelCalls, attack_calls, autoattack_version, check_calls
+from ..attacks.gradients import attacker_model
 from ..models.factory import diffusion_for
 from ..models.purifier import RUNS_PER_STEP
 from ..models.speed import lever_flags
+from ..registry.resolve import with_overrides
 from ..registry.schema import Entry
 from .draws import redraw_calls
 
@@ -99,21 +106,37 @@ def gradient_evals(entry: Entry, grad_mode: str = "exact") -> NetworkEvals:
                         classifier_forward=1 + int(label_net), classifier_backward=1)
 
 
-def jacobian_evals(entry: Entry, grad_mode: str, num_classes: int) -> NetworkEvals:
-    """FAB's Jacobian: one gradient call's forward and ``num_classes`` backward passes."""
-    grad = gradient_evals(entry, grad_mode)
-    fwd = forward_evals(entry)
-    backward = dataclasses.replace(grad, unet_forward=grad.unet_forward - fwd.unet_forward,
-                                   guidance_forward=grad.guidance_forward - fwd.guidance_forward,
-                                   guidance_backward=grad.guidance_backward - fwd.guidance_backward,
-                                   classifier_forward=0)
+def attacker_evals(entry: Entry, grad_mode: str = "exact", attacker_grad: str = "exact",
+                   surrogate: dict | None = None) -> tuple[NetworkEvals, NetworkEvals]:
+    """(the forward part, the whole) of one gradient call of the attacker gradient
+    (:mod:`zoo.attacks.gradients`): ``exact``, the entry's chain; ``surrogate``, the surrogate
+    chain's; ``bpda``, a forward-only purification and the classifier's forward and backward (no
+    backward through the chain); ``blind``, the classifier's forward and backward alone."""
+    if attacker_grad == "surrogate":
+        entry = with_overrides(entry, **(surrogate or {}))
+    if attacker_grad == "blind":
+        return NetworkEvals(classifier_forward=1), NetworkEvals(classifier_forward=1, classifier_backward=1)
+    if attacker_grad == "bpda":
+        return forward_evals(entry), forward_evals(entry) + NetworkEvals(classifier_backward=1)
+    return forward_evals(entry), gradient_evals(entry, grad_mode)
+
+
+def jacobian_evals(entry: Entry, grad_mode: str, num_classes: int, attacker_grad: str = "exact",
+                   surrogate: dict | None = None) -> NetworkEvals:
+    """FAB's Jacobian: one gradient call's forward and ``num_classes`` backward passes (a backward
+    pass: what a gradient call adds to its forward, recomputations included)."""
+    fwd, grad = attacker_evals(entry, grad_mode, attacker_grad, surrogate)
+    backward = NetworkEvals(*(g - f for g, f in zip(dataclasses.astuple(grad), dataclasses.astuple(fwd))))
     return fwd + backward.scaled(num_classes)
 
 
-def network_evals(calls: ModelCalls, entry: Entry, grad_mode: str = "exact") -> NetworkEvals:
-    """Network evaluations per image of ``calls``."""
-    return (forward_evals(entry).scaled(calls.forward) + gradient_evals(entry, grad_mode).scaled(calls.gradient)
-            + jacobian_evals(entry, grad_mode, entry.num_classes).scaled(calls.jacobian))
+def network_evals(calls: ModelCalls, entry: Entry, grad_mode: str = "exact", attacker_grad: str = "exact",
+                  surrogate: dict | None = None) -> NetworkEvals:
+    """Network evaluations per image of ``calls``: forward-only calls on the real defense, gradient
+    calls (and Jacobians) on the attacker gradient."""
+    gradient = attacker_evals(entry, grad_mode, attacker_grad, surrogate)[1]
+    return (forward_evals(entry).scaled(calls.forward) + gradient.scaled(calls.gradient)
+            + jacobian_evals(entry, grad_mode, entry.num_classes, attacker_grad, surrogate).scaled(calls.jacobian))
 
 
 @dataclass
@@ -141,18 +164,20 @@ def _timed(fn) -> float:
 
 
 def _probe_once(entry: Entry, device: torch.device, grad_mode: str, levers: tuple[str, ...] = (),
-                batch: int = 1, repeats: int = 2) -> tuple[float, float]:
+                batch: int = 1, repeats: int = 2, attacker: tuple[str, dict | None] = ("exact", None)
+                ) -> tuple[float, float]:
     """Seconds per image of one forward and one gradient of ``entry`` (random weights) on a batch
     of ``batch`` random images, the least of ``repeats`` tries (a shared machine's hiccups only ever
-    add time)."""
+    add time). The gradient is the ``attacker`` gradient's: (mode, surrogate settings)."""
     from ..models.factory import create_model
 
     model = create_model(entry, device=device, pretrained=False, grad_mode=grad_mode, **lever_flags(levers))
     x = torch.rand(batch, *entry.input_shape, device=device)
+    differentiated = model if attacker[0] == "exact" else attacker_model(model, attacker[0], **(attacker[1] or {}))
 
     def gradient():
         xg = x.clone().requires_grad_(True)
-        torch.autograd.grad(model(xg).sum(), xg)
+        torch.autograd.grad(differentiated(xg).sum(), xg)
 
     with torch.no_grad():
         model(x)  # warm-up: first-call costs are not per-image costs
@@ -161,18 +186,17 @@ def _probe_once(entry: Entry, device: torch.device, grad_mode: str, levers: tupl
 
 
 def probe(entry: Entry, device: torch.device, grad_mode: str = "exact", levers: tuple[str, ...] = (),
-          batch: int = 1) -> Probe:
+          batch: int = 1, attacker: tuple[str, dict | None] = ("exact", None)) -> Probe:
     """Per-image seconds of a forward and a gradient call of ``entry``'s full chain on batches of
     ``batch`` images, measured at two short chain lengths (2 and 3 steps) and extrapolated linearly
-    to its length."""
-    from ..registry.resolve import with_overrides
-
+    to its length; the gradient is the ``attacker`` gradient's (mode, surrogate settings)."""
     steps = chain_shape(entry)[0]
+    ablation = {} if attacker[0] == "exact" else {"attacker": attacker}
     if steps <= 3:
-        forward, gradient = _probe_once(entry, device, grad_mode, levers, batch)
+        forward, gradient = _probe_once(entry, device, grad_mode, levers, batch, **ablation)
         return Probe(forward, gradient, f"batch {batch}, measured at the full chain ({steps} steps)")
     short = [with_overrides(entry, steps=s) for s in (2, 3)]
-    (f2, g2), (f3, g3) = (_probe_once(e, device, grad_mode, levers, batch) for e in short)
+    (f2, g2), (f3, g3) = (_probe_once(e, device, grad_mode, levers, batch, **ablation) for e in short)
     forward = f2 + (steps - 2) * max(f3 - f2, 0.0)
     gradient = g2 + (steps - 2) * max(g3 - g2, 0.0)
     return Probe(forward, gradient, f"batch {batch}, extrapolated from 2- and 3-step chains to {steps} steps")
@@ -191,8 +215,9 @@ class Estimate:
     upper_bound: bool
 
 
-ANYTIME_ATTACKS = ("pgd-eot", LABEL_AWARE)
-"""The attacks the anytime protocol judges iterate by iterate (those with an ``anytime`` method)."""
+ANYTIME_ATTACKS = tuple(PGD_VARIANTS)
+"""The attacks the anytime protocol judges iterate by iterate (those with an ``anytime`` method:
+every PGD+EOT variant, whatever its loss)."""
 
 
 def anytime_judging_calls(settings) -> ModelCalls:
@@ -217,8 +242,9 @@ def estimate_entry(entry: Entry, settings, probe_result: Probe, grad_mode: str =
             batches = -(-settings.n_examples // settings.batch_size)
             first = min(settings.batch_size, settings.n_examples)
             seconds += batches * check_calls(version) * first * probe_result.forward
-        out.append(Estimate(entry.name, attack, settings.n_examples, calls, network_evals(calls, entry, grad_mode),
-                            seconds, version is not None or judged))
+        evals = network_evals(calls, entry, grad_mode, settings.attacker_grad, settings.surrogate)
+        out.append(Estimate(entry.name, attack, settings.n_examples, calls, evals, seconds,
+                            version is not None or judged))
     return out
 
 
@@ -253,11 +279,13 @@ def format_estimates(estimates: list[Estimate], probes: dict[str, Probe], device
 
 
 def estimate(names: list[str], threat: str, attacks: tuple[str, ...], *, device=None, grad_mode: str = "exact",
-             levers: tuple[str, ...] = (), overrides: dict | None = None, **settings_kw) -> str:
+             levers: tuple[str, ...] = (), overrides: dict | None = None, attacker_grad: str = "exact",
+             surrogate: dict | None = None, **settings_kw) -> str:
     """Probe each entry and return the printed estimate for a benchmark of ``names``; ``overrides``
-    (``t_star``, ``steps``, ...) change every purifying entry's chain as in the run itself."""
+    (``t_star``, ``steps``, ...) change every purifying entry's chain as in the run itself, and
+    entries without a purifier are attacked with the exact gradient, as the benchmark does."""
     from ..common.devices import default_device
-    from ..registry.resolve import applicable_overrides, get_entry, with_overrides
+    from ..registry.resolve import applicable_overrides, get_entry
     from .settings import settings_for
 
     device = torch.device(device) if device is not None else default_device()
@@ -266,8 +294,11 @@ def estimate(names: list[str], threat: str, attacks: tuple[str, ...], *, device=
         entry = get_entry(name)
         applied = applicable_overrides(entry, overrides)
         entry = with_overrides(entry, **applied)  # --t-star etc. change the chain and so the cost
-        settings = settings_for(entry, threat, attacks, overrides=applied, **settings_kw)
+        gradient = (attacker_grad, surrogate) if entry.purification is not None else ("exact", None)
+        settings = settings_for(entry, threat, attacks, overrides=applied, attacker_grad=gradient[0],
+                                surrogate=gradient[1], **settings_kw)
+        ablation = {} if gradient[0] == "exact" else {"attacker": gradient}
         probes[name] = probe(entry, device, grad_mode, levers,
-                             min(settings.batch_size, settings.n_examples, PROBE_MAX_BATCH))
+                             min(settings.batch_size, settings.n_examples, PROBE_MAX_BATCH), **ablation)
         estimates += estimate_entry(entry, settings, probes[name], grad_mode)
     return format_estimates(estimates, probes, device)

@@ -12,7 +12,6 @@ iteration follows. Attacks without ``anytime`` run as under ``final``.
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import sys
 import time
@@ -23,6 +22,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..attacks.catalogue import build_attack
+from ..attacks.gradients import attacker_model
 from ..common.devices import device_of
 from ..data import load_test_set
 from ..models.factory import create_model
@@ -113,13 +113,15 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
     """Run (or resume) one entry's attacks; returns its journal. ``grad_mode`` is how gradients are
     taken through the chain (the same gradients; not part of the journal's settings, so a run killed
     for lack of memory may resume with ``recompute``), ``levers`` the speed levers of
-    :func:`zoo.models.speed.speed_up` (the same function, faster on a GPU); each record names both.
+    :func:`zoo.models.speed.speed_up` (the same function, faster on a GPU); each record names both,
+    and the attacker gradient of ``s`` (``attacker_grad``: every attack's gradients come from
+    :func:`~zoo.attacks.gradients.attacker_model`, the examples are judged on the real model).
     ``model`` (a user's defense) is attacked instead of the entry's built model, ``data=(x, y)``
     used instead of the entry's test set (its first ``n_examples``).
 
     The journal is held (one writer at a time) while the run lasts and released before returning;
     when it already holds every result of this shard, no model is built."""
-    with Journal(journal_path(out, s, shard), dataclasses.asdict(s), resume=resume) as journal:
+    with Journal(journal_path(out, s, shard), s.spec(), resume=resume) as journal:
         batches = shard_batches(s.n_examples, s.batch_size, shard)
         owned = {(a, i) for a in s.attacks for _, idx in batches for i in idx}
         missing, resumed = len(owned - journal.done()), bool(journal.done())
@@ -136,12 +138,14 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
             model = create_model(entry, device=device, grad_mode=grad_mode, **lever_flags(levers))
         elif device is not None:
             model = model.to(device)
-        attacks = {name: build_attack(name, model, norm=s.threat, eps=s.eps, seed=s.seed, budget=s)
+        attacker = None if s.attacker_grad == "exact" else attacker_model(model, s.attacker_grad, **(s.surrogate or {}))
+        attacks = {name: build_attack(name, model, norm=s.threat, eps=s.eps, seed=s.seed, budget=s, attacker=attacker)
                    for name in s.attacks}
         done = run_attacks(model, x, y, attacks, journal, seed=s.seed, draws=s.draws,
                            batch_size=s.batch_size, shard=shard, progress=progress,
                            record_fields={"model": s.model, "threat": s.threat, "eps": s.eps, "seed": s.seed,
-                                          "grad_mode": grad_mode, "levers": list(levers)},
+                                          "grad_mode": grad_mode, "levers": list(levers),
+                                          "attacker_grad": s.gradient_label},
                            test_indices=test_indices.tolist(), protocol=s.protocol, stop_on=s.stop_on)
         if progress and resumed:
             print(f"resumed {journal.path}: attacked {done['examples']} examples in {done['batches']} batches "
@@ -157,7 +161,7 @@ def collect_records(out: Path, settings: list[Settings]) -> list[dict]:
     for s in settings:
         seen: set = set()
         for path in sorted((out / "journal").glob(f"{s.model}_{s.threat}*.jsonl")):
-            with Journal(path, dataclasses.asdict(s), resume=True) as journal:
+            with Journal(path, s.spec(), resume=True) as journal:
                 keys = journal.done()
             if keys & seen:
                 raise ValueError(f"{path} repeats examples of another journal of {s.model}: mixed shard layouts?")

@@ -101,7 +101,9 @@ def _scores(clean: np.ndarray, adv: np.ndarray, label: int) -> dict[str, Any]:
 def per_example_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per (model, threat, eps, attack, example) record.
 
-    Columns: ``model, threat, eps, attack, seed, index`` (position in the evaluated set),
+    Columns: ``model, threat, eps, attack, attacker_grad`` (where the attack took its gradients,
+    :mod:`zoo.attacks.gradients`: ``exact``, or a mode labelled a weaker, ablation-only attack;
+    ``exact`` for records from before the option), ``seed, index`` (position in the evaluated set),
     ``test_index`` (the example's index in the test set), ``label``, the K predictions
     ``clean_pred_0..K-1`` and ``adv_pred_0..K-1``, and derived from them:
 
@@ -144,7 +146,8 @@ def per_example_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         adv = np.asarray(record["adv_preds"], dtype=np.int64)
         label = int(record["label"])
         row = {"model": str(record["model"]), "threat": record["threat"], "eps": float(record["eps"]),
-               "attack": str(record["attack"]), "seed": int(record["seed"]), "index": int(record["index"]),
+               "attack": str(record["attack"]), "attacker_grad": str(record.get("attacker_grad", "exact")),
+               "seed": int(record["seed"]), "index": int(record["index"]),
                "test_index": int(record.get("test_index", record["index"])), "label": label}
         row.update({f"clean_pred_{j}": int(p) for j, p in enumerate(clean)})
         row.update({f"adv_pred_{j}": int(p) for j, p in enumerate(adv)})

@@ -10,7 +10,8 @@ import pandas as pd
 from ..common.compat import robustbench
 from .metrics import WORST_CASE, attack_sort_key
 from .paper import PAPER
-from .tables import METRIC_TEXT, budget_of, check_headline, draws_note, format_eps, interval_cell, protocol_line
+from .tables import (METRIC_TEXT, attack_legend, budget_of, check_headline, draws_note, format_eps, gradient_line,
+                     interval_cell, protocol_line)
 
 
 def model_info_fields() -> list[str]:
@@ -73,7 +74,8 @@ def model_info(entry, summary_rows: pd.DataFrame, threat: str, eps: float, prove
     footnote = (f"agdm-zoo entry {entry.name}. Headline metric: {metric}. Worst case over "
                 f"{', '.join(attacks)} (per example): {worst_text}%, n={int(worst['n'])}, K={k}, 95% Wilson "
                 f"interval {interval_cell(worst, column).partition(' ')[2]}.{aa_text} "
-                f"{protocol_line(provenance)} {draws_note([k])} {budget}.").replace("  ", " ")
+                f"{protocol_line(provenance)} {gradient_line(provenance, entry.name).strip('*')} "
+                f"{attack_legend(attacks)} {draws_note([k])} {budget}.").replace("  ", " ").replace("  ", " ")
     if aa is not None and provenance.get("autoattack"):
         footnote += f" autoattack_acc: {provenance['autoattack']}."
     values = {

@@ -7,7 +7,6 @@ which is ``zoo.run_benchmark``.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from ..attacks.autoattack import DEPARTURE_NOTE
-from ..attacks.catalogue import ATTACK_ORDER, autoattack_version
+from ..attacks.catalogue import autoattack_version, default_attacks, with_loss
+from ..attacks.gradients import check_gradient
 from ..common.devices import default_device
 from ..common.provenance import provenance
 from ..evaluation.loop import collect_records, evaluate_entry
@@ -30,14 +30,16 @@ from .own_defense import own_defense
 from .tables import check_headline
 
 
-def benchmark(names: list[str | Entry] | nn.Module, threat: str, attacks: tuple[str, ...] = ATTACK_ORDER, *,
+def benchmark(names: list[str | Entry] | nn.Module, threat: str, attacks: tuple[str, ...] | None = None, *,
               out: str | Path = "leaderboard", eps: float | None = None, n_examples: int | None = None,
               batch_size: int | None = None, seed: int = 0, subset_seed: int | None = None, device=None,
               data_dir="./data", shard: tuple[int, int] | None = None, resume: bool = False,
               merge_only: bool = False, progress: bool = True, grad_mode: str = "exact",
               levers: tuple[str, ...] = (), headline: str = "vote", protocol: str = "final",
               overrides: Mapping[str, Any] | None = None, name: str | None = None, dataset: str | None = None,
-              data: tuple[Tensor, Tensor] | None = None, budget: Budget | None = None) -> dict[str, Path]:
+              data: tuple[Tensor, Tensor] | None = None, budget: Budget | None = None,
+              attacker_grad: str = "exact", surrogate: Mapping[str, Any] | None = None,
+              loss: str | None = None) -> dict[str, Path]:
     """Evaluate ``names`` (registry names or :class:`Entry` objects) under ``threat`` and write the
     leaderboard tables into ``out``.
 
@@ -62,8 +64,20 @@ def benchmark(names: list[str | Entry] | nn.Module, threat: str, attacks: tuple[
     Bring your own defense: ``names`` may be one ``nn.Module`` mapping pixels in [0, 1] to logits,
     with ``name=``, ``eps=`` and either ``dataset=`` (its test set, as for entries) or ``data=(x, y)``;
     ``budget`` (a :class:`Budget`) defaults to the published protocol (:mod:`zoo.leaderboard.own_defense`).
+    ``attacks``: catalogue names (default :func:`~zoo.attacks.catalogue.default_attacks` of the
+    threat: PGD+EOT, label-aware PGD+EOT and AutoAttack for Linf / L2, ``stadv`` for StAdv).
+    ``loss``: what every PGD+EOT attack ascends, ``ce`` (Lee & Kim), ``margin`` or ``dlr`` (the
+    attacks are then named ``pgd-eot-dlr`` etc.); default ``None``: as ``attacks`` name them (the
+    default attacks: ``ce``). ``attacker_grad``: ``exact`` (default),
+    ``bpda``, ``blind`` or ``surrogate`` (``surrogate``: its chain's settings, e.g.
+    ``{"steps": 2}``), where every gradient attack takes its gradients
+    (:mod:`zoo.attacks.gradients`); all but ``exact`` are weaker, ablation-only attacks, and every
+    output says so. Entries without a purifier are attacked with ``exact`` (the modes coincide).
+
     Returns the written files (empty for a shard run).
     """
+    attacks = default_attacks(threat) if attacks is None else attacks
+    attacks = attacks if loss is None else with_loss(attacks, loss)
     check_headline(headline)
     out = Path(out)
     start = time.time()
@@ -89,9 +103,13 @@ def benchmark(names: list[str | Entry] | nn.Module, threat: str, attacks: tuple[
     entries = {entry.name: entry for entry in map(as_entry, names)}
     applied = {key: applicable_overrides(entry, overrides) for key, entry in entries.items()}
     entries = {key: with_overrides(entry, **applied[key]) for key, entry in entries.items()}
+    check_gradient(attacker_grad, surrogate)
+    gradient = {key: (attacker_grad, surrogate) if entry.purification is not None or own else ("exact", None)
+                for key, entry in entries.items()}
     settings = [settings_for(e, threat, attacks, eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed,
                              subset_seed=subset_seed, protocol=protocol, headline=headline,
-                             overrides=applied[e.name]) for e in entries.values()]
+                             overrides=applied[e.name], attacker_grad=gradient[e.name][0],
+                             surrogate=gradient[e.name][1]) for e in entries.values()]
     if not merge_only:
         for entry, s in zip(entries.values(), settings):
             evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=resume,
@@ -101,13 +119,14 @@ def benchmark(names: list[str | Entry] | nn.Module, threat: str, attacks: tuple[
         if not writes_tables:
             return {}
     record = provenance(torch.device(device) if device else default_device(), seed=seed,
-                        settings=[dataclasses.asdict(s) for s in settings],
+                        settings=[s.spec() for s in settings],
                         reduced_budget=any(s.reduced for s in settings),
                         budget={s.model: s.describe_budget() for s in settings},
                         wall_seconds_this_invocation=round(time.time() - start, 1), headline=headline,
                         protocol=protocol)
     if overrides:
         record["protocol_overrides"] = overrides
+    record["attacker_gradient"] = {s.model: s.gradient_label for s in settings}
     if any(autoattack_version(a) for a in attacks):
         record["autoattack"] = DEPARTURE_NOTE
     records = collect_records(out, settings)

@@ -7,6 +7,8 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from ..attacks.catalogue import TITLES
+from ..attacks.gradients import ABLATION_LABEL
 from .metrics import HEADLINES, METRICS, WORST_CASE, attack_sort_key
 
 METRIC_TEXT = {"vote": "majority vote over K independent purifications (a tied vote counts as wrong)",
@@ -96,6 +98,42 @@ def _overrides_title(provenance: Mapping[str, Any]) -> str:
     return "".join(f", {key}={value}" for key, value in sorted(overrides.items()))
 
 
+def _gradients(provenance: Mapping[str, Any]) -> dict[str, str]:
+    """Model -> its attacker gradient's label, as the run recorded it (``{}`` for runs before the option)."""
+    recorded = provenance.get("attacker_gradient") or {}
+    return dict(recorded) if isinstance(recorded, Mapping) else {}
+
+
+def _gradient_title(provenance: Mapping[str, Any]) -> str:
+    """``", attacker gradient bpda (weaker, ablation-only attack)"`` for a run whose attacker
+    gradient is not exact (every such label carries the warning), else ``""``."""
+    ablations = sorted({label for label in _gradients(provenance).values() if label != "exact"})
+    return "".join(f", attacker gradient {label}" for label in ablations)
+
+
+def gradient_line(provenance: Mapping[str, Any], model: str | None = None) -> str:
+    """Where the attacks took their gradients (one model's, or the run's), with the warning that
+    every mode but exact is a weaker, ablation-only attack; ``""`` when the run did not record it."""
+    gradients = _gradients(provenance)
+    if model is not None:
+        gradients = {model: gradients[model]} if model in gradients else {}
+    if not gradients:
+        return ""
+    labels = sorted(set(gradients.values()))
+    if labels == ["exact"]:
+        return ("Attacker gradient: exact (the defended model's own gradient: the whole purification chain and "
+                "its guidance, differentiated exactly).")
+    named = "; ".join(f"{name}: {label}" for name, label in sorted(gradients.items()))
+    return (f"**Attacker gradient: {named}. Every attacker gradient but exact is a {ABLATION_LABEL}: these "
+            "numbers show how much a result depends on the gradient, never a defense's robustness.**")
+
+
+def attack_legend(attacks: Iterable[str]) -> str:
+    """What each PGD+EOT column is (its loss, label-aware or not), ``""`` when there is none."""
+    named = [f"{a} = {TITLES[a]}" for a in attacks if a in TITLES]
+    return "Attacks: " + "; ".join(named) + "." if named else ""
+
+
 def _provenance_lines(provenance: Mapping[str, Any]) -> list[str]:
     wall_key = next((k for k in ("wall_seconds", "wall_seconds_this_invocation") if k in provenance), None)
     wall = f"{provenance[wall_key]} s ({wall_key})" if wall_key else "not recorded"
@@ -135,7 +173,8 @@ def markdown_table(summary: pd.DataFrame, provenance: Mapping[str, Any], headlin
         worst = group[group["attack"] == WORST_CASE]
         per_attack = group[group["attack"] != WORST_CASE]
         k = _counts(group["k"]) if "k" in group else str(provenance.get("draws", "not recorded"))
-        out += [f"## {threat}, eps = {format_eps(threat, eps)}{_overrides_title(provenance)}", "",
+        out += [f"## {threat}, eps = {format_eps(threat, eps)}{_overrides_title(provenance)}"
+                f"{_gradient_title(provenance)}", "",
                 f"Headline metric: **{headline}** ({metric[headline]}); the {other} is in parentheses. "
                 f"Accuracies in %; robust accuracy counts an example only if it is also correct on its clean "
                 f"input. Worst-case: robust under every attack, per example.", "",
@@ -143,6 +182,7 @@ def markdown_table(summary: pd.DataFrame, provenance: Mapping[str, Any], headlin
                 f"every attack (per attack: {_counts(per_attack['n'], 'attack or model')}); "
                 f"K = {k} purifications per example.", ""]
         out += _budget_lines(provenance) + ["", protocol_line(provenance), ""]
+        out += [line for text in (gradient_line(provenance), attack_legend(attacks)) if text for line in (text, "")]
         if provenance.get("autoattack") and any(a.startswith("autoattack") for a in attacks):
             out += [f"AutoAttack columns: {provenance['autoattack']}.", ""]
         header = ["defense", "standard acc", *attacks, WORST_CASE]
@@ -196,11 +236,13 @@ def comparison_markdown(comparison: pd.DataFrame, provenance: Mapping[str, Any],
             else "paired t-test on the per-example differences; interval: paired t")
     out = []
     for (threat, eps), group in comparison.groupby(["threat", "eps"], sort=True):
-        out += [f"## Paired comparisons: {threat}, eps = {format_eps(threat, eps)}", "",
+        out += [f"## Paired comparisons: {threat}, eps = {format_eps(threat, eps)}{_gradient_title(provenance)}", "",
                 f"Robust accuracy by the headline metric **{headline}** ({METRIC_TEXT[headline]}), in %, of pairs "
                 f"of models evaluated on the same examples; difference A - B in percentage points with its 95% "
                 f"interval; p-value: {test}. p-values are not corrected for the number of comparisons.", ""]
         out += _budget_lines(provenance) + ["", protocol_line(provenance), ""]
+        out += [line for text in (gradient_line(provenance), attack_legend(group["attack"].unique()))
+                if text for line in (text, "")]
         out += ["| attack | A | B | n | A robust | B robust | A - B [95% interval] | robust for A only / B only | p |",
                 "|" + "---|" * 9]
         for row in group.itertuples():

@@ -2,7 +2,7 @@
 
 ``robustbench.utils.load_model(name, dataset=..., threat_model=...)`` first asks timm for
 ``f"{name}_{dataset}_{threat}"`` (lower case, ``-`` -> ``_``). Registering every entry under that
-name (for each threat it declares) makes
+name (for each eps-ball threat it declares; RobustBench has no StAdv threat) makes
 
     load_model("agdm-wrn28-cifar10", dataset="cifar10", threat_model="Linf")
 
@@ -17,7 +17,7 @@ import sys
 from typing import Any, Callable, Mapping
 
 from ..registry.resolve import get_entry
-from ..registry.schema import THREATS, BundleRef, Entry
+from ..registry.schema import BALL_THREATS, BundleRef, Entry
 from ..registry.store import default_registry
 
 
@@ -49,7 +49,7 @@ def register(registry: Mapping[str, Entry | BundleRef] | None = None) -> list[st
     registry = default_registry() if registry is None else registry
     names = []
     for name, entry in registry.items():
-        threats = THREATS if isinstance(entry, BundleRef) else tuple(entry.threats)
+        threats = BALL_THREATS if isinstance(entry, BundleRef) else tuple(t for t in entry.threats if t in BALL_THREATS)
         for threat in threats:
             model_name = timm_name(name, entry.dataset, threat)
             register_model(_creator(name, registry, model_name))

@@ -19,7 +19,11 @@ Distance = Literal["kl", "mse", "cosine"]
 LabelSource = Literal["guidance", "classifier"]
 Backend = Literal["ddpm", "vpsde"]
 Sampler = Literal["sde", "ode"]
-THREATS = ("Linf", "L2")
+BALL_THREATS = ("Linf", "L2")
+"""Threats that are eps-balls around the input (eps: the radius in pixel space [0, 1])."""
+THREATS = (*BALL_THREATS, "StAdv")
+"""Every threat model: the balls, and StAdv (Xiao et al.'s flow field; eps: its bound, the largest
+displacement of a pixel in normalised coordinates, the AGDM paper's Table 5: 0.05)."""
 DATASETS = ("mnist", "cifar10", "cifar100")
 
 

@@ -98,7 +98,7 @@ def configurations(settings: SweepSettings) -> list[dict]:
 
 
 def _journal(out: Path, name: str, settings: SweepSettings, extra: dict) -> Journal:
-    spec = {**settings.spec(), "scales": None, "config": name, **extra}  # grid may grow
+    spec = {**dataclasses.asdict(settings), "scales": None, "config": name, **extra}  # grid may grow
     return Journal(out / "journal" / f"{name}.jsonl", spec, resume=True)
 
 

@@ -9,7 +9,7 @@ from ..leaderboard.files import Results, latest_results
 from ..leaderboard.paper import CITATION, PAPER
 from ..leaderboard.sanity.report import card_section, read_reports, sanity_folder
 from ..leaderboard.site import entry_page
-from ..leaderboard.tables import budget_of
+from ..leaderboard.tables import budget_of, gradient_line
 from ..registry import get_entry
 from ..registry.bundles import FILES
 from ..registry.schema import Entry, UnknownEntryError
@@ -115,7 +115,9 @@ def _card_body(entry: Entry, results: list[Results], repo_id: str | None, revisi
              "on the clean input), produced by `scripts/benchmark.py` of agdm-zoo:", ""]
     for result in results:
         reduced = "REDUCED budget" if result.provenance.get("reduced_budget") else "full budget"
+        gradient = gradient_line(result.provenance, entry.name)  # the ablation warning, where it applies
         lines += [f"### {result.threat} ({reduced}: {budget_of(result.provenance, entry.name)})", "",
+                  *([gradient, ""] if gradient else []),
                   "| attack | eps | n | clean acc | robust acc |", "|---|---|---|---|---|"]
         lines += [f"| {r.attack} | {r.eps:g} | {int(r.n)} | {r.clean_acc_vote:.2f} | {r.robust_acc_vote:.2f} |"
                   for r in result.rows.itertuples()]

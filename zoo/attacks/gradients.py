@@ -65,6 +65,14 @@ def check_gradient(mode: str, surrogate: Mapping[str, Any] | None = None) -> dic
     return dict(surrogate)
 
 
+def applicable_gradient(entry, mode: str, surrogate: Mapping[str, Any] | None = None
+                        ) -> tuple[str, dict[str, Any] | None]:
+    """(mode, surrogate settings) an entry is attacked with: the ones asked for where ``entry``
+    purifies, ``exact`` for a plain classifier (whose gradient every mode would give, and which
+    has no chain for a surrogate). One rule for the run and its estimate."""
+    return (mode, surrogate) if entry.purification is not None else ("exact", None)
+
+
 class AttackerModel(nn.Module):
     """The module an attack differentiates; ``defense`` is the real model, evaluated as it is.
 

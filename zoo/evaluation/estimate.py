@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import torch
 
 from ..attacks.catalogue import PGD_VARIANTS, ModelCalls, attack_calls, autoattack_version, check_calls
-from ..attacks.gradients import attacker_model
+from ..attacks.gradients import applicable_gradient, attacker_model
 from ..models.factory import diffusion_for
 from ..models.purifier import RUNS_PER_STEP
 from ..models.speed import lever_flags
@@ -294,7 +294,7 @@ def estimate(names: list[str], threat: str, attacks: tuple[str, ...], *, device=
         entry = get_entry(name)
         applied = applicable_overrides(entry, overrides)
         entry = with_overrides(entry, **applied)  # --t-star etc. change the chain and so the cost
-        gradient = (attacker_grad, surrogate) if entry.purification is not None else ("exact", None)
+        gradient = applicable_gradient(entry, attacker_grad, surrogate)
         settings = settings_for(entry, threat, attacks, overrides=applied, attacker_grad=gradient[0],
                                 surrogate=gradient[1], **settings_kw)
         ablation = {} if gradient[0] == "exact" else {"attacker": gradient}

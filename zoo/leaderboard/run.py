@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ..attacks.autoattack import DEPARTURE_NOTE
 from ..attacks.catalogue import autoattack_version, default_attacks, with_loss
-from ..attacks.gradients import check_gradient
+from ..attacks.gradients import applicable_gradient, check_gradient
 from ..common.devices import default_device
 from ..common.provenance import provenance
 from ..evaluation.loop import collect_records, evaluate_entry
@@ -104,8 +104,8 @@ def benchmark(names: list[str | Entry] | nn.Module, threat: str, attacks: tuple[
     applied = {key: applicable_overrides(entry, overrides) for key, entry in entries.items()}
     entries = {key: with_overrides(entry, **applied[key]) for key, entry in entries.items()}
     check_gradient(attacker_grad, surrogate)
-    gradient = {key: (attacker_grad, surrogate) if entry.purification is not None or own else ("exact", None)
-                for key, entry in entries.items()}
+    gradient = {key: (attacker_grad, surrogate) if own else applicable_gradient(entry, attacker_grad, surrogate)
+                for key, entry in entries.items()}  # an own defense keeps its choice: bpda etc. need a zoo model
     settings = [settings_for(e, threat, attacks, eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed,
                              subset_seed=subset_seed, protocol=protocol, headline=headline,
                              overrides=applied[e.name], attacker_grad=gradient[e.name][0],

@@ -134,6 +134,11 @@ def attack_legend(attacks: Iterable[str]) -> str:
     return "Attacks: " + "; ".join(named) + "." if named else ""
 
 
+def _paragraphs(*texts: str) -> list[str]:
+    """Markdown lines for the non-empty ``texts``, each followed by a blank line."""
+    return [line for text in texts if text for line in (text, "")]
+
+
 def _provenance_lines(provenance: Mapping[str, Any]) -> list[str]:
     wall_key = next((k for k in ("wall_seconds", "wall_seconds_this_invocation") if k in provenance), None)
     wall = f"{provenance[wall_key]} s ({wall_key})" if wall_key else "not recorded"
@@ -182,7 +187,7 @@ def markdown_table(summary: pd.DataFrame, provenance: Mapping[str, Any], headlin
                 f"every attack (per attack: {_counts(per_attack['n'], 'attack or model')}); "
                 f"K = {k} purifications per example.", ""]
         out += _budget_lines(provenance) + ["", protocol_line(provenance), ""]
-        out += [line for text in (gradient_line(provenance), attack_legend(attacks)) if text for line in (text, "")]
+        out += _paragraphs(gradient_line(provenance), attack_legend(attacks))
         if provenance.get("autoattack") and any(a.startswith("autoattack") for a in attacks):
             out += [f"AutoAttack columns: {provenance['autoattack']}.", ""]
         header = ["defense", "standard acc", *attacks, WORST_CASE]
@@ -241,8 +246,7 @@ def comparison_markdown(comparison: pd.DataFrame, provenance: Mapping[str, Any],
                 f"of models evaluated on the same examples; difference A - B in percentage points with its 95% "
                 f"interval; p-value: {test}. p-values are not corrected for the number of comparisons.", ""]
         out += _budget_lines(provenance) + ["", protocol_line(provenance), ""]
-        out += [line for text in (gradient_line(provenance), attack_legend(group["attack"].unique()))
-                if text for line in (text, "")]
+        out += _paragraphs(gradient_line(provenance), attack_legend(group["attack"].unique()))
         out += ["| attack | A | B | n | A robust | B robust | A - B [95% interval] | robust for A only / B only | p |",
                 "|" + "---|" * 9]
         for row in group.itertuples():

@@ -87,6 +87,31 @@ def benchmark(names: list[str | Entry] | nn.Module, threat: str, attacks: tuple[
     shard = shard or (0, 1)
     levers = check_levers(levers)
     overrides = dict(overrides or {})
+    entries, own, n_examples = defenses(names, threat, name=name, eps=eps, dataset=dataset, data=data, budget=budget,
+                                        data_dir=data_dir, subset_seed=subset_seed, n_examples=n_examples)
+    entries, settings = planned(entries, threat, attacks, overrides, attacker_grad, surrogate, own=own is not None,
+                                eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed,
+                                subset_seed=subset_seed, protocol=protocol, headline=headline)
+    if not merge_only:
+        for entry, s in zip(entries.values(), settings):
+            evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=resume,
+                           progress=progress, grad_mode=grad_mode, levers=levers,
+                           model=own.model if own else None, data=own.data if own else None)
+        writes_tables = all_ranks_done() if ranks is not None else shard[1] == 1
+        if not writes_tables:
+            return {}
+    records = collect_records(out, settings)
+    record = run_record(settings, records, attacks, device=device, seed=seed, overrides=overrides,
+                        headline=headline, protocol=protocol, wall_seconds=round(time.time() - start, 1))
+    return write_outputs(out, records, record, entries, headline=headline)
+
+
+def defenses(names, threat: str, *, name, eps, dataset, data, budget, data_dir, subset_seed,
+             n_examples) -> tuple[dict[str, Entry], Any, int | None]:
+    """The entries a run evaluates, by name: registry names and :class:`Entry` objects as they
+    are, or one own ``nn.Module`` wrapped as an entry (:func:`own_defense`, which needs ``name``
+    and ``eps``); with the own defense (or ``None``) and the number of examples (an own
+    ``data=(x, y)`` caps it)."""
     own = None
     if isinstance(names, nn.Module):
         if subset_seed is not None and data is not None:
@@ -100,38 +125,42 @@ def benchmark(names: list[str | Entry] | nn.Module, threat: str, attacks: tuple[
                 raise ValueError(f"n_examples={n_examples}, but data holds {len(data[1])} examples")
     elif name is not None or dataset is not None or data is not None or budget is not None:
         raise ValueError("name=, dataset=, data= and budget= describe an own defense: pass an nn.Module, not entry names")
-    entries = {entry.name: entry for entry in map(as_entry, names)}
+    return {entry.name: entry for entry in map(as_entry, names)}, own, n_examples
+
+
+def planned(entries: dict[str, Entry], threat: str, attacks, overrides: dict, attacker_grad: str, surrogate, *,
+            own: bool, **settings_kw) -> tuple[dict[str, Entry], list]:
+    """The entries as the run changes them (protocol overrides on those that purify) and each one's
+    settings (:func:`~zoo.evaluation.settings.settings_for`), with the attacker gradient that
+    applies to it (an own defense keeps its choice: bpda and the others need a zoo model)."""
     applied = {key: applicable_overrides(entry, overrides) for key, entry in entries.items()}
     entries = {key: with_overrides(entry, **applied[key]) for key, entry in entries.items()}
     check_gradient(attacker_grad, surrogate)
     gradient = {key: (attacker_grad, surrogate) if own else applicable_gradient(entry, attacker_grad, surrogate)
-                for key, entry in entries.items()}  # an own defense keeps its choice: bpda etc. need a zoo model
-    settings = [settings_for(e, threat, attacks, eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed,
-                             subset_seed=subset_seed, protocol=protocol, headline=headline,
-                             overrides=applied[e.name], attacker_grad=gradient[e.name][0],
-                             surrogate=gradient[e.name][1]) for e in entries.values()]
-    if not merge_only:
-        for entry, s in zip(entries.values(), settings):
-            evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=resume,
-                           progress=progress, grad_mode=grad_mode, levers=levers,
-                           model=own.model if own else None, data=own.data if own else None)
-        writes_tables = all_ranks_done() if ranks is not None else shard[1] == 1
-        if not writes_tables:
-            return {}
+                for key, entry in entries.items()}
+    settings = [settings_for(e, threat, attacks, overrides=applied[e.name], attacker_grad=gradient[e.name][0],
+                             surrogate=gradient[e.name][1], **settings_kw) for e in entries.values()]
+    return entries, settings
+
+
+def run_record(settings, records: list[dict], attacks, *, device, seed: int, overrides: dict, headline: str,
+               protocol: str, wall_seconds: float) -> dict:
+    """The run's provenance: who ran what (:func:`~zoo.common.provenance.provenance`), every
+    entry's settings and budget, the protocol and its overrides, each entry's attacker gradient,
+    AutoAttack's departure note where it ran, and from the records (all invocations, resumed and
+    sharded ones included) the attack time, grad modes and speed levers they were made with."""
     record = provenance(torch.device(device) if device else default_device(), seed=seed,
                         settings=[s.spec() for s in settings],
                         reduced_budget=any(s.reduced for s in settings),
                         budget={s.model: s.describe_budget() for s in settings},
-                        wall_seconds_this_invocation=round(time.time() - start, 1), headline=headline,
-                        protocol=protocol)
+                        wall_seconds_this_invocation=wall_seconds, headline=headline, protocol=protocol)
     if overrides:
         record["protocol_overrides"] = overrides
     record["attacker_gradient"] = {s.model: s.gradient_label for s in settings}
     if any(autoattack_version(a) for a in attacks):
         record["autoattack"] = DEPARTURE_NOTE
-    records = collect_records(out, settings)
-    # every invocation's attack time, resumed and sharded runs included
     record["attack_seconds_all_runs"] = round(sum(r.get("seconds", 0.0) for r in records), 1)
     record["grad_modes"] = sorted({r.get("grad_mode", "exact") for r in records})
     record["speed_levers"] = sorted({"+".join(r.get("levers", [])) or "none" for r in records})
-    return write_outputs(out, records, record, entries, headline=headline)
+    return record
+

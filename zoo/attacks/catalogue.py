@@ -7,7 +7,9 @@ and ``pgd-eot-dlr`` (the same attack and budget ascending the CW margin or AutoA
 :mod:`zoo.attacks.losses`, shown as "pgd-eot (label-aware)"; run only on entries whose guidance
 label comes from a network) and its loss variants ``pgd-eot-label-margin``, ``pgd-eot-label-dlr``;
 ``autoattack-<version>`` (:class:`~zoo.attacks.AutoAttackEval`, versions ``standard`` and
-``rand``); and ``stadv`` (:class:`~zoo.attacks.StAdv`, the spatial threat ``StAdv``, with the
+``rand``) and their label-aware twins ``autoattack-<version>-label`` ("autoattack-rand (label-aware)":
+the same AutoAttack taking its gradients from :class:`~zoo.attacks.gradients.LabelAware` logits,
+guided entries only); and ``stadv`` (:class:`~zoo.attacks.StAdv`, the spatial threat ``StAdv``, with the
 PGD+EOT budget's steps and EOT samples). ``budget`` is anything with the attributes of
 :class:`zoo.registry.schema.Budget` (``pgd_steps``, ``pgd_eot``, ``pgd_step_fraction``,
 ``autoattack``, ``batch_size``): an entry's budget or a run's settings.
@@ -24,6 +26,7 @@ from typing import Any
 from torch import nn
 
 from .autoattack import DEFAULT_DECISION_DRAWS, VERSIONS, AutoAttackEval
+from .gradients import label_aware_attacker
 from .losses import LOSSES, AttackLoss, check_loss, label_aware_loss
 from .pgd_eot import PGDEOT
 from .stadv import StAdv
@@ -31,7 +34,7 @@ from .stadv import StAdv
 LABEL_AWARE = "pgd-eot-label"
 """PGD+EOT with the label-aware loss (:class:`~zoo.attacks.losses.LabelAwareLoss`)."""
 LABEL_WEIGHT = 1.0
-"""The label term's weight w in the catalogue's label-aware attacks."""
+"""The label term's weight w in the catalogue's label-aware attacks (PGD+EOT and AutoAttack)."""
 STADV = "stadv"
 """StAdv, the only attack of the threat ``StAdv`` (and run under no other threat)."""
 SPATIAL_THREATS = {"StAdv": (STADV,)}
@@ -47,11 +50,23 @@ def pgd_name(loss: str = "ce", label_aware: bool = False) -> str:
 PGD_VARIANTS = {pgd_name(loss, aware): (loss, aware) for loss in LOSSES for aware in (False, True)}
 """Every PGD+EOT name -> (loss, label-aware), in table order (each plain one, then its label-aware one)."""
 
-ATTACK_ORDER = (*PGD_VARIANTS, *(f"autoattack-{v}" for v in VERSIONS), STADV)
+
+
+def autoattack_name(version: str, label_aware: bool = False) -> str:
+    """The catalogue name of AutoAttack ``version``, plain or label-aware."""
+    if version not in VERSIONS:
+        raise ValueError(f"AutoAttack version must be one of {VERSIONS}, got {version!r}")
+    return f"autoattack-{version}-label" if label_aware else f"autoattack-{version}"
+
+
+AA_VARIANTS = {autoattack_name(v, aware): (v, aware) for v in VERSIONS for aware in (False, True)}
+"""Every AutoAttack name -> (version, label-aware), in table order (each plain one, then its label-aware one)."""
+
+ATTACK_ORDER = (*PGD_VARIANTS, *AA_VARIANTS, STADV)
 """Every attack name, in the order the tables show them."""
 
-DEFAULT_ATTACKS = ("pgd-eot", LABEL_AWARE, *(f"autoattack-{v}" for v in VERSIONS))
-"""What an eps-ball threat runs by default (the label-aware one only on guided entries)."""
+DEFAULT_ATTACKS = ("pgd-eot", LABEL_AWARE, *AA_VARIANTS)
+"""What an eps-ball threat runs by default (the label-aware ones only on guided entries)."""
 
 def _title(loss: str, label_aware: bool) -> str:
     if loss == "ce":
@@ -59,9 +74,11 @@ def _title(loss: str, label_aware: bool) -> str:
     return f"pgd-eot (label-aware, {loss})" if label_aware else f"pgd-eot ({loss})"
 
 
-TITLES = {name: _title(loss, aware) for name, (loss, aware) in PGD_VARIANTS.items()}
-"""How outputs name the PGD+EOT variants: "pgd-eot (Lee & Kim loss)", "pgd-eot (label-aware)",
-"pgd-eot (dlr)", "pgd-eot (label-aware, dlr)", ..."""
+TITLES = {**{name: _title(loss, aware) for name, (loss, aware) in PGD_VARIANTS.items()},
+          **{name: f"autoattack-{v} (label-aware)" for name, (v, aware) in AA_VARIANTS.items() if aware}}
+"""How outputs name the PGD+EOT variants and the label-aware AutoAttacks: "pgd-eot (Lee & Kim
+loss)", "pgd-eot (label-aware)", "pgd-eot (dlr)", "pgd-eot (label-aware, dlr)", ...,
+"autoattack-rand (label-aware)"."""
 
 
 def default_attacks(threat: str) -> tuple[str, ...]:
@@ -81,16 +98,21 @@ def guided(entry) -> bool:
     return entry.purification is not None and entry.purification.pattern != "none"
 
 
+def is_label_aware(name: str) -> bool:
+    """Whether catalogue attack ``name`` also attacks the guidance label (PGD+EOT or AutoAttack)."""
+    return PGD_VARIANTS.get(name, AA_VARIANTS.get(name, (None, False)))[1]
+
+
 def attacks_for(entry, names) -> tuple[str, ...]:
     """``names`` as run on ``entry``: label-aware attacks only where there is a label to attack
-    (elsewhere they would repeat the plain PGD+EOT)."""
-    return tuple(n for n in check_attacks(names) if not PGD_VARIANTS.get(n, (None, False))[1] or guided(entry))
+    (elsewhere they would repeat the plain attack)."""
+    return tuple(n for n in check_attacks(names) if not is_label_aware(n) or guided(entry))
 
 
 def autoattack_version(name: str) -> str | None:
-    """``standard`` / ``rand`` for ``autoattack-<version>``, ``None`` for any other attack."""
-    prefix, _, version = name.partition("-")
-    return version if prefix == "autoattack" and version in VERSIONS else None
+    """``standard`` / ``rand`` for ``autoattack-<version>`` and its label-aware twin, ``None`` for
+    any other attack."""
+    return AA_VARIANTS.get(name, (None, False))[0]
 
 
 def check_attacks(names) -> tuple[str, ...]:
@@ -119,6 +141,8 @@ def build_attack(name: str, model: nn.Module, *, norm: str, eps: float, seed: in
     """The attack called ``name`` on ``model`` with ``budget``'s settings, taking its gradients from
     ``attacker`` when given (:func:`zoo.attacks.gradients.attacker_model`)."""
     attack = _build(name, model, norm=norm, eps=eps, seed=seed, budget=budget)
+    if name in AA_VARIANTS and is_label_aware(name):  # its gradients: the label-aware logits over ``attacker``
+        attacker = label_aware_attacker(model, attacker, LABEL_WEIGHT)
     return attack if attacker is None else attack.with_attacker(attacker)
 
 
@@ -237,6 +261,8 @@ def attack_calls(attack: str, budget) -> ModelCalls:
     version = autoattack_version(attack)
     if version is not None:
         return autoattack_calls(version, dict(budget.autoattack) or None)
-    if attack in PGD_VARIANTS or attack == STADV:  # a label term: one label-net gradient per step, not counted
+    # the label terms are not counted: the label network's gradient once per PGD step, or alongside
+    # every AutoAttack gradient call (a classifier's cost, small beside the chain's)
+    if attack in PGD_VARIANTS or attack == STADV:
         return pgd_eot_calls(budget.pgd_steps, budget.pgd_eot)  # StAdv: the same steps x EOT gradients
     raise ValueError(f"unknown attack {attack!r}")

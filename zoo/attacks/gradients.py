@@ -21,16 +21,21 @@ than under the exact one), never a defense's robustness. Each module says so in 
     from zoo.attacks import PGDEOT
     from zoo.attacks.gradients import attacker_model
     attack = PGDEOT(model, norm="Linf", eps=0.3).with_attacker(attacker_model(model, "bpda"))
+
+:class:`LabelAware` is not a mode but a layer over any of them: logits that also carry the label
+network's prediction on x', so attacks with their own losses (AutoAttack) attack the guidance label.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models.factory import assemble
 from ..registry.resolve import OVERRIDABLE, with_overrides
+from .losses import label_network
 
 GRADIENT_MODES = ("exact", "bpda", "blind", "surrogate")
 
@@ -175,3 +180,76 @@ def attacker_model(model: nn.Module, mode: str = "exact", **kw) -> AttackerModel
             raise ValueError(f"gradient mode {mode!r} needs a zoo defended classifier with a purifier; "
                              f"{type(model).__name__} {what}")
     return _MODES[mode](model, **kw)
+
+
+class LabelAware(nn.Module):
+    """Logits that attack the final classification and the guidance label at once, for attacks that
+    bring their own losses and see the model only as ``x -> logits`` (AutoAttack's APGD-CE, APGD-DLR,
+    APGD-T, FAB, FAB-T):
+
+        z(x') = log_softmax(base(x')) + w * log_softmax(label_net(x'))
+
+    ``base`` is the attacker gradient's module (the defense itself for ``exact``, or any
+    :class:`AttackerModel`), ``label_net`` the network whose argmax on x' is the guidance label (it
+    passes no gradient through the argmax, so without this term no loss of ``base`` tries to move
+    the label). z is the log of the unnormalised product of experts p_final * p_label^w: a
+    classifier that keeps class y only while both networks keep it. Why this form:
+
+    - one K-class logits tensor with the classes' meaning kept, which is all AutoAttack's losses
+      take (two stacked heads or a scalar loss would not fit them);
+    - log-probabilities, not raw logits, so the two terms are on one scale whatever each network's
+      logit scale, and ``w`` weighs two log-likelihoods (``w = 0``: the plain attack's gradient);
+    - CE(z, y) = CE(final, y) + w * CE(label, y) + log sum_c p_final(c) p_label(c)^w: the label-aware
+      PGD+EOT loss (:class:`~zoo.attacks.losses.LabelAwareLoss`) plus a normaliser that grows when
+      the two experts agree, i.e. ascending it also pushes them towards the same wrong class, the
+      class a defense that follows its label then outputs;
+    - DLR is unchanged by shifting z per example, so DLR(z) is the DLR of final + w * label logits
+      after each is centred by its log-sum-exp: its margin is the sum of the two log-probability
+      margins against the best wrong class of the pair, and the targeted variants (APGD-T, FAB-T)
+      pick their targets from the pair's top classes.
+
+    Only gradient calls come here: the sub-attacks' bookkeeping may read z's argmax, but every
+    decision and every score is taken on the real defense (:class:`~.draw_decisions.RepeatedDraws`,
+    :func:`~.least_robust.least_robust_points`). Forward-only attacks (Square, whose queries are
+    decisions) therefore see the real defense and stay plain; the label-aware part of AutoAttack is
+    its gradient attacks.
+
+    Attributes:
+        base, label_net, weight: as above. ``mode``, ``is_ablation``, ``label`` and ``defense`` are
+        ``base``'s (``exact`` and the defense when ``base`` is the defense itself).
+    """
+
+    def __init__(self, base: nn.Module, label_net: nn.Module, weight: float = 1.0):
+        super().__init__()
+        if label_net is None:
+            raise ValueError("the label-aware attacker needs a label network; this model has none "
+                             "(pattern none, or no purifier): use the plain attack")
+        if not weight >= 0:
+            raise ValueError(f"label weight must be >= 0, got {weight!r}")
+        self.base, self.label_net, self.weight = base, label_net, float(weight)
+
+    @property
+    def mode(self) -> str:
+        return getattr(self.base, "mode", "exact")
+
+    @property
+    def is_ablation(self) -> bool:
+        return self.mode != "exact"
+
+    @property
+    def label(self) -> str:
+        return getattr(self.base, "label", gradient_label("exact"))
+
+    @property
+    def defense(self) -> nn.Module:
+        return getattr(self.base, "defense", self.base)
+
+    def forward(self, x: Tensor, *args) -> Tensor:
+        final = F.log_softmax(self.base(x, *args), dim=-1)
+        return final + self.weight * F.log_softmax(self.label_net(x), dim=-1)
+
+
+def label_aware_attacker(model: nn.Module, attacker: nn.Module | None = None, weight: float = 1.0) -> LabelAware:
+    """:class:`LabelAware` over ``attacker`` (default: ``model`` itself, the exact gradient) with
+    ``model``'s own label network (``ValueError`` if it has none)."""
+    return LabelAware(model if attacker is None else attacker, label_network(model), weight)

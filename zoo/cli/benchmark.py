@@ -17,7 +17,7 @@ import argparse
 import sys
 
 import zoo
-from zoo.attacks.catalogue import ATTACK_ORDER, SPATIAL_THREATS, STADV, with_loss
+from zoo.attacks.catalogue import ATTACK_ORDER, SPATIAL_THREATS, STADV, autoattack_name, with_loss
 from zoo.attacks.gradients import GRADIENT_MODES, check_gradient
 from zoo.attacks.losses import LOSSES
 from zoo.cli.module_file import is_module_file, load_module_file
@@ -71,9 +71,11 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
                         "needs --name and --eps, budget: the published protocol)")
     p.add_argument("--name", default=None, help="own defense (--model file.py:object): the name its results go under")
     p.add_argument("--dataset", default="mnist", help="own defense: the test set it is evaluated on (default mnist)")
-    p.add_argument("--attack", choices=["autoattack", "pgd-eot", "pgd-eot-label", "stadv", "all"], default="all",
+    p.add_argument("--attack", choices=["autoattack", "autoattack-label", "pgd-eot", "pgd-eot-label", "stadv", "all"],
+                   default="all",
                    help="all (default): PGD+EOT with Lee & Kim's loss and, on guided entries, with the label-aware "
-                        "loss (pgd-eot-label), and AutoAttack; under --threat StAdv: stadv")
+                        "loss (pgd-eot-label), and AutoAttack, plain and, on guided entries, label-aware "
+                        "(autoattack-<version>-label); under --threat StAdv: stadv")
     p.add_argument("--loss", choices=list(LOSSES), default="ce",
                    help="what PGD+EOT (plain and label-aware) ascends: ce (cross-entropy, Lee & Kim; default), margin "
                         "(CW margin) or dlr (AutoAttack's DLR); the attacks are named pgd-eot-margin, pgd-eot-dlr, ...")
@@ -137,9 +139,11 @@ def attacks_of(args: argparse.Namespace) -> tuple[str, ...]:
     if args.attack == STADV:
         raise ValueError(f"--attack stadv is the StAdv threat's attack: use --threat StAdv, not {args.threat}")
     versions = ("standard", "rand") if args.version == "both" else (args.version,)
-    aa = tuple(f"autoattack-{v}" for v in versions)
-    pgd = ("pgd-eot", "pgd-eot-label")  # the label-aware one runs on guided entries only
-    chosen = {"autoattack": aa, "pgd-eot": pgd[:1], "pgd-eot-label": pgd[1:], "all": (*pgd, *aa)}[args.attack]
+    aa = tuple(autoattack_name(v) for v in versions)
+    aa_label = tuple(autoattack_name(v, label_aware=True) for v in versions)  # the label-aware ones: guided entries only
+    pgd = ("pgd-eot", "pgd-eot-label")
+    chosen = {"autoattack": aa, "autoattack-label": aa_label, "pgd-eot": pgd[:1], "pgd-eot-label": pgd[1:],
+              "all": (*pgd, *aa, *aa_label)}[args.attack]
     return tuple(a for a in ATTACK_ORDER if a in chosen)
 
 

@@ -17,9 +17,11 @@ from zoo.attacks import catalogue
 from zoo.attacks.catalogue import ATTACK_ORDER, TITLES, attacks_for, autoattack_version, build_attack
 from zoo.attacks.gradients import LabelAware, attacker_model, label_aware_attacker
 from zoo.attacks.losses import cross_entropy_sum
+from zoo.evaluation import estimate as est
 from zoo.registry import get_entry
+from zoo.registry.schema import parse_registry
 
-from helpers import tiny_model
+from helpers import tiny_entry_dict, tiny_model
 from test_estimate import AlwaysRight
 from test_label_aware import FixedLogits, ToyGuided
 
@@ -166,7 +168,16 @@ def test_decisions_stay_on_the_defense_and_calls_match_the_estimate(version, aa)
     assert calls == catalogue.autoattack_calls(version, aa)
     assert counted == (n * calls.forward + n * catalogue.check_calls(version), n * (calls.gradient + calls.jacobian))
     assert label_calls and all(grad for _, grad in label_calls)  # never consulted for a decision
-    assert sum(images for images, _ in label_calls) == n * (calls.gradient + calls.jacobian)
+    label_images = sum(images for images, _ in label_calls)
+    assert label_images == n * (calls.gradient + calls.jacobian)
+    # --estimate adds those label-net evaluations, to the guidance net or to the classifier that gives y
+    by_guidance = est.label_term_evals(parse_registry(tiny_entry_dict("robust"))["tiny"], name, calls, 5)
+    by_classifier = est.label_term_evals(parse_registry(tiny_entry_dict("robust", label="classifier"))["tiny"],
+                                         name, calls, 5)
+    assert n * by_guidance.guidance_forward == n * by_classifier.classifier_forward == label_images
+    assert by_guidance.classifier_forward == by_classifier.guidance_forward == 0
+    assert est.label_term_evals(parse_registry(tiny_entry_dict("robust"))["tiny"], f"autoattack-{version}",
+                                calls, 5) == est.NetworkEvals()
 
 
 def test_catalogue_names_order_and_guided_entries_only():

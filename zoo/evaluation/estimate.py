@@ -28,6 +28,9 @@ guidance on or off (G = 1 or 0):
   real defense's; a gradient call is the chain's above for ``exact``, the surrogate chain's for
   ``surrogate``, a forward-only purification plus a classifier forward and backward for ``bpda``
   and a classifier forward and backward alone for ``blind`` (no backward through the chain).
+* label-aware attacks (:func:`label_term_evals`): the label network's forward and backward once
+  per PGD+EOT step, and alongside every AutoAttack gradient call (a Jacobian: one forward and a
+  backward per class); it is the guidance net, or the classifier where it gives the label.
 * StAdv: as PGD+EOT, steps x EOT gradient calls (the bilinear warp costs no network evaluation).
 * AutoAttack's calls include its repeated-draw decisions (:mod:`zoo.attacks.least_robust`): every
   gradient-free forward is made R times (R = 5), see the catalogue's docstrings.
@@ -44,7 +47,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..attacks.catalogue import PGD_VARIANTS, ModelCalls, attack_calls, autoattack_version, check_calls
+from ..attacks.catalogue import (PGD_VARIANTS, ModelCalls, attack_calls, autoattack_version, check_calls,
+                                 is_label_aware)
 from ..attacks.gradients import applicable_gradient, attacker_model
 from ..models.factory import diffusion_for
 from ..models.purifier import RUNS_PER_STEP
@@ -215,6 +219,23 @@ class Estimate:
     upper_bound: bool
 
 
+def label_term_evals(entry: Entry, attack: str, calls: ModelCalls, pgd_steps: int) -> NetworkEvals:
+    """What a label-aware ``attack`` adds per example beside ``calls`` (its model calls): the
+    label network's gradient once per PGD+EOT step, or with every AutoAttack gradient call (one
+    forward and one backward; a Jacobian: one forward and a backward per class). Nothing for the
+    other attacks. Counted, not timed: the probe times the chain alone (a label network is a
+    classifier, on the demo about 1% of a chain gradient's time)."""
+    if not is_label_aware(attack):
+        return NetworkEvals()
+    if attack in PGD_VARIANTS:
+        forward = backward = pgd_steps
+    else:
+        forward, backward = calls.gradient + calls.jacobian, calls.gradient + calls.jacobian * entry.num_classes
+    if chain_shape(entry)[4]:  # the classifier gives the label
+        return NetworkEvals(classifier_forward=forward, classifier_backward=backward)
+    return NetworkEvals(guidance_forward=forward, guidance_backward=backward)
+
+
 ANYTIME_ATTACKS = tuple(PGD_VARIANTS)
 """The attacks the anytime protocol judges iterate by iterate (those with an ``anytime`` method:
 every PGD+EOT variant, whatever its loss)."""
@@ -242,7 +263,8 @@ def estimate_entry(entry: Entry, settings, probe_result: Probe, grad_mode: str =
             batches = -(-settings.n_examples // settings.batch_size)
             first = min(settings.batch_size, settings.n_examples)
             seconds += batches * check_calls(version) * first * probe_result.forward
-        evals = network_evals(calls, entry, grad_mode, settings.attacker_grad, settings.surrogate)
+        evals = (network_evals(calls, entry, grad_mode, settings.attacker_grad, settings.surrogate)
+                 + label_term_evals(entry, attack, calls, settings.pgd_steps))
         out.append(Estimate(entry.name, attack, settings.n_examples, calls, evals, seconds,
                             version is not None or judged))
     return out
@@ -261,14 +283,14 @@ def format_estimates(estimates: list[Estimate], probes: dict[str, Probe], device
     lines = [f"Cost estimate on {device} (nothing has been run; probe: the run's batch size, random weights)"]
     for name, p in probes.items():
         lines.append(f"  {name}: {p.forward:.3g} s per forward, {p.gradient:.3g} s per gradient, per image ({p.note})")
-    header = (f"{'model':24s} {'attack':20s} {'n':>5s} {'fwd calls':>10s} {'grad calls':>10s} {'UNet fwd':>10s} "
+    header = (f"{'model':24s} {'attack':25s} {'n':>5s} {'fwd calls':>10s} {'grad calls':>10s} {'UNet fwd':>10s} "
               f"{'UNet bwd':>10s} {'guide fwd':>10s} {'guide bwd':>10s} {'guide 2xbwd':>11s} {'time':>10s}")
     lines += ["", "per example:" + " " * 40 + "(calls and network evaluations per example; time for all)", header]
     total = 0.0
     for e in estimates:
         calls = e.calls.gradient + e.calls.jacobian
         mark = " (upper bound)" if e.upper_bound else ""
-        lines.append(f"{e.model:24s} {e.attack:20s} {e.n_examples:5d} {e.calls.forward:10d} {calls:10d} "
+        lines.append(f"{e.model:24s} {e.attack:25s} {e.n_examples:5d} {e.calls.forward:10d} {calls:10d} "
                      f"{e.evals.unet_forward:10d} {e.evals.unet_backward:10d} {e.evals.guidance_forward:10d} "
                      f"{e.evals.guidance_backward:10d} {e.evals.guidance_double_backward:11d} "
                      f"{human(e.seconds):>10s}{mark}")

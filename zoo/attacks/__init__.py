@@ -5,7 +5,7 @@
     x_adv = attack(x, y)                                  # x: N x C x H x W in [0, 1], y: N long
 
 ``ATTACKS`` maps each attack the benchmark runs to its class (:mod:`.catalogue` builds them from
-a budget, with every loss variant of PGD+EOT); :class:`StAdv` is the spatial threat of the
+a budget, with every loss variant of PGD+EOT and the label-aware AutoAttacks); :class:`StAdv` is the spatial threat of the
 paper's Table 5 (threat ``StAdv``); :mod:`.gradients` builds the ablation attackers' gradient modules; :class:`TRADES` is the inner
 maximum of the guidance net's training, not a benchmark attack. ``draw_decisions`` (decisions over
 repeated purifications) and ``least_robust`` (AutoAttack's loop keeping each example's least

@@ -74,7 +74,8 @@ def settings_for(entry: Entry, threat: str, attacks: tuple[str, ...], *, eps: fl
                  overrides: Mapping[str, Any] | None = None, attacker_grad: str = "exact",
                  surrogate: Mapping[str, Any] | None = None) -> Settings:
     """The entry's declared budget and eps, with command-line overrides applied and checked. The
-    label-aware PGD+EOT is dropped for entries without a guidance label (:func:`attacks_for`).
+    label-aware attacks (PGD+EOT, AutoAttack) are dropped for entries without a guidance label
+    (:func:`attacks_for`).
 
     ``headline`` only enters the settings under the anytime protocol, where it decides when an
     example is broken (so its records depend on it); the final protocol's records do not.

@@ -65,7 +65,8 @@ def benchmark(names: list[str | Entry] | nn.Module, threat: str, attacks: tuple[
     with ``name=``, ``eps=`` and either ``dataset=`` (its test set, as for entries) or ``data=(x, y)``;
     ``budget`` (a :class:`Budget`) defaults to the published protocol (:mod:`zoo.leaderboard.own_defense`).
     ``attacks``: catalogue names (default :func:`~zoo.attacks.catalogue.default_attacks` of the
-    threat: PGD+EOT, label-aware PGD+EOT and AutoAttack for Linf / L2, ``stadv`` for StAdv).
+    threat: PGD+EOT and AutoAttack, each plain and (guided entries) label-aware, for Linf / L2,
+    ``stadv`` for StAdv).
     ``loss``: what every PGD+EOT attack ascends, ``ce`` (Lee & Kim), ``margin`` or ``dlr`` (the
     attacks are then named ``pgd-eot-dlr`` etc.); default ``None``: as ``attacks`` name them (the
     default attacks: ``ce``). ``attacker_grad``: ``exact`` (default),

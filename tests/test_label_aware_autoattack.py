@@ -22,6 +22,7 @@ from zoo.registry import get_entry
 from zoo.registry.schema import parse_registry
 
 from helpers import tiny_entry_dict, tiny_model
+from test_attacks import Linear
 from test_estimate import AlwaysRight
 from test_label_aware import FixedLogits, ToyGuided
 
@@ -81,16 +82,12 @@ def test_label_aware_logits_compose_with_an_ablation_gradient():
         label_aware_attacker(model, weight=-1.0)
 
 
-class Linear3(nn.Module):
-    """A 3-class linear classifier (DLR needs 3 classes): logits [z, -z, -10], z = w . (x - 0.5)."""
-
-    def __init__(self, w):
-        super().__init__()
-        self.w = w
+class Linear3(Linear):
+    """:class:`Linear` with a third class, always at -10 (DLR needs 3 classes): logits [z, -z, -10]."""
 
     def forward(self, x):
-        z = ((x - 0.5) * self.w).flatten(1).sum(1)
-        return torch.stack([z, -z, torch.full_like(z, -10.0)], dim=1)
+        two = super().forward(x)
+        return torch.cat([two, torch.full_like(two[:, :1], -10.0)], dim=1)
 
 
 def toy_guided():

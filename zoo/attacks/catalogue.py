@@ -51,7 +51,6 @@ PGD_VARIANTS = {pgd_name(loss, aware): (loss, aware) for loss in LOSSES for awar
 """Every PGD+EOT name -> (loss, label-aware), in table order (each plain one, then its label-aware one)."""
 
 
-
 def autoattack_name(version: str, label_aware: bool = False) -> str:
     """The catalogue name of AutoAttack ``version``, plain or label-aware."""
     if version not in VERSIONS:
@@ -261,8 +260,8 @@ def attack_calls(attack: str, budget) -> ModelCalls:
     version = autoattack_version(attack)
     if version is not None:
         return autoattack_calls(version, dict(budget.autoattack) or None)
-    # the label terms are not counted: the label network's gradient once per PGD step, or alongside
-    # every AutoAttack gradient call (a classifier's cost, small beside the chain's)
+    # a label term makes no model call: the label network's gradient once per PGD step, or with every
+    # AutoAttack gradient call (zoo.evaluation.estimate.label_term_evals counts its evaluations)
     if attack in PGD_VARIANTS or attack == STADV:
         return pgd_eot_calls(budget.pgd_steps, budget.pgd_eot)  # StAdv: the same steps x EOT gradients
     raise ValueError(f"unknown attack {attack!r}")

@@ -65,6 +65,9 @@ def main(argv=None, prog: str | None = None) -> int:
         if problem:
             print(f"{prog or 'scale_sweep.py'}: error: --compare-with {args.compare_with}: {problem}", file=sys.stderr)
             return 2
+    # taken before anything is written: a rerun rewrites committed files, which would read as a dirty tree
+    record = provenance(torch.device("cpu"), seed=args.seed, settings=vars(args) | {"out": str(args.out)},
+                        reduced_budget=True, budget=settings.describe())
     records = sweep.run_sweep(settings, args.out, progress=not args.no_progress)
     examples = sweep.per_example(records)
     table = sweep.summary(examples)
@@ -73,10 +76,8 @@ def main(argv=None, prog: str | None = None) -> int:
     table.to_csv(args.out / "scale_sweep.csv", index=False)
     picks = [sweep.pick_scale(table, p) for p in sweep.BASES] if 1.0 in settings.scales else []
     (args.out / "scale_pick.json").write_text(json.dumps(picks, indent=2) + "\n")
-    record = provenance(torch.device("cpu"), seed=args.seed, settings=vars(args) | {"out": str(args.out)},
-                        reduced_budget=True, budget=settings.describe(),
-                        attack_seconds_all_runs=round(sum(r.get("seconds", 0.0) for r in records), 1),
-                        wall_seconds_this_invocation=round(time.time() - start, 1))
+    record.update(attack_seconds_all_runs=round(sum(r.get("seconds", 0.0) for r in records), 1),
+                  wall_seconds_this_invocation=round(time.time() - start, 1))
     (args.out / "provenance.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     (args.out / "scale_sweep.md").write_text(markdown(table, picks, record))
     plot(table, args.out / "scale_sweep.png", f"demo, {settings.describe()}")

@@ -271,23 +271,24 @@ def run_sweep(sweep: Sweep) -> pd.DataFrame:
     base = get_entry(BASE_ENTRY)
     entries = {lam: swapped_entry(base, lam, net_path(sweep.runs, lam)) for lam in sweep.lambdas}
     baseline = None if sweep.baseline.lower() == "none" else sweep.baseline
+    b = base.budget
+    budget = (f"REDUCED: n={sweep.n_examples} demo test examples, K={b.draws} draws, PGD+EOT {b.pgd_steps} steps x "
+              f"{b.pgd_eot} EOT (step {b.pgd_step_fraction:g} eps), eps={base.threats[THREAT]:g}, guidance scale "
+              f"s={base.purification.scale:g}; guidance nets "
+              f"trained {sweep.epochs} epochs (the shipped one: 8), Eq. 6 inner PGD {sweep.steps} steps, eps {sweep.eps:g}")
+    # taken before anything is written: the sweep rewrites committed files, which would read as a dirty tree
+    record = provenance(default_device(), seed=sweep.seed,
+                        settings={**settings, "lambdas": sweep.lambdas, "baseline": baseline},
+                        reduced_budget=True, budget=budget, base_entry=BASE_ENTRY, attacks=list(ATTACKS), threat=THREAT,
+                        training_commands={f"{lam:g}": shown(train_command(sweep, lam)) for lam in sweep.lambdas},
+                        training_status={f"{lam:g}": s for lam, s in status.items()})
     written = benchmark([*entries.values(), *([baseline] if baseline else [])], THREAT, ATTACKS, out=sweep.out,
                         n_examples=sweep.n_examples, seed=sweep.seed, resume=True)
     summary = pd.read_csv(written[f"summary_{THREAT}.csv"])
     table = sweep_table(sweep, entries, summary, baseline)
     sweep.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(sweep.out / "lambda_sweep.csv", index=False)
-    b = base.budget
-    budget = (f"REDUCED: n={sweep.n_examples} demo test examples, K={b.draws} draws, PGD+EOT {b.pgd_steps} steps x "
-              f"{b.pgd_eot} EOT (step {b.pgd_step_fraction:g} eps), eps={base.threats[THREAT]:g}, guidance scale "
-              f"s={base.purification.scale:g}; guidance nets "
-              f"trained {sweep.epochs} epochs (the shipped one: 8), Eq. 6 inner PGD {sweep.steps} steps, eps {sweep.eps:g}")
-    record = provenance(default_device(), seed=sweep.seed,
-                        settings={**settings, "lambdas": sweep.lambdas, "baseline": baseline},
-                        reduced_budget=True, budget=budget, base_entry=BASE_ENTRY, attacks=list(ATTACKS), threat=THREAT,
-                        training_commands={f"{lam:g}": shown(train_command(sweep, lam)) for lam in sweep.lambdas},
-                        training_status={f"{lam:g}": s for lam, s in status.items()},
-                        wall_seconds_this_invocation=round(time.time() - start, 1))
+    record["wall_seconds_this_invocation"] = round(time.time() - start, 1)
     (sweep.out / "lambda_sweep.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     (sweep.out / "lambda_sweep.md").write_text(markdown(table, record))
     plot(table, sweep.out / "lambda_sweep.png", f"n={sweep.n_examples}, K={b.draws}, REDUCED budget, "

@@ -179,3 +179,17 @@ def test_headline_is_named_in_tables_and_model_info():
     assert "K = 4 is even" in tables.markdown_table(even, provenance)
     with pytest.raises(ValueError, match="headline must be one of"):
         tables.markdown_table(summary, provenance, headline="median")
+
+
+def test_worst_cases_are_compared_when_the_only_difference_is_the_label_aware_twins():
+    """A guided entry's worst case over plain + label-aware attacks and an unguided entry's over the
+    plain ones are the same worst case (on the unguided entry the label-aware attacks would repeat
+    the plain ones): paired. Another attack set is not."""
+    guided = random_records(1, 12, 3, models=("agdm",), attacks=("pgd-eot", "pgd-eot-label", "autoattack-rand",
+                                                                   "autoattack-rand-label"))
+    unguided = random_records(2, 12, 3, models=("diffpure",), attacks=("pgd-eot", "autoattack-rand"))
+    other = random_records(3, 12, 3, models=("other",), attacks=("pgd-eot", "autoattack-standard"))
+    table = comparison.comparisons(metrics.per_example_frame(guided + unguided + other), "vote")
+    worst = table[table["attack"] == metrics.WORST_CASE]
+    assert set(zip(worst["model_a"], worst["model_b"])) == {("agdm", "diffpure")}
+    assert {"autoattack-rand", "pgd-eot"} <= set(table["attack"])

@@ -102,6 +102,18 @@ def is_label_aware(name: str) -> bool:
     return PGD_VARIANTS.get(name, AA_VARIANTS.get(name, (None, False)))[1]
 
 
+def plain_twin(name: str) -> str:
+    """The attack a label-aware attack equals on an entry with no guidance label (its plain
+    version: same loss, same version, no label term); any other attack is its own twin. Worst
+    cases over attacks compare entries by these (an unguided entry skips the label-aware ones
+    because they would repeat the plain ones)."""
+    if name in PGD_VARIANTS:
+        return pgd_name(PGD_VARIANTS[name][0], False)
+    if name in AA_VARIANTS:
+        return autoattack_name(AA_VARIANTS[name][0], False)
+    return name
+
+
 def attacks_for(entry, names) -> tuple[str, ...]:
     """``names`` as run on ``entry``: label-aware attacks only where there is a label to attack
     (elsewhere they would repeat the plain attack)."""

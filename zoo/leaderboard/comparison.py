@@ -2,7 +2,9 @@
 another, or is the difference within noise?
 
 Two entries are compared under one (threat, eps, attack) when they were evaluated on exactly the
-same test-set examples (for the worst case over attacks: also under the same two or more attacks). Each
+same test-set examples (for the worst case over attacks: also under the same two or more attacks,
+a label-aware attack counting as its plain twin, which it equals on an entry without a guidance
+label: such entries skip it). Each
 example then gives a pair of outcomes, and the comparison uses the pairing:
 
 - **vote, worst** (a right/wrong verdict per example): the difference A - B of robust accuracy,
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..attacks.catalogue import plain_twin
 from ..evaluation.verdicts import BINARY, check_metric
 from .intervals import CONFIDENCE, wilson
 from .metrics import GROUP, WORST_CASE, attack_sort_key, outcomes
@@ -99,7 +102,10 @@ def comparisons(frame: pd.DataFrame, headline: str = "vote") -> pd.DataFrame:
     """
     check_metric(headline)
     scores = outcomes(frame)
+    # the attacks each model's worst case is over, label-aware ones counted as their plain twins: an
+    # entry without a guidance label skips them because on it they repeat the plain attacks
     attack_sets = frame.groupby(GROUP)["attack"].agg(frozenset)
+    twin_sets = attack_sets.map(lambda names: frozenset(map(plain_twin, names)))
     column = f"robust_{headline}"
     rows = []
     for (threat, eps, attack), group in scores.groupby(["threat", "eps", "attack"], sort=True):
@@ -109,9 +115,10 @@ def comparisons(frame: pd.DataFrame, headline: str = "vote") -> pd.DataFrame:
             a, b = by_model[model_a], by_model[model_b]
             if len(a) == 0 or not a.index.equals(b.index):
                 continue
-            same_attacks = attack_sets[(model_a, threat, eps)] == attack_sets[(model_b, threat, eps)]
-            if attack == WORST_CASE and (not same_attacks or len(attack_sets[(model_a, threat, eps)]) == 1):
-                continue  # other attacks: not the same worst case; one attack: the same row again
+            key_a, key_b = (model_a, threat, eps), (model_b, threat, eps)
+            one_each = len(attack_sets[key_a]) == len(attack_sets[key_b]) == 1
+            if attack == WORST_CASE and (twin_sets[key_a] != twin_sets[key_b] or one_each):
+                continue  # other attacks: not the same worst case; one attack each: that attack's row again
             result = paired_test(a.to_numpy(float), b.to_numpy(float), headline)
             rows.append({"threat": threat, "eps": eps, "attack": attack, "headline": headline,
                          "model_a": model_a, "model_b": model_b, "n": len(a),

@@ -1,6 +1,6 @@
 """Clean accuracy of zoo entries on the MNIST demo test split (offline, CPU is enough).
 
-    agdm-zoo evaluate                       # the four demo entries, printed as a table (= scripts/evaluate.py)
+    agdm-zoo evaluate                       # the demo entries, printed as a table (= scripts/evaluate.py)
     agdm-zoo evaluate --out zoo/weights/mnist/clean_accuracy.json   # record them
 
 Each entry is evaluated on the first N examples of the (digit-interleaved) test split, or of the

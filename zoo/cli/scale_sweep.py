@@ -14,6 +14,7 @@ Outputs under --out: ``scale_sweep.csv`` (the summary, Wilson intervals), ``per_
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -60,8 +61,9 @@ def main(argv=None, prog: str | None = None) -> int:
     except ValueError as err:
         print(f"{prog or 'scale_sweep.py'}: error: {err}", file=sys.stderr)
         return 2
+    shorter = None
     if args.compare_with is not None:
-        problem = doubling_problem(args.compare_with, vars(args))
+        shorter, problem = shorter_sweep(args.compare_with, vars(args))
         if problem:
             print(f"{prog or 'scale_sweep.py'}: error: --compare-with {args.compare_with}: {problem}", file=sys.stderr)
             return 2
@@ -82,35 +84,35 @@ def main(argv=None, prog: str | None = None) -> int:
     (args.out / "scale_sweep.md").write_text(markdown(table, picks, record))
     plot(table, args.out / "scale_sweep.png", f"demo, {settings.describe()}")
     print(table.drop(columns=["attack_title"]).to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-    if args.compare_with is not None:
-        write_doubling(args.compare_with, args.out, examples, record)
+    if shorter is not None:
+        write_doubling(args.compare_with, shorter["steps"], args.out, examples, record)
     print(f"wrote {args.out} in {time.time() - start:.0f} s")
     return 0
 
 
-SAME_FOR_DOUBLING = ("split", "n_examples", "eot", "step_fraction", "eps", "draws", "batch_size", "seed")
+SAME_FOR_DOUBLING = tuple(f.name for f in dataclasses.fields(sweep.SweepSettings) if f.name not in ("steps", "scales"))
 """What a sweep compared by ``--compare-with`` must share with this one (all but the steps and grid)."""
 
 
-def doubling_problem(short_dir: Path, settings: dict) -> str | None:
-    """Why the sweep in ``short_dir`` cannot be this one's shorter twin (``None``: it can)."""
+def shorter_sweep(short_dir: Path, settings: dict) -> tuple[dict | None, str | None]:
+    """The settings of the sweep in ``short_dir`` and why it cannot be this one's shorter twin
+    (``None``: it can)."""
     try:
         theirs = json.loads((short_dir / "provenance.json").read_text())["settings"]
     except (FileNotFoundError, KeyError, json.JSONDecodeError) as err:
-        return f"no finished sweep there ({err})"
+        return None, f"no finished sweep there ({err})"
     differ = [f"{key} {theirs.get(key)} vs {settings[key]}" for key in SAME_FOR_DOUBLING if theirs.get(key) != settings[key]]
     if differ:
-        return "it ran other settings: " + ", ".join(differ)
+        return theirs, "it ran other settings: " + ", ".join(differ)
     if theirs["steps"] >= settings["steps"]:
-        return f"it ran {theirs['steps']} PGD steps, not fewer than this sweep's {settings['steps']}"
-    return None
+        return theirs, f"it ran {theirs['steps']} PGD steps, not fewer than this sweep's {settings['steps']}"
+    return theirs, None
 
 
-def write_doubling(short_dir: Path, out: Path, examples, record: dict) -> None:
+def write_doubling(short_dir: Path, short_steps: int, out: Path, examples, record: dict) -> None:
     """The doubling check of this sweep (``examples``) against the one in ``short_dir``."""
     import pandas as pd
 
-    short_steps = json.loads((short_dir / "provenance.json").read_text())["settings"]["steps"]
     table = doubling_check(pd.read_csv(short_dir / "per_example.csv"), examples)
     table.to_csv(out / "doubling.csv", index=False)
     (out / "doubling.md").write_text(doubling_markdown(table, short_steps, record["settings"]["steps"], record))

@@ -28,7 +28,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
-from scipy.stats import binomtest
 
 from ..attacks.catalogue import LABEL_AWARE, TITLES, build_attack
 from ..data import mnist_demo
@@ -36,6 +35,7 @@ from ..evaluation.journal import Journal
 from ..evaluation.loop import run_attacks
 from ..models.factory import create_model
 from ..registry.resolve import get_entry, with_overrides
+from . import intervals
 from .metrics import majority_vote
 
 BASES = {"plain": "guided-tiny-mnist", "robust": "agdm-tiny-mnist"}
@@ -130,9 +130,10 @@ def run_sweep(settings: SweepSettings, out: str | Path, device="cpu", progress: 
 
 
 def wilson(successes: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion, in percent."""
-    ci = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return 100 * ci.low, 100 * ci.high
+    """95% Wilson score interval of ``successes`` out of ``n``, in percent (the leaderboard's
+    :func:`~zoo.leaderboard.intervals.wilson`)."""
+    low, high = intervals.wilson(successes / n, n)
+    return 100 * low, 100 * high
 
 
 def per_example(records: list[dict]) -> pd.DataFrame:

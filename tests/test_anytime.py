@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from zoo.attacks import PGDEOT
-from zoo.evaluation.draws import broken_by_draws
-from zoo.evaluation.journal import Journal
-from zoo.evaluation.loop import run_attacks
-from zoo.leaderboard import curves, metrics
+from zoo.running.draws import broken_by_draws
+from zoo.running.journal import Journal
+from zoo.running.loop import run_attacks
+from zoo.reporting import curves, metrics
 
 
 class Threshold(nn.Module):
@@ -146,8 +146,8 @@ def test_anytime_verdicts_draw_from_generators_of_their_own(tmp_path):
 
 
 def test_anytime_writes_the_curve_and_refuses_the_mean(tmp_path):
-    from zoo.evaluation.settings import settings_for
-    from zoo.leaderboard.files import write_outputs
+    from zoo.running.settings import settings_for
+    from zoo.reporting.files import write_outputs
     from zoo.registry import load_registry
 
     frame, _ = evaluate(tmp_path, "anytime", "worst")

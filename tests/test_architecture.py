@@ -13,10 +13,16 @@ import pytest
 ZOO = Path(__file__).resolve().parent.parent / "zoo"
 MAX_LINES = 350
 # lowest first; a module may import its own layer's package and any lower layer. ``data`` (the
-# demo and CIFAR data sets) sits between the registry and the models; ``training`` beside
-# ``evaluation``: neither imports the other. ``zoo/__init__`` and ``cli`` may import anything.
-LAYERS = {"common": 0, "registry": 1, "data": 1.5, "models": 2, "attacks": 3, "evaluation": 4, "training": 4,
-          "leaderboard": 5, "hub": 6, "studies": 7, "cli": 8, "__main__": 8, "": 9}
+# demo and CIFAR data sets) sits between the registry and the models; ``scoring`` (verdicts,
+# intervals) and ``reporting`` (tables from records) sit below the models, so neither can build or
+# run a model or an attack; ``training`` beside ``running``: neither imports the other.
+# ``zoo/__init__`` and ``cli`` may import anything.
+LAYERS = {"common": 0, "registry": 1, "data": 1.5, "scoring": 1.6, "reporting": 1.8, "models": 2, "attacks": 3,
+          "running": 4, "training": 4, "publishing": 6, "studies": 7, "cli": 8, "__main__": 8, "": 9}
+ROLES = {"reporting": {"models", "attacks", "running", "training", "studies", "publishing"},
+         "scoring": {"data", "reporting", "models", "attacks", "running", "training", "studies", "publishing"}}
+"""Role rules beside the layers: reporting never builds or runs an attack (nor a model), scoring
+knows only predictions."""
 
 
 def modules(root: Path) -> dict[str, tuple[Path, bool]]:
@@ -127,6 +133,16 @@ def test_no_layer_imports_a_higher_one(graph):
     assert upward_imports(graph) == []
 
 
+def role_violations(graph: dict[str, set[str]]) -> list[str]:
+    """``a -> b`` for every import a package's role forbids (:data:`ROLES`)."""
+    return [f"{source} -> {target}" for source, targets in sorted(graph.items()) for target in sorted(targets)
+            if layer(target) in ROLES.get(layer(source), ())]
+
+
+def test_reporting_never_imports_attacks_models_or_running(graph):
+    assert role_violations(graph) == []
+
+
 def test_data_imports_only_common_and_the_registry(graph):
     assert {layer(t) for t in graph["zoo.data"]} <= {"common", "registry"}
 
@@ -138,17 +154,17 @@ def test_no_module_is_over_350_lines():
 
 def test_the_checks_find_a_hidden_cycle_and_an_upward_import(tmp_path):
     """The checker itself: a cycle hidden in a function-local relative import, and a model module
-    importing the leaderboard, are both reported."""
+    importing the attack loop, are both reported."""
     root = tmp_path / "zoo"
-    for package in ("registry", "models", "leaderboard"):
+    for package in ("registry", "models", "running"):
         (root / package).mkdir(parents=True)
         (root / package / "__init__.py").write_text("")
     (root / "__init__.py").write_text("")
     (root / "registry" / "schema.py").write_text("from .bundles import read\n")
     (root / "registry" / "bundles.py").write_text("def read():\n    from . import schema\n")
-    (root / "models" / "purifier.py").write_text("import zoo.leaderboard.tables\n")
-    (root / "leaderboard" / "tables.py").write_text("from ..models.purifier import x\n")
+    (root / "models" / "purifier.py").write_text("import zoo.running.loop\n")
+    (root / "running" / "loop.py").write_text("from ..models.purifier import x\n")
     fake = import_graph(root)
     assert fake["zoo.registry.bundles"] == {"zoo.registry.schema"}
     assert ["zoo.registry.bundles", "zoo.registry.schema"] in cycles(fake)
-    assert upward_imports(fake) == ["zoo.models.purifier -> zoo.leaderboard.tables"]
+    assert upward_imports(fake) == ["zoo.models.purifier -> zoo.running.loop"]

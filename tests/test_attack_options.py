@@ -16,7 +16,7 @@ from zoo.attacks import StAdv
 from zoo.attacks.autoattack import AutoAttackEval
 from zoo.attacks.catalogue import ATTACK_ORDER, SPATIAL_THREATS, build_attack, check_threat
 from zoo.attacks.gradients import ABLATION_LABEL, gradient_label
-from zoo.evaluation.settings import settings_for
+from zoo.running.settings import settings_for
 from zoo.registry.resolve import get_entry
 from zoo.registry.schema import parse_registry
 

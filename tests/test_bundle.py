@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.hub.bundle import save_bundle
+from zoo.publishing.bundle import save_bundle
 from zoo.registry.bundles import BundleError
 from zoo.data import mnist_demo
 from zoo.registry import RegistryError, get_entry

@@ -9,7 +9,7 @@ import torch
 
 import zoo
 from zoo.data import mnist_demo, mnist_demo_indices
-from zoo.evaluation.draws import accuracy
+from zoo.running.draws import accuracy
 from zoo.models.nets import build
 from zoo.registry.schema import Component
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from zoo.evaluation.diagnostics import guidance_diagnostic, guided_chain
+from zoo.studies.diagnostics import guidance_diagnostic, guided_chain
 
 from helpers import sharpen_guidance, tiny_model
 

@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from zoo.attacks import catalogue
-from zoo.evaluation import estimate as est
+from zoo.running import estimate as est
 from zoo.attacks import PGDEOT
 from zoo.attacks.autoattack import AutoAttackEval
-from zoo.evaluation.settings import Settings
+from zoo.running.settings import Settings
 from zoo.registry.schema import parse_registry
 
 from helpers import tiny_entry_dict, tiny_model
@@ -183,8 +183,8 @@ def test_cli_estimate_prints_and_runs_nothing(monkeypatch, capsys):
 def test_anytime_judging_is_counted_and_matches_a_run_that_breaks_nothing(tmp_path):
     """Under the anytime protocol every PGD+EOT iterate is judged by K draws; with nothing broken
     (no early stop) the estimate's upper bound is the exact count."""
-    from zoo.evaluation.journal import Journal
-    from zoo.evaluation.loop import run_attacks
+    from zoo.running.journal import Journal
+    from zoo.running.loop import run_attacks
 
     s = settings(attacks=("pgd-eot",), n=2, draws=3)
     s = Settings(**{**s.__dict__, "protocol": "anytime", "stop_on": "vote"})

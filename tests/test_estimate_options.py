@@ -8,8 +8,8 @@ import torch
 
 from zoo.attacks import StAdv, catalogue
 from zoo.attacks.gradients import attacker_model
-from zoo.evaluation import estimate as est
-from zoo.evaluation.settings import Settings
+from zoo.running import estimate as est
+from zoo.running.settings import Settings
 
 from helpers import tiny_model
 from test_estimate import AlwaysRight, attach_counters, predicted

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from zoo.evaluation import journal as journal_module
-from zoo.evaluation import loop
-from zoo.evaluation.journal import CHECK, Journal, JournalDamaged, JournalRepaired, spec_id, _checked
+from zoo.running import journal as journal_module
+from zoo.running import loop
+from zoo.running.journal import CHECK, Journal, JournalDamaged, JournalRepaired, spec_id, _checked
 
 from helpers import benchmark_cli
 

@@ -1,4 +1,4 @@
-"""Which gradient broke what (zoo.leaderboard.sanity.ablation, ``agdm-zoo gradient-ablation``): on
+"""Which gradient broke what (zoo.studies.sanity.ablation, ``agdm-zoo gradient-ablation``): on
 a toy purifier whose Jacobian is far from the identity, bpda and blind leave examples robust that
 the exact gradient breaks, every non-exact row is labelled ablation-only, and the files say so."""
 from __future__ import annotations
@@ -10,9 +10,9 @@ from torch import nn
 import zoo
 from zoo.cli import main as cli
 from zoo.data import mnist_demo
-from zoo.leaderboard.sanity import SanityBudget
-from zoo.leaderboard.sanity.ablation import gradient_ablation, write_ablation
-from zoo.leaderboard.sanity.bench import Bench
+from zoo.studies.sanity import SanityBudget
+from zoo.studies.sanity.ablation import gradient_ablation, write_ablation
+from zoo.studies.sanity.bench import Bench
 from zoo.models.purifier import DefendedClassifier
 from zoo.registry import get_entry
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from zoo.attacks import PGDEOT
-from zoo.evaluation.loop import run_attacks
-from zoo.evaluation.shards import shard_batches
-from zoo.evaluation.journal import Journal, JournalConflict, JournalMismatch
+from zoo.running.loop import run_attacks
+from zoo.running.shards import shard_batches
+from zoo.running.journal import Journal, JournalConflict, JournalMismatch
 from zoo.common.locks import Locked
 
 from helpers import tiny_model
@@ -94,7 +94,7 @@ def test_one_writer_at_a_time_and_a_dead_writer_blocks_nothing(tmp_path):
     with Journal(path, SPEC, resume=False):
         with pytest.raises(Locked, match=rf"in use by process {os.getpid()} \(.*--shard i/n"):
             Journal(path, SPEC, resume=True)
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from zoo.evaluation.journal import Journal; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from zoo.running.journal import Journal; "
                                f"j = Journal({str(path)!r}, {SPEC!r}, resume=True); print('held', flush=True); "
                                "time.sleep(120)"], stdout=subprocess.PIPE, text=True)
     try:
@@ -102,7 +102,7 @@ def test_one_writer_at_a_time_and_a_dead_writer_blocks_nothing(tmp_path):
         with pytest.raises(Locked) as refused:
             Journal(path, SPEC, resume=True)
         # the command is cut at 300 characters (a long venv path can push the end of ``-c`` past it)
-        assert refused.value.pid == holder.pid and "from zoo.evaluation.journal import" in refused.value.command
+        assert refused.value.pid == holder.pid and "from zoo.running.journal import" in refused.value.command
     finally:
         holder.kill()
         holder.wait()

@@ -12,7 +12,7 @@ from torch import nn
 from zoo.attacks import PGDEOT
 from zoo.attacks.catalogue import ATTACK_ORDER, LABEL_AWARE, attacks_for, build_attack
 from zoo.attacks.losses import AttackLoss, LabelAwareLoss, cross_entropy_sum, label_aware_loss
-from zoo.evaluation.settings import settings_for
+from zoo.running.settings import settings_for
 from zoo.registry import get_entry
 
 from helpers import tiny_model

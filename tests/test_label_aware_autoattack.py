@@ -17,7 +17,7 @@ from zoo.attacks import catalogue
 from zoo.attacks.catalogue import ATTACK_ORDER, TITLES, attacks_for, autoattack_version, build_attack
 from zoo.attacks.gradients import LabelAware, attacker_model, label_aware_attacker
 from zoo.attacks.losses import cross_entropy_sum
-from zoo.evaluation import estimate as est
+from zoo.running import estimate as est
 from zoo.registry import get_entry
 from zoo.registry.schema import parse_registry
 

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from zoo.models import nets
 from zoo.registry import sources
-from zoo.leaderboard.run import benchmark
+from zoo.running.benchmark import benchmark
 from zoo.models.nets import SmallCNN
 from zoo.registry import get_entry
 

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from zoo.evaluation.verdicts import correct, vote_correct, worst_correct
-from zoo.leaderboard import comparison, intervals, metrics, model_info, tables
-from zoo.leaderboard.files import write_outputs
+from zoo.scoring.verdicts import correct, vote_correct, worst_correct
+from zoo.reporting import comparison, metrics, model_info, tables
+from zoo.scoring import intervals
+from zoo.reporting.files import write_outputs
 from zoo.registry import load_registry
 
 

@@ -79,7 +79,7 @@ def test_dataset_name_uses_its_test_set_and_drops_the_label_aware_attack(tmp_pat
 
 
 def test_cli_path_form_loads_the_object_from_the_file(tmp_path, monkeypatch):
-    import zoo.leaderboard.own_defense as own
+    import zoo.running.own_defense as own
 
     monkeypatch.setattr(own, "Budget", lambda: TINY)  # the published protocol's budget, shrunk for speed
     source = tmp_path / "mine.py"

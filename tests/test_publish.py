@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 import zoo
-from zoo.hub.card import PublishError
-from zoo.hub.publish import check_overwrite, publish
-from zoo.leaderboard.files import latest_results
+from zoo.publishing.card import PublishError
+from zoo.publishing.publish import check_overwrite, publish
+from zoo.reporting.files import latest_results
 
 import zoo.cli.publish as cli  # noqa: E402 - scripts/publish.py runs its main
 NAME = "standard-tiny-mnist"

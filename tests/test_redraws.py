@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.evaluation.loop import run_attacks
+from zoo.running.loop import run_attacks
 
 
 class ListJournal:

@@ -10,8 +10,8 @@ import pytest
 
 import zoo.registry.resolve as resolve
 from zoo.cli.reproduce import main
-from zoo.leaderboard.files import Run, read_summary
-from zoo.leaderboard.metrics import SUMMARY_COLUMNS
+from zoo.reporting.files import Run, read_summary
+from zoo.reporting.metrics import SUMMARY_COLUMNS
 from zoo.registry.schema import Budget
 from zoo.registry.sources import SourceError, cached, robustbench_checkpoint, parse_source
 from zoo.registry.store import default_registry

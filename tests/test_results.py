@@ -1,4 +1,4 @@
-"""zoo.leaderboard (metrics, tables, model_info, files): votes and means over K draws, RobustBench's robust-only-if-clean-correct rule, the
+"""zoo.reporting (metrics, tables, model_info, files): votes and means over K draws, RobustBench's robust-only-if-clean-correct rule, the
 per-example worst case, CSVs that add up to the summary, RobustBench model_info, atomic writes."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from zoo.common.files import atomic_write_text
-from zoo.leaderboard import metrics, model_info, tables
-from zoo.leaderboard.files import write_outputs
+from zoo.reporting import metrics, model_info, tables
+from zoo.reporting.files import write_outputs
 from zoo.common.compat import robustbench
 from zoo.registry import load_registry
 

@@ -1,4 +1,4 @@
-"""Gradient-masking checks (zoo.leaderboard.sanity, ``agdm-zoo sanity``): they flag a classifier
+"""Gradient-masking checks (zoo.studies.sanity, ``agdm-zoo sanity``): they flag a classifier
 whose gradient is zero (input quantisation) and pass the undefended demo classifier, the
 finite-difference check catches a wrong backward, the replay check a replay that is not the
 forward, and the reports reach files, the command line and the model card."""
@@ -13,10 +13,10 @@ from torch import nn
 import zoo
 from zoo.cli import main as cli
 from zoo.data import mnist_demo
-from zoo.hub.card import site_cards
-from zoo.leaderboard.sanity import SanityBudget, read_reports, run_sanity, sanity_folder
-from zoo.leaderboard.sanity import attack_checks, gradient_checks
-from zoo.leaderboard.sanity.bench import Bench
+from zoo.publishing.card import site_cards
+from zoo.studies.sanity import SanityBudget, read_reports, run_sanity, sanity_folder
+from zoo.studies.sanity import attack_checks, gradient_checks
+from zoo.studies.sanity.bench import Bench
 
 from helpers import sharpen_guidance, tiny_model
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from zoo.attacks.pgd_eot import PGDEOT
-from zoo.leaderboard import scale_sweep as sweep
+from zoo.studies import scale_sweep as sweep
 
 from helpers import tiny_entry_dict
 
@@ -127,7 +127,7 @@ def test_doubling_check_pairs_the_same_digits_and_tests_the_difference():
     a row that moves beyond its interval is called out."""
     from scipy.stats import binomtest
 
-    from zoo.leaderboard.scale_sweep_report import doubling_check, doubling_markdown
+    from zoo.studies.scale_sweep_report import doubling_check, doubling_markdown
 
     def frame(robust_a, robust_b):
         rows = [{"model": "robust-s100", "attack": "pgd-eot", "index": i, "robust": r} for i, r in enumerate(robust_a)]

@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from zoo.hub.card import eval_results, model_card, site_cards
-from zoo.leaderboard.browser import dump_dom, find_chromium, page_url, screenshot
-from zoo.leaderboard.files import LeaderboardFileError, latest_results, write_outputs
-from zoo.leaderboard.site import SiteError, build_site, entry_page, metric_columns
+from zoo.publishing.card import eval_results, model_card, site_cards
+from zoo.reporting.browser import dump_dom, find_chromium, page_url, screenshot
+from zoo.reporting.files import LeaderboardFileError, latest_results, write_outputs
+from zoo.reporting.site import SiteError, build_site, entry_page, metric_columns
 from zoo.registry import get_entry, load_registry
 
 ROOT = Path(__file__).resolve().parent.parent

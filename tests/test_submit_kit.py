@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from zoo.common.compat import robustbench
-from zoo.leaderboard.files import write_outputs
-from zoo.leaderboard.paper import PAPER
-from zoo.leaderboard.submit_kit import (ROUTE_EXTERNAL, ROUTE_LEADERBOARD, ROUTE_NONE, KitError, robustbench_name,
+from zoo.reporting.files import write_outputs
+from zoo.reporting.paper import PAPER
+from zoo.publishing.submit_kit import (ROUTE_EXTERNAL, ROUTE_LEADERBOARD, ROUTE_NONE, KitError, robustbench_name,
                                         route, write_kit)
 from zoo.registry import get_entry, load_registry
 

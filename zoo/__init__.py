@@ -29,10 +29,10 @@ __all__ = ["load", "list_models", "run_benchmark", "DefendedClassifier", "Entry"
 
 
 def __getattr__(name: str) -> Any:
-    """``run_benchmark`` (:func:`zoo.leaderboard.run.benchmark`), imported on first use: the attacks
+    """``run_benchmark`` (:func:`zoo.running.benchmark.benchmark`), imported on first use: the attacks
     and tables it needs are not needed to load a model."""
     if name == "run_benchmark":
-        from .leaderboard.run import benchmark
+        from .running.benchmark import benchmark
 
         return benchmark
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -273,7 +273,7 @@ def attack_calls(attack: str, budget) -> ModelCalls:
     if version is not None:
         return autoattack_calls(version, dict(budget.autoattack) or None)
     # a label term makes no model call: the label network's gradient once per PGD step, or with every
-    # AutoAttack gradient call (zoo.evaluation.estimate.label_term_evals counts its evaluations)
+    # AutoAttack gradient call (zoo.running.estimate.label_term_evals counts its evaluations)
     if attack in PGD_VARIANTS or attack == STADV:
         return pgd_eot_calls(budget.pgd_steps, budget.pgd_eot)  # StAdv: the same steps x EOT gradients
     raise ValueError(f"unknown attack {attack!r}")

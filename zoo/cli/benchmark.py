@@ -21,10 +21,10 @@ from zoo.attacks.catalogue import ATTACK_ORDER, SPATIAL_THREATS, STADV, autoatta
 from zoo.attacks.gradients import GRADIENT_MODES, check_gradient
 from zoo.attacks.losses import LOSSES
 from zoo.cli.module_file import is_module_file, load_module_file
-from zoo.evaluation.estimate import estimate
-from zoo.evaluation.settings import PROTOCOLS
-from zoo.leaderboard.metrics import HEADLINES
-from zoo.leaderboard.run import benchmark
+from zoo.running.estimate import estimate
+from zoo.running.settings import PROTOCOLS
+from zoo.reporting.metrics import HEADLINES
+from zoo.running.benchmark import benchmark
 from zoo.models.purifier import GRAD_MODES
 from zoo.models.speed import LEVERS
 from zoo.registry.resolve import OVERRIDABLE

@@ -1,4 +1,4 @@
-"""What the guidance does to one entry's purification (zoo.evaluation.diagnostics): per reverse step
+"""What the guidance does to one entry's purification (zoo.studies.diagnostics): per reverse step
 the norms of the UNet's mean update, of each guidance shift (s Sigma grad log p, s Sigma grad D) and
 of the noise; end to end, the purified output's difference from the same chain at s = 0 with the
 same noise, and how many predictions that changes. Writes NAME[.random].json and .png under --out.
@@ -26,7 +26,7 @@ import torch
 
 import zoo
 from zoo.common.provenance import provenance
-from zoo.evaluation.diagnostics import diagnostic_inputs, guidance_diagnostic, plot_diagnostic
+from zoo.studies.diagnostics import diagnostic_inputs, guidance_diagnostic, plot_diagnostic
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:

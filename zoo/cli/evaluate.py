@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import zoo
-from zoo.evaluation.clean import clean_accuracies, clean_accuracy_record
+from zoo.running.clean import clean_accuracies, clean_accuracy_record
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from zoo.cli.sanity import budget_of, budget_options
-from zoo.leaderboard.sanity import run_gradient_ablation, sanity_folder
+from zoo.studies.sanity import run_gradient_ablation, sanity_folder
 from zoo.registry.schema import RegistryError, UnknownEntryError
 
 

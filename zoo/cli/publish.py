@@ -16,8 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from zoo.hub.card import SITE, PublishError
-from zoo.hub.publish import publish, write_bundle
+from zoo.publishing.card import SITE, PublishError
+from zoo.publishing.publish import publish, write_bundle
 from zoo.registry.sources import SourceError
 
 

@@ -17,7 +17,7 @@ import argparse
 import sys
 
 from zoo.cli.benchmark import shard
-from zoo.leaderboard.metrics import HEADLINES
+from zoo.reporting.metrics import HEADLINES
 from zoo.models.purifier import GRAD_MODES
 from zoo.studies.paper_tables import TABLES
 from zoo.studies.reproduce import estimate_table, list_tables, reproduce

@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 
 from zoo.cli.module_file import is_module_file, load_module_file
-from zoo.leaderboard.sanity import SanityBudget, run_sanity, sanity_folder
-from zoo.leaderboard.sanity.bench import FLAG
-from zoo.leaderboard.sanity.report import sanity_markdown
+from zoo.studies.sanity import SanityBudget, run_sanity, sanity_folder
+from zoo.reporting.sanity_report import FLAG
+from zoo.reporting.sanity_report import sanity_markdown
 from zoo.registry.schema import UnknownEntryError
 
 BUDGET = SanityBudget()

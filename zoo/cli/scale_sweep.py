@@ -1,4 +1,4 @@
-"""The guidance scale sweep on the demo's validation digits (zoo.leaderboard.scale_sweep): plain and
+"""The guidance scale sweep on the demo's validation digits (zoo.studies.scale_sweep): plain and
 robust guidance at each s, clean and robust accuracy under PGD+EOT with Lee & Kim's loss and the
 label-aware loss, DiffPure as the baseline, each pattern's label network alone as a reference.
 
@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from zoo.common.provenance import provenance
-from zoo.leaderboard import scale_sweep as sweep
-from zoo.leaderboard.scale_sweep_report import doubling_check, doubling_markdown, markdown, plot
+from zoo.studies import scale_sweep as sweep
+from zoo.studies.scale_sweep_report import doubling_check, doubling_markdown, markdown, plot
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from zoo.leaderboard.figures import panels, save_figure
+from zoo.studies.figures import panels, save_figure
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:

@@ -14,10 +14,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from zoo.hub.card import site_cards
-from zoo.leaderboard.browser import BrowserError, page_url, screenshot
-from zoo.leaderboard.files import LeaderboardFileError
-from zoo.leaderboard.site import SiteError, build_site
+from zoo.publishing.card import site_cards
+from zoo.reporting.browser import BrowserError, page_url, screenshot
+from zoo.reporting.files import LeaderboardFileError
+from zoo.reporting.site import SiteError, build_site
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:

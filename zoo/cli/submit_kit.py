@@ -16,8 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from zoo.leaderboard.files import LeaderboardFileError
-from zoo.leaderboard.submit_kit import KitError, write_kit
+from zoo.reporting.files import LeaderboardFileError
+from zoo.publishing.submit_kit import KitError, write_kit
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:

@@ -41,7 +41,7 @@ RUNS_PER_STEP = {"exact": (1, 1), "checkpoint": (2, 3), "recompute": (2, 2)}
 input-gradient call, by grad mode: ``exact`` runs each once; ``checkpoint`` runs the UNet again
 in the backward pass and the guidance gradient twice more (once for the first-order, once for the
 double backward); ``recompute`` runs both once graph-free and once more when the step is
-replayed. Counted with hooks in tests/test_estimate.py; ``zoo.evaluation.estimate`` reads its
+replayed. Counted with hooks in tests/test_estimate.py; ``zoo.running.estimate`` reads its
 cost from it."""
 
 GRAD_MODES = tuple(RUNS_PER_STEP)

@@ -9,7 +9,7 @@
 
 ``entry`` is the entry exactly as ``checkpoints.yaml`` declares one, except that each component's
 ``source`` is a file of the bundle and its ``sha256`` is pinned, so a tampered file is refused.
-Writing one from a loaded model is :mod:`zoo.hub.bundle`. A bundle is loaded from a local folder or from the Hub (``hf://org/repo@revision``, through
+Writing one from a loaded model is :mod:`zoo.publishing.bundle`. A bundle is loaded from a local folder or from the Hub (``hf://org/repo@revision``, through
 ``huggingface_hub``'s cache and ``HF_HUB_OFFLINE``, the same code path as every Hub source).
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@
 For each lambda, a demo guidance net (small CNN, MNIST demo ``fit`` split) is trained with Eq. 6
 by ``agdm-zoo train-guidance``, swapped into the ``agdm-tiny-mnist`` entry in place of the
 shipped guidance net, and that entry is benchmarked (clean and PGD+EOT robust accuracy, the
-entry's reduced budget, K purifications per example) through :func:`zoo.leaderboard.run.benchmark`,
+entry's reduced budget, K purifications per example) through :func:`zoo.running.benchmark.benchmark`,
 next to ``diffpure-tiny-mnist`` (the same purification without guidance) as the reference.
 Nothing is chosen on the test split: lambda is the swept variable and every other setting is the
 shipped guidance net's, except the number of epochs (fewer, to fit the sweep on 2 CPU cores).
@@ -33,7 +33,7 @@ from ..common.devices import default_device
 from ..common.files import spec_difference
 from ..common.provenance import provenance
 from ..attacks.catalogue import LABEL_AWARE, TITLES
-from ..leaderboard.run import benchmark
+from ..running.benchmark import benchmark
 from ..registry import get_entry
 from ..registry.sources import sha256_of
 

@@ -2,7 +2,7 @@
 table's rows and writes our numbers beside the paper's.
 
 A table (:mod:`zoo.studies.paper_tables`) becomes one benchmark run per threat model
-(:func:`zoo.leaderboard.run.benchmark`, the same journal, ``--resume``, ``--shard`` and
+(:func:`zoo.running.benchmark.benchmark`, the same journal, ``--resume``, ``--shard`` and
 ``--merge``), each over every entry of the table, with the table's attacks, eps and t*, into one
 folder; the side-by-side markdown (:mod:`zoo.studies.side_by_side`) is written there as
 ``reproduce_<table>.md``. Before anything runs, every weights file and data set the table needs is
@@ -19,9 +19,9 @@ from typing import Any
 from ..attacks.catalogue import ATTACK_ORDER
 from ..common.files import atomic_write_text
 from ..data import CIFAR_FOLDERS
-from ..evaluation.estimate import estimate
-from ..leaderboard.files import read_runs
-from ..leaderboard.run import benchmark
+from ..running.estimate import estimate
+from ..reporting.files import read_runs
+from ..running.benchmark import benchmark
 from ..registry.resolve import get_entry, with_overrides
 from ..registry.schema import THREATS, Budget, Component
 from ..registry.sources import (SourceError, cache_dir, cached, gdrive_file, local_path, parse_source,

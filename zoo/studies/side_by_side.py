@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ..leaderboard.files import Run
-from ..leaderboard.tables import METRIC_TEXT, budget_of, check_headline, interval_cell
+from ..reporting.files import Run
+from ..reporting.tables import METRIC_TEXT, budget_of, check_headline, interval_cell
 from .paper_tables import Column, PaperTable, Row
 
 PAPER_LABEL = "paper (Lin et al.)"

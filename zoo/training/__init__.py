@@ -5,7 +5,7 @@
 ``ddpm``         the demo's small DDPM (eps-prediction loss, EMA), checkpoints every N steps
 ``checkpoints``  the checkpoint files both use (weights, optimizer, scheduler, RNG, run spec)
 
-A layer beside ``zoo.evaluation``: neither imports the other.
+A layer beside ``zoo.running``: neither imports the other.
 
 May import: ``zoo.common``, ``zoo.registry``, ``zoo.models``, ``zoo.attacks``, ``zoo.data``.
 """

@@ -1,0 +1,202 @@
+"""The guidance scale sweep (the lambda sweep's twin): the demo's plain and robust guidance at
+each scale s, under Lee & Kim's PGD+EOT and its label-aware variant, on VALIDATION digits.
+
+For every pattern (plain: ``guided-tiny-mnist``, robust: ``agdm-tiny-mnist``) and every s of the
+grid, the entry with that scale is attacked by ``pgd-eot`` and ``pgd-eot-label`` (same budget) and
+every clean and adversarial input is re-classified K times; ``diffpure-tiny-mnist`` (no guidance)
+is the baseline, and each pattern's label network alone (robust: the TRADES-style guidance net,
+plain: the classifier) under PGD is the reference row, the bound guidance may borrow from.
+Accuracies are majority votes over the K draws with 95% Wilson intervals (scipy); an example is
+robust only if it is also right on its clean input; ``worst-case`` counts an example robust only
+if it survives both attacks. Nothing here ever sees the test split: the sweep refuses it.
+
+Resumable: each configuration's records go to ``<out>/journal/<config>.jsonl`` batch by batch
+(:class:`~zoo.running.journal.Journal`); a rerun with the same settings attacks only what is
+missing, and other settings are refused.
+
+The scale criterion (:func:`pick_scale`), fixed before the sweep was first run: per pattern, the
+scale with the highest worst-case robust accuracy among those whose clean accuracy is within one
+point of DiffPure's (ties: the smaller scale). The pick is decided only if its worst-case robust
+accuracy exceeds that of s = 1 (the paper's, the current setting) by more than the half-width of
+s = 1's Wilson interval; otherwise the budget is too small to decide and the scale stays.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+
+from ..attacks.catalogue import LABEL_AWARE, TITLES, build_attack
+from ..data import mnist_demo
+from ..running.journal import Journal
+from ..running.loop import run_attacks
+from ..models.factory import create_model
+from ..registry.resolve import get_entry, with_overrides
+from ..scoring import intervals
+from ..reporting.metrics import majority_vote
+
+BASES = {"plain": "guided-tiny-mnist", "robust": "agdm-tiny-mnist"}
+BASELINE = "diffpure-tiny-mnist"
+ATTACKS = ("pgd-eot", LABEL_AWARE)
+WORST = "worst-case"
+SPLITS = ("val",)
+"""The only split the sweep evaluates on: settings are chosen on held-out training digits."""
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """What defines the sweep's results (its journals' spec)."""
+
+    scales: tuple[float, ...] = (0.0, 1.0, 10.0, 100.0)
+    split: str = "val"
+    n_examples: int = 16
+    steps: int = 5
+    eot: int = 2
+    step_fraction: float = 0.5
+    eps: float = 0.3
+    draws: int = 5
+    batch_size: int = 8
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.split not in SPLITS:
+            raise ValueError(f"the scale sweep runs on the {' / '.join(SPLITS)} split only, never {self.split!r}: "
+                             "a scale chosen on the test split would be tuned on the numbers it is judged by")
+        if not self.scales or any(not s >= 0 for s in self.scales):
+            raise ValueError(f"scales must be a non-empty list of numbers >= 0, got {self.scales!r}")
+        if min(self.n_examples, self.steps, self.eot, self.draws, self.batch_size) < 1:
+            raise ValueError("n_examples, steps, eot, draws and batch_size must be >= 1")
+
+    def budget(self) -> SimpleNamespace:
+        """The attack budget in the shape :func:`~zoo.attacks.catalogue.build_attack` reads."""
+        return SimpleNamespace(pgd_steps=self.steps, pgd_eot=self.eot, pgd_step_fraction=self.step_fraction,
+                               autoattack={}, batch_size=self.batch_size)
+
+    def describe(self) -> str:
+        return (f"REDUCED: n={self.n_examples} demo {self.split} digits, K={self.draws} draws, PGD+EOT {self.steps} "
+                f"steps x {self.eot} EOT (step {self.step_fraction:g} eps), eps={self.eps:g} Linf")
+
+
+def config_name(pattern: str, scale: float) -> str:
+    return f"{pattern}-s{scale:g}"
+
+
+def configurations(settings: SweepSettings) -> list[dict]:
+    """Every evaluated configuration: name, pattern, scale, entry, attacks (the baseline first)."""
+    configs = [{"name": BASELINE, "pattern": "none", "scale": float("nan"), "entry": get_entry(BASELINE),
+                "attacks": ("pgd-eot",)}]
+    for pattern, base in BASES.items():
+        for scale in settings.scales:
+            entry = with_overrides(get_entry(base), scale=float(scale))
+            configs.append({"name": config_name(pattern, scale), "pattern": pattern, "scale": float(scale),
+                            "entry": dataclasses.replace(entry, name=config_name(pattern, scale)),
+                            "attacks": ATTACKS})
+    return configs
+
+
+def _journal(out: Path, name: str, settings: SweepSettings, extra: dict) -> Journal:
+    spec = {**dataclasses.asdict(settings), "scales": None, "config": name, **extra}  # grid may grow
+    return Journal(out / "journal" / f"{name}.jsonl", spec, resume=True)
+
+
+def run_sweep(settings: SweepSettings, out: str | Path, device="cpu", progress: bool = True) -> list[dict]:
+    """Evaluate (or resume) every configuration and reference row; returns all records."""
+    out = Path(out)
+    x, y = mnist_demo(settings.split)
+    x, y = x[:settings.n_examples], y[:settings.n_examples]
+    records, references = [], {}
+    for config in configurations(settings):
+        journal = _journal(out, config["name"], settings, {"pattern": config["pattern"], "scale": config["scale"]})
+        model = create_model(config["entry"], device=device)
+        attacks = {a: build_attack(a, model, norm="Linf", eps=settings.eps, seed=settings.seed,
+                                   budget=settings.budget()) for a in config["attacks"]}
+        run_attacks(model, x, y, attacks, journal, seed=settings.seed, draws=settings.draws,
+                    batch_size=settings.batch_size, progress=progress, record_fields={"model": config["name"]})
+        records += [{**r, "pattern": config["pattern"], "scale": config["scale"]} for r in journal.records]
+        if config["pattern"] in BASES:
+            references.setdefault(config["pattern"], model.label_network)
+    for pattern, net in references.items():
+        name = f"{pattern}-label-net-alone"
+        journal = _journal(out, name, settings, {"pattern": pattern, "scale": None})
+        attack = build_attack("pgd-eot", net, norm="Linf", eps=settings.eps, seed=settings.seed,
+                              budget=settings.budget())
+        run_attacks(net, x, y, {"pgd-eot": attack}, journal, seed=settings.seed, draws=1,
+                    batch_size=settings.batch_size, progress=progress, record_fields={"model": name})
+        records += [{**r, "pattern": f"{pattern} (label net alone)", "scale": float("nan")} for r in journal.records]
+    return records
+
+
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of ``successes`` out of ``n``, in percent (the leaderboard's
+    :func:`~zoo.scoring.intervals.wilson`)."""
+    low, high = intervals.wilson(successes / n, n)
+    return 100 * low, 100 * high
+
+
+def per_example(records: list[dict]) -> pd.DataFrame:
+    """One row per (configuration, attack, example): vote correctness clean and adversarial, and
+    whether every draw was right (worst-of-K); plus a ``worst-case`` attack row per example that
+    is robust only if robust under every attack run on it (clean: the first attack's draws)."""
+    rows = []
+    for r in records:
+        label, clean, adv = r["label"], r["clean_preds"], r["adv_preds"]
+        clean_ok = majority_vote(clean) == label
+        rows.append({"model": r["model"], "pattern": r["pattern"], "scale": r["scale"], "attack": r["attack"],
+                     "index": r["index"], "label": label, "clean_correct": clean_ok,
+                     "robust": clean_ok and majority_vote(adv) == label,
+                     "robust_all_draws": clean_ok and all(p == label for p in adv),
+                     "clean_preds": " ".join(map(str, clean)), "adv_preds": " ".join(map(str, adv))})
+    frame = pd.DataFrame(rows)
+    keys = ["model", "pattern", "scale", "index", "label"]
+    several = frame.groupby("model")["attack"].transform("nunique") > 1
+    # each attack re-draws the clean predictions: the worst case takes the first attack's (pgd-eot)
+    worst = frame[several].groupby(keys, dropna=False, sort=False).agg(
+        clean_correct=("clean_correct", "first"), robust=("robust", "all"),
+        robust_all_draws=("robust_all_draws", "all")).reset_index()
+    return pd.concat([frame, worst.assign(attack=WORST)], ignore_index=True)
+
+
+def summary(examples: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration and attack: n, clean and robust accuracy (vote) with Wilson intervals, and
+    robust accuracy over all K draws (worst-of-K)."""
+    rows = []
+    for (model, attack), g in examples.groupby(["model", "attack"], sort=False):
+        n, clean, robust = len(g), int(g["clean_correct"].sum()), int(g["robust"].sum())
+        rows.append({"model": model, "pattern": g["pattern"].iloc[0], "scale": g["scale"].iloc[0],
+                     "attack": attack, "attack_title": TITLES.get(attack, attack), "n": n,
+                     "clean_acc": 100 * clean / n, **dict(zip(("clean_lo", "clean_hi"), wilson(clean, n))),
+                     "robust_acc": 100 * robust / n, **dict(zip(("robust_lo", "robust_hi"), wilson(robust, n))),
+                     "robust_acc_all_draws": 100 * int(g["robust_all_draws"].sum()) / n})
+    return pd.DataFrame(rows)
+
+
+def pick_scale(table: pd.DataFrame, pattern: str) -> dict:
+    """The criterion of the module docstring on a :func:`summary` table: the chosen scale of
+    ``pattern``, whether the sweep decides it, and why."""
+    base = table[(table["model"] == BASELINE) & (table["attack"] == "pgd-eot")]
+    rows = table[(table["pattern"] == pattern) & (table["attack"] == WORST)].sort_values("scale")
+    if len(base) != 1 or rows.empty:
+        raise ValueError(f"the table lacks the {BASELINE} row or the {pattern} worst-case rows")
+    eligible = rows[rows["clean_acc"] >= float(base["clean_acc"].iloc[0]) - 1.0]
+    if eligible.empty:
+        return {"pattern": pattern, "scale": None, "decided": False,
+                "reason": "no scale has clean accuracy within one point of DiffPure's"}
+    best = eligible.loc[eligible["robust_acc"].idxmax()]  # idxmax: the first (smallest) scale of equal maxima
+    paper = rows[rows["scale"] == 1.0]
+    if paper.empty:
+        raise ValueError("the sweep lacks s = 1, the scale a pick is compared with")
+    p = paper.iloc[0]
+    half_width = (p["robust_hi"] - p["robust_lo"]) / 2
+    decided = bool(best["robust_acc"] - p["robust_acc"] > half_width)
+    reason = (f"worst-case robust {best['robust_acc']:.1f}% at s={best['scale']:g} vs {p['robust_acc']:.1f}% at s=1 "
+              f"(half-width {half_width:.1f}); clean {best['clean_acc']:.1f}% vs DiffPure "
+              f"{float(base['clean_acc'].iloc[0]):.1f}%")
+    return {"pattern": pattern, "scale": float(best["scale"]), "decided": decided, "reason": reason}
+
+
+def reference_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The label networks alone (``<pattern>-label-net-alone``)."""
+    return table[table["model"].str.endswith("-label-net-alone")]

@@ -1,6 +1,6 @@
 """Reference implementations the harness measures zoo's gradient modes against.
 
-Both are written here from the maths, sharing nothing with ``zoo.purifier`` or ``zoo.guidance``
+Both are written here from the maths, sharing nothing with ``zoo.models.purifier`` or ``zoo.guidance``
 except the networks themselves (the same eps network, guidance net and classifier objects):
 
 ``AutogradReference``  (reference a) the DDPM reverse chain with guidance as one plain autograd

@@ -146,7 +146,7 @@ def test_anytime_verdicts_draw_from_generators_of_their_own(tmp_path):
 
 
 def test_anytime_writes_the_curve_and_refuses_the_mean(tmp_path):
-    from zoo.running.settings import settings_for
+    from zoo.running.protocol import settings_for
     from zoo.reporting.files import write_outputs
     from zoo.registry import load_registry
 
@@ -173,8 +173,8 @@ def test_cli_takes_protocol_and_headline_and_refuses_anytime_on_the_mean(tmp_pat
     from zoo.cli import benchmark as cli
 
     args = cli.parse_args(["--threat", "Linf", "--protocol", "anytime", "--headline", "worst"])
-    assert (args.protocol, args.headline) == ("anytime", "worst")
-    assert (cli.parse_args(["--threat", "Linf"]).protocol, cli.parse_args(["--threat", "Linf"]).headline) == (
+    assert (args.judge, args.headline) == ("anytime", "worst")
+    assert (cli.parse_args(["--threat", "Linf"]).judge, cli.parse_args(["--threat", "Linf"]).headline) == (
         "final", "vote")
     code = cli.main(["--threat", "Linf", "--model", "standard-tiny-mnist", "--out", str(tmp_path),
                      "--protocol", "anytime", "--headline", "mean"])

@@ -14,9 +14,9 @@ from torch import nn
 import zoo.cli.benchmark as cli
 from zoo.attacks import StAdv
 from zoo.attacks.autoattack import AutoAttackEval
-from zoo.attacks.catalogue import ATTACK_ORDER, SPATIAL_THREATS, build_attack, check_threat
+from zoo.attacks.catalogue import ATTACK_ORDER, build_attack, check_threat, default_attacks
 from zoo.attacks.gradients import ABLATION_LABEL, gradient_label
-from zoo.running.settings import settings_for
+from zoo.running.protocol import settings_for
 from zoo.registry.resolve import get_entry
 from zoo.registry.schema import parse_registry
 
@@ -107,7 +107,7 @@ def test_stadv_through_the_cli_writes_a_stadv_table(tmp_path, capsys):
     assert robust < clean  # StAdv breaks the undefended classifier at the bound
     capsys.readouterr()
     assert cli.main(["--threat", "StAdv", "--attack", "pgd-eot", "--out", str(tmp_path / "x")]) == 2
-    assert "runs stadv" in capsys.readouterr().err
+    assert "do not run under the StAdv threat" in capsys.readouterr().err
     assert cli.main(["--threat", "Linf", "--attack", "stadv", "--out", str(tmp_path / "x")]) == 2
     assert "--threat StAdv" in capsys.readouterr().err
 
@@ -118,7 +118,7 @@ def test_threats_take_only_their_attacks_and_the_schema_stays_strict():
         check_threat("StAdv", ("pgd-eot",))
     with pytest.raises(ValueError, match="do not run under the Linf threat"):
         check_threat("Linf", ("pgd-eot", "stadv"))
-    assert SPATIAL_THREATS["StAdv"] == ("stadv",) and "stadv" in ATTACK_ORDER
+    assert default_attacks("StAdv") == ("stadv",) and "stadv" in ATTACK_ORDER
     for bad in ({"StAdv": 0.0}, {"stadv": 0.05}):
         doc = tiny_entry_dict()
         doc["tiny"]["threats"] = bad

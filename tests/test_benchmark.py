@@ -19,7 +19,7 @@ def run(tmp_path, *extra):
 @pytest.mark.parametrize("args, message", [
     (["--model", "no-such-model"], "unknown zoo entry 'no-such-model'"),
     (["--model", "standard-tiny-mnist", "--eps", "-0.1"], "eps must be >= 0"),
-    (["--model", "standard-tiny-mnist", "--n-examples", "0"], "n_examples and batch_size must be >= 1"),
+    (["--model", "standard-tiny-mnist", "--n-examples", "0"], "n_examples must be >= 1"),
 ])
 def test_bad_arguments_exit_nonzero_with_a_clear_message(tmp_path, capsys, args, message):
     assert run(tmp_path, *args) == 2

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from zoo.attacks import catalogue
+from zoo.attacks import autoattack_catalogue as aa_catalogue, calls as calls_module, catalogue
 from zoo.running import estimate as est
 from zoo.attacks import PGDEOT
 from zoo.attacks.autoattack import AutoAttackEval
@@ -49,8 +49,8 @@ def test_autoattack_calls_match_a_real_run(version, budget):
     model = AlwaysRight()
     x, y = torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.zeros(n, dtype=torch.long)
     AutoAttackEval(model, norm="Linf", eps=0.05, version=version, budget=budget, batch_size=n)(x, y)
-    calls = catalogue.autoattack_calls(version, budget)
-    forward_images = n * calls.forward + n * catalogue.check_calls(version)  # checks: once, on the one batch
+    calls = aa_catalogue.autoattack_calls(version, budget)
+    forward_images = n * calls.forward + n * aa_catalogue.check_calls(version)  # checks: once, on the one batch
     gradient_images = n * (calls.gradient + calls.jacobian)  # a Jacobian starts with one gradient-mode forward
     assert model.counted() == (forward_images, gradient_images)
 
@@ -59,7 +59,7 @@ def test_pgd_eot_calls_match_a_real_run():
     model = AlwaysRight()
     x, y = torch.rand(2, 1, 8, 8), torch.zeros(2, dtype=torch.long)
     PGDEOT(model, norm="Linf", eps=0.1, steps=3, eot=4)(x, y)
-    assert model.counted() == (0, 2 * catalogue.pgd_eot_calls(3, 4).gradient)
+    assert model.counted() == (0, 2 * calls_module.gradient_steps(3, 4).gradient)
 
 
 def attach_counters(model) -> dict[str, int]:
@@ -115,12 +115,12 @@ def test_estimate_adds_the_draws_and_scales_time_by_the_probe():
     entry = parse_registry(tiny_entry_dict("robust", t_star=6))["tiny"]
     probe = est.Probe(forward=0.5, gradient=2.0, note="fixed")
     pgd, rand = est.estimate_entry(entry, settings(), probe)
-    assert pgd.calls == catalogue.ModelCalls(forward=2 * 3, gradient=5 * 2)
+    assert pgd.calls == calls_module.ModelCalls(forward=2 * 3, gradient=5 * 2)
     assert pgd.seconds == pytest.approx(4 * (6 * 0.5 + 10 * 2.0))
     assert pgd.evals.unet_forward == 6 * 6 + 10 * 6 and not pgd.upper_bound
     assert rand.upper_bound
-    checks = 2 * catalogue.check_calls("rand") * 2 * 0.5  # two batches of two, each checked
-    calls = catalogue.autoattack_calls("rand", {"n_iter": 2, "eot_iter": 2})
+    checks = 2 * aa_catalogue.check_calls("rand") * 2 * 0.5  # two batches of two, each checked
+    calls = aa_catalogue.autoattack_calls("rand", {"n_iter": 2, "eot_iter": 2})
     assert rand.seconds == pytest.approx(4 * ((calls.forward + 6) * 0.5 + calls.gradient * 2.0) + checks)
 
 
@@ -211,6 +211,6 @@ def test_cli_estimate_applies_the_protocol_overrides(monkeypatch, capsys):
         return {row[0]: int(row[5]) for row in rows if len(row) > 5 and row[0].endswith("tiny-mnist") and row[1] == "pgd-eot"}
 
     default, short = unet_forwards(), unet_forwards("--steps", "2")
-    calls = 10 + catalogue.pgd_eot_calls(5, 2).gradient  # the entry's budget: K=5 draws twice, 5 steps x 2 EOT
+    calls = 10 + calls_module.gradient_steps(5, 2).gradient  # the entry's budget: K=5 draws twice, 5 steps x 2 EOT
     assert short["diffpure-tiny-mnist"] == 2 * calls and default["diffpure-tiny-mnist"] > short["diffpure-tiny-mnist"]
     assert short["standard-tiny-mnist"] == default["standard-tiny-mnist"] == 0

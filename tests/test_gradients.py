@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo.attacks import PGDEOT
-from zoo.attacks.gradients import GRADIENT_MODES, attacker_model
+from zoo.attacks.gradients import ATTACKER_GRADIENTS, attacker_model
 
 from helpers import sharpen_guidance, tiny_model
 
@@ -77,7 +77,7 @@ def test_surrogate_differs_from_exact_and_is_labelled(model, batch, overrides):
 
 
 def test_labels_name_every_mode_and_only_exact_is_trusted(model):
-    for mode in GRADIENT_MODES:
+    for mode in ATTACKER_GRADIENTS:
         kw = {"steps": 1} if mode == "surrogate" else {}
         attacker = attacker_model(model, mode, **kw)
         assert attacker.mode == mode and attacker.label.startswith(mode)

@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from zoo.attacks import PGDEOT
-from zoo.attacks.catalogue import ATTACK_ORDER, LABEL_AWARE, attacks_for, build_attack
+from zoo.attacks.catalogue import ATTACK_ORDER, attacks_for, build_attack
+from zoo.attacks.pgd_eot import LABEL_AWARE
 from zoo.attacks.losses import AttackLoss, LabelAwareLoss, cross_entropy_sum, label_aware_loss
-from zoo.running.settings import settings_for
+from zoo.running.protocol import settings_for
 from zoo.registry import get_entry
 
 from helpers import tiny_model

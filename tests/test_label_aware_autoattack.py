@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.attacks import catalogue
+from zoo.attacks import autoattack_catalogue as aa_catalogue, calls as calls_module, catalogue
 from zoo.attacks.catalogue import ATTACK_ORDER, TITLES, attacks_for, autoattack_version, build_attack
 from zoo.attacks.gradients import LabelAware, attacker_model, label_aware_attacker
 from zoo.attacks.losses import cross_entropy_sum
@@ -162,8 +162,8 @@ def test_decisions_stay_on_the_defense_and_calls_match_the_estimate(version, aa)
     counted, label_calls = model.counted(), list(model.label_network.calls)
     assert (model(x_adv).argmax(1) == y).all() and (attack.scores == 1).all()
     calls = catalogue.attack_calls(name, budget(**aa))
-    assert calls == catalogue.autoattack_calls(version, aa)
-    assert counted == (n * calls.forward + n * catalogue.check_calls(version), n * (calls.gradient + calls.jacobian))
+    assert calls == aa_catalogue.autoattack_calls(version, aa)
+    assert counted == (n * calls.forward + n * aa_catalogue.check_calls(version), n * (calls.gradient + calls.jacobian))
     assert label_calls and all(grad for _, grad in label_calls)  # never consulted for a decision
     label_images = sum(images for images, _ in label_calls)
     assert label_images == n * (calls.gradient + calls.jacobian)

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from zoo.attacks import PGDEOT
-from zoo.attacks.catalogue import ATTACK_ORDER, LABEL_AWARE, TITLES, attacks_for, build_attack, with_loss
+from zoo.attacks.catalogue import ATTACK_ORDER, TITLES, attacks_for, build_attack, with_loss
+from zoo.attacks.pgd_eot import LABEL_AWARE
 from zoo.attacks.losses import LOSSES, AttackLoss, LabelAwareLoss, dlr_sum, margin_sum
 from zoo.registry.resolve import get_entry
 

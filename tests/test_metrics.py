@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from zoo.scoring.verdicts import correct, vote_correct, worst_correct
+from zoo.attacks import catalogue
 from zoo.reporting import comparison, metrics, model_info, tables
 from zoo.scoring import intervals
 from zoo.reporting.files import write_outputs
@@ -136,7 +137,8 @@ def test_comparisons_written_only_for_the_same_examples(tmp_path):
     models = ["agdm-tiny-mnist", "diffpure-tiny-mnist"]
     entries = {m: registry[m] for m in models}
     records = random_records(3, 30, 5, models=models, attacks=("pgd-eot", "autoattack-standard"))
-    provenance = {"command": "x", "reduced_budget": True, "budget": "small", "headline": "worst"}
+    provenance = {"command": "x", "reduced_budget": True, "budget": "small", "headline": "worst",
+                  "attacks": catalogue.describe(catalogue.names())}
     paths = write_outputs(tmp_path / "same", records, provenance, entries, headline="worst")
     assert {"comparison_Linf.csv", "comparison_Linf.md"} <= set(paths)
     table = pd.read_csv(tmp_path / "same" / "comparison_Linf.csv")
@@ -190,7 +192,8 @@ def test_worst_cases_are_compared_when_the_only_difference_is_the_label_aware_tw
                                                                    "autoattack-rand-label"))
     unguided = random_records(2, 12, 3, models=("diffpure",), attacks=("pgd-eot", "autoattack-rand"))
     other = random_records(3, 12, 3, models=("other",), attacks=("pgd-eot", "autoattack-standard"))
-    table = comparison.comparisons(metrics.per_example_frame(guided + unguided + other), "vote")
+    info = catalogue.describe(catalogue.names())  # what a run records of its attacks
+    table = comparison.comparisons(metrics.per_example_frame(guided + unguided + other), "vote", info)
     worst = table[table["attack"] == metrics.WORST_CASE]
     assert set(zip(worst["model_a"], worst["model_b"])) == {("agdm", "diffpure")}
     assert {"autoattack-rand", "pgd-eot"} <= set(table["attack"])

@@ -10,7 +10,11 @@ import pandas as pd
 import pytest
 
 from zoo.common.files import atomic_write_text
+from zoo.attacks import catalogue
 from zoo.reporting import metrics, model_info, tables
+
+INFO = catalogue.describe(catalogue.names())
+"""What a run records of the catalogue's attacks (their table order, titles, plain twins)."""
 from zoo.reporting.files import write_outputs
 from zoo.common.compat import robustbench
 from zoo.registry import load_registry
@@ -93,7 +97,7 @@ def test_robust_never_exceeds_clean():
 
 
 def test_worst_case_combines_attacks_per_example():
-    summary = metrics.summarize(metrics.per_example_frame(HAND))
+    summary = metrics.summarize(metrics.per_example_frame(HAND), INFO)
     assert list(summary["attack"]) == ["pgd-eot", "autoattack-standard", "worst-case"]
     aa = summary_row(summary, "autoattack-standard")
     assert (aa["n"], aa["clean_acc_vote"], aa["robust_acc_vote"], aa["robust_acc_mean"]) == (2, 100.0, 50.0, 50.0)
@@ -158,8 +162,8 @@ def test_model_info_is_robustbench_model_info():
 
 
 def test_markdown_names_headline_and_reduced_budget():
-    summary = metrics.summarize(metrics.per_example_frame(HAND))
-    provenance = {"command": "python scripts/benchmark.py --threat Linf", "commit": "abc123", "seed": 7,
+    summary = metrics.summarize(metrics.per_example_frame(HAND), INFO)
+    provenance = {"attacks": INFO, "command": "python scripts/benchmark.py --threat Linf", "commit": "abc123", "seed": 7,
                   "device": "cpu", "date": "2024-01-01", "wall_seconds": 12.5, "versions": {"torch": "2.0"},
                   "reduced_budget": True, "budget": "n=3, K=3, PGD+EOT 5 steps"}
     text = tables.markdown_table(summary, provenance)

@@ -142,12 +142,7 @@ class AutoAttackEval(Attack):
             raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        budget = dict(budget or {})
-        unknown = sorted(set(budget) - set(BUDGET_KEYS))
-        if unknown:
-            raise ValueError(f"unknown budget key(s) {unknown}; accepted: {sorted(BUDGET_KEYS)}")
-        for key, value in budget.items():
-            _check_budget_value(key, value)
+        budget = check_budget(budget)
 
         self.version = version
         self.batch_size = batch_size
@@ -247,6 +242,17 @@ def configure(aa: AutoAttack, budget: Mapping[str, Any]) -> None:
         aa.apgd_targeted.n_target_classes = aa.fab.n_target_classes = int(budget["n_target_classes"])
     if "n_queries" in budget:
         aa.square.n_queries = int(budget["n_queries"])
+
+
+def check_budget(budget: Mapping[str, Any] | None) -> dict[str, Any]:
+    """AutoAttack's sub-attack overrides as a dict, refusing unknown keys and bad values."""
+    budget = dict(budget or {})
+    unknown = sorted(set(budget) - set(BUDGET_KEYS))
+    if unknown:
+        raise ValueError(f"unknown AutoAttack budget key(s) {unknown}; accepted: {sorted(BUDGET_KEYS)}")
+    for key, value in budget.items():
+        _check_budget_value(key, value)
+    return budget
 
 
 def _check_budget_value(key: str, value: Any) -> None:

@@ -2,7 +2,7 @@
 
 Each attack is one file holding one :class:`Attack` subclass that implements ``perturb`` (the
 layout of torchattacks). Attacks call ``model(x)`` for logits. A zoo
-:class:`~zoo.purifier.DefendedClassifier` draws fresh purification noise from torch's global RNG on
+:class:`~zoo.models.purifier.DefendedClassifier` draws fresh purification noise from torch's global RNG on
 every forward, so a run is reproducible only if the caller seeds it (``torch.manual_seed``); the
 attack never touches the global RNG. The attack's own randomness (random starts) comes from a
 ``torch.Generator`` seeded with ``seed``.
@@ -24,6 +24,11 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 def madry_step_size(eps: float, steps: int) -> float:
     """Madry et al.'s PGD step, ``2.5 * eps / steps`` (all the steps together travel 2.5 eps)."""
     return 2.5 * eps / steps
+
+
+def step_of(budget, eps: float) -> float | None:
+    """A budget's step (its ``pgd_step_fraction`` of eps), or ``None`` for the attack's own default."""
+    return None if budget.pgd_step_fraction is None else budget.pgd_step_fraction * eps
 
 
 def batch_norms(v: Tensor) -> Tensor:

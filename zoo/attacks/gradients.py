@@ -33,13 +33,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..common.wording import ABLATION_LABEL
 from ..models.factory import assemble
 from ..registry.resolve import OVERRIDABLE, with_overrides
 from .losses import label_network
 
-GRADIENT_MODES = ("exact", "bpda", "blind", "surrogate")
-
-ABLATION_LABEL = "weaker, ablation-only attack"
+ATTACKER_GRADIENTS = ("exact", "bpda", "blind", "surrogate")
+"""Which gradient the attacker follows (``attacker_grad``, ``--attacker-grad``); not how that
+gradient is computed through the chain, which is the purifier's ``grad_mode``
+(:data:`zoo.models.purifier.GRAD_MODES`: the same exact gradient by three memory strategies)."""
 
 
 def gradient_label(mode: str, overrides: Mapping[str, Any] | None = None) -> str:
@@ -55,8 +57,8 @@ def check_gradient(mode: str, surrogate: Mapping[str, Any] | None = None) -> dic
     """``surrogate`` checked against ``mode``: the surrogate gradient needs its chain's settings
     (keys of :data:`zoo.registry.resolve.OVERRIDABLE`), every other mode takes none. Returns the
     settings as a dict (``None`` for the other modes)."""
-    if mode not in GRADIENT_MODES:
-        raise ValueError(f"attacker gradient must be one of {GRADIENT_MODES}, got {mode!r}")
+    if mode not in ATTACKER_GRADIENTS:
+        raise ValueError(f"attacker gradient must be one of {ATTACKER_GRADIENTS}, got {mode!r}")
     if mode != "surrogate":
         if surrogate:
             raise ValueError(f"only the surrogate attacker gradient takes chain settings, got {dict(surrogate)} "
@@ -82,7 +84,7 @@ class AttackerModel(nn.Module):
     """The module an attack differentiates; ``defense`` is the real model, evaluated as it is.
 
     Attributes:
-        mode: one of :data:`GRADIENT_MODES`.
+        mode: one of :data:`ATTACKER_GRADIENTS`.
         defense: the defended classifier the attack's examples are judged on.
         is_ablation: ``True`` for every mode but ``exact``.
         label: the mode as tables print it, with the ablation warning where it applies.
@@ -163,13 +165,13 @@ _MODES = {"exact": AttackerModel, "bpda": BPDA, "blind": Blind, "surrogate": Sur
 
 def attacker_model(model: nn.Module, mode: str = "exact", **kw) -> AttackerModel:
     """The module an attack on ``model`` takes its gradients from, in gradient ``mode`` (one of
-    :data:`GRADIENT_MODES`); ``kw`` are the surrogate chain's purification overrides (``steps``,
+    :data:`ATTACKER_GRADIENTS`); ``kw`` are the surrogate chain's purification overrides (``steps``,
     ``t_star``, ``pattern``, ...). Every mode but ``exact`` is a weaker, ablation-only attack.
 
     ``bpda``, ``blind`` and ``surrogate`` need a zoo defended classifier (``purify``,
     ``classifier``; ``surrogate`` also a purifier and its registry ``config``)."""
     if mode not in _MODES:
-        raise ValueError(f"gradient mode must be one of {GRADIENT_MODES}, got {mode!r}")
+        raise ValueError(f"gradient mode must be one of {ATTACKER_GRADIENTS}, got {mode!r}")
     if kw and mode != "surrogate":
         raise ValueError(f"only the surrogate gradient takes chain overrides, got {sorted(kw)} for {mode!r}")
     if mode != "exact":

@@ -21,6 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+LABEL_WEIGHT = 1.0
+"""The label term's weight w in the catalogue's label-aware attacks (PGD+EOT and AutoAttack)."""
+
 
 def cross_entropy_sum(logits: Tensor, y: Tensor) -> Tensor:
     """Cross-entropy summed over the batch (as Lee & Kim), so per-example gradients ignore batch size."""

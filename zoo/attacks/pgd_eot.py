@@ -6,8 +6,10 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from .base import Attack, madry_step_size
-from .losses import AttackLoss
+from .base import Attack, madry_step_size, step_of
+from .calls import gradient_steps
+from .losses import LABEL_WEIGHT, LOSSES, AttackLoss, check_loss, label_aware_loss
+from .spec import AttackSpec, register
 
 LINF_STEP_SIZE = 0.007  # Lee & Kim's step for Linf (with eps = 8/255 on CIFAR-10)
 
@@ -109,3 +111,38 @@ class PGDEOT(Attack):
                 broken_at[i] = t
             active = active[~broken]
         return x_adv, broken_at, preds
+
+
+# ------------------------------------------------------------------------------ in the catalogue
+LABEL_AWARE = "pgd-eot-label"
+"""PGD+EOT with the label-aware loss (:class:`~zoo.attacks.losses.LabelAwareLoss`)."""
+
+
+def pgd_name(loss: str = "ce", label_aware: bool = False) -> str:
+    """The catalogue name of PGD+EOT with ``loss`` (``ce``: no suffix), plain or label-aware."""
+    base = LABEL_AWARE if label_aware else "pgd-eot"
+    return base if check_loss(loss) == "ce" else f"{base}-{loss}"
+
+
+def _builder(loss: str, label_aware: bool):
+    def build(model: nn.Module, *, norm: str, eps: float, seed: int, budget, attacker=None) -> PGDEOT:
+        objective = label_aware_loss(model, LABEL_WEIGHT, loss) if label_aware else AttackLoss(loss)
+        attack = PGDEOT(model, norm=norm, eps=eps, steps=budget.pgd_steps, eot=budget.pgd_eot,
+                        step_size=step_of(budget, eps), seed=seed, loss=objective)
+        return attack if attacker is None else attack.with_attacker(attacker)
+    return build
+
+
+def _title(loss: str, label_aware: bool) -> str:
+    if loss == "ce":
+        return "pgd-eot (label-aware)" if label_aware else "pgd-eot (Lee & Kim loss)"
+    return f"pgd-eot (label-aware, {loss})" if label_aware else f"pgd-eot ({loss})"
+
+
+for _i, _loss in enumerate(LOSSES):
+    for _aware in (False, True):
+        register(AttackSpec(
+            name=pgd_name(_loss, _aware), family=LABEL_AWARE if _aware else "pgd-eot", build=_builder(_loss, _aware),
+            calls=lambda budget: gradient_steps(budget.pgd_steps, budget.pgd_eot), order=10 + 2 * _i + _aware,
+            title=_title(_loss, _aware), label_aware=_aware, plain_twin=pgd_name(_loss), default=_loss == "ce",
+            options={"loss": _loss}, anytime=True))

@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Attack, madry_step_size
+from .base import Attack, madry_step_size, step_of
+from .calls import gradient_steps
+from .spec import AttackSpec, register
 from .losses import margin_sum  # the CW margin StAdv ascends, as Xiao et al.
 
 PAPER_BOUND = 0.05  # AGDM Table 5 / perceptual-advex: Linf of the flow, normalised coordinates
@@ -117,3 +119,17 @@ class StAdv(Attack):
             image_grad = self.eot_gradient(warped.detach(), y, self.eot, margin_sum, self.eot_batch)
             objective = (warped * image_grad).sum() - self.smoothness * flow_smoothness(flow).sum()
             return torch.autograd.grad(objective, flow)[0]
+
+
+# ------------------------------------------------------------------------------ in the catalogue
+def _build(model: nn.Module, *, norm: str, eps: float, seed: int, budget, attacker=None) -> StAdv:
+    """StAdv with the PGD+EOT budget's steps and EOT samples (and its step fraction, of the bound)."""
+    if norm != "StAdv":
+        raise ValueError(f"stadv is the StAdv threat's attack, not {norm}'s")
+    attack = StAdv(model, bound=eps, steps=budget.pgd_steps, eot=budget.pgd_eot, step_size=step_of(budget, eps),
+                   seed=seed)
+    return attack if attacker is None else attack.with_attacker(attacker)
+
+
+register(AttackSpec(name="stadv", family="stadv", build=_build, threat="StAdv", default=True, order=30,
+                    calls=lambda budget: gradient_steps(budget.pgd_steps, budget.pgd_eot)))

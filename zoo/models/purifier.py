@@ -47,6 +47,13 @@ cost from it."""
 GRAD_MODES = tuple(RUNS_PER_STEP)
 
 
+def check_grad_mode(grad_mode: str) -> str:
+    """``grad_mode``, refusing anything but :data:`GRAD_MODES`."""
+    if grad_mode not in GRAD_MODES:
+        raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")
+    return grad_mode
+
+
 def to_model_space(pixels: Tensor) -> Tensor:
     return pixels * 2.0 - 1.0
 
@@ -70,8 +77,7 @@ class Purifier(nn.Module):
     def __init__(self, eps_net: nn.Module, diffusion: TruncatedDDPM | TruncatedVPSDE, guidance: Guidance | None = None,
                  label_net: nn.Module | None = None, grad_mode: str = "exact"):
         super().__init__()
-        if grad_mode not in GRAD_MODES:
-            raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")
+        check_grad_mode(grad_mode)
         self.eps_net = eps_net
         self.diffusion = diffusion
         self.guidance = guidance

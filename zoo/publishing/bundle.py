@@ -16,7 +16,7 @@ from ..registry.schema import Component, Entry
 
 
 def component_nets(model: nn.Module) -> dict[str, nn.Module]:
-    """The networks of a :class:`~zoo.purifier.DefendedClassifier` whose weights a bundle holds,
+    """The networks of a :class:`~zoo.models.purifier.DefendedClassifier` whose weights a bundle holds,
     by role (the guidance net only where the entry declares its own)."""
     nets = {"classifier": model.classifier}
     purifier = model.purifier

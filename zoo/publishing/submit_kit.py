@@ -23,7 +23,7 @@ from ..common.files import atomic_write_text
 from ..registry import as_entry
 from ..registry.schema import Entry
 from ..reporting.files import Results, latest_results
-from ..reporting.metrics import WORST_CASE, attack_sort_key
+from ..reporting.attack_info import WORST_CASE, ordered, recorded
 from ..reporting.model_info import model_info
 from ..reporting.paper import PAPER
 from ..reporting.tables import budget_of, format_eps
@@ -118,7 +118,7 @@ class Kit:
 def _claims(entry: Entry, result: Results, eps: float, info: dict) -> list[str]:
     rows = result.rows[np.isclose(result.rows["eps"].astype(float), eps)]
     by_attack = {row["attack"]: row for _, row in rows.iterrows()}
-    attacks = sorted((a for a in by_attack if a != WORST_CASE), key=attack_sort_key)
+    attacks = [a for a in ordered(by_attack, recorded(result.provenance)) if a != WORST_CASE]
     p = result.provenance
     reduced = bool(p.get("reduced_budget"))
     robust = "; ".join(f"{a}: {by_attack[a]['robust_acc_vote']:.2f}%" for a in attacks)

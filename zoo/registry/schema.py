@@ -43,7 +43,7 @@ class Component:
     """One network of an entry: which architecture to build and where its weights come from.
 
     Attributes:
-        arch: an architecture known to :mod:`zoo.nets` (``diffusers-unet2d``, ``small-cnn``,
+        arch: an architecture known to :mod:`zoo.models.nets` (``diffusers-unet2d``, ``small-cnn``,
             ``robustbench``, ...).
         source: ``hf://org/repo[/path]@rev``, ``robustbench://dataset/threat/Name``,
             ``gdrive://FILE_ID/filename``, ``zoo://path`` (a file shipped in this package),

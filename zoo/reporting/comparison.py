@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..attacks.catalogue import plain_twin
 from ..scoring.verdicts import BINARY, check_metric
 from ..scoring.intervals import CONFIDENCE, wilson
-from .metrics import GROUP, WORST_CASE, attack_sort_key, outcomes
+from .attack_info import Info, ordered, plain_twin
+from .metrics import GROUP, WORST_CASE, outcomes
 
 COMPARISON_COLUMNS = ["threat", "eps", "attack", "headline", "model_a", "model_b", "n", "robust_acc_a",
                       "robust_acc_b", "difference", "difference_lo", "difference_hi", "a_only", "b_only",
@@ -92,20 +92,21 @@ def _percent(value: float) -> float:
     return value if math.isnan(value) else round(100.0 * value, 2)
 
 
-def comparisons(frame: pd.DataFrame, headline: str = "vote") -> pd.DataFrame:
+def comparisons(frame: pd.DataFrame, headline: str = "vote", info: Info | None = None) -> pd.DataFrame:
     """Every pair of models evaluated on the same examples under the same (threat, eps, attack):
     robust accuracy (``headline`` metric, percent) of each, the difference A - B (percentage
     points) with its 95% interval, the discordant counts (``a_only``: examples robust for A only)
     and the test's p-value. Columns :data:`COMPARISON_COLUMNS`; empty when no pair qualifies.
 
-    ``frame`` is :func:`~zoo.reporting.metrics.per_example_frame`'s output.
+    ``frame`` is :func:`~zoo.reporting.metrics.per_example_frame`'s output; ``info`` the run's attack
+    descriptions (:mod:`zoo.reporting.attack_info`: plain twins and table order).
     """
     check_metric(headline)
     scores = outcomes(frame)
     # the attacks each model's worst case is over, label-aware ones counted as their plain twins: an
     # entry without a guidance label skips them because on it they repeat the plain attacks
     attack_sets = frame.groupby(GROUP)["attack"].agg(frozenset)
-    twin_sets = attack_sets.map(lambda names: frozenset(map(plain_twin, names)))
+    twin_sets = attack_sets.map(lambda names: frozenset(plain_twin(n, info) for n in names))
     column = f"robust_{headline}"
     rows = []
     for (threat, eps, attack), group in scores.groupby(["threat", "eps", "attack"], sort=True):
@@ -126,5 +127,6 @@ def comparisons(frame: pd.DataFrame, headline: str = "vote") -> pd.DataFrame:
                          "difference": _percent(a.mean() - b.mean()),
                          **{k: _percent(v) if k.startswith("difference") else v for k, v in result.items()}})
     out = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
-    keys = [(t, e, attack_sort_key(a)) for t, e, a in zip(out["threat"], out["eps"], out["attack"])]
+    rank = {a: i for i, a in enumerate(ordered(sorted(set(out["attack"])), info))}
+    keys = [(t, e, rank[a]) for t, e, a in zip(out["threat"], out["eps"], out["attack"])]
     return out.iloc[sorted(range(len(out)), key=keys.__getitem__)].reset_index(drop=True)

@@ -3,9 +3,8 @@ newest results of an entry read back (for model cards and the site).
 
 Per threat model a results folder holds ``per_example_<model>_<threat>.csv``,
 ``summary_<threat>.csv``, ``results_<threat>.md``, ``provenance_<threat>.json`` and
-from .comparison import comparisons
-from .curves import robustness_curve, write_curve_png
-from .metrics import SUMMARY_COLUMNS, per_example_frame, summarize
+``model_info/<model>_<threat>.json`` (RobustBench's format); where examples are paired,
+``comparison_<threat>.csv``/``.md``; under the anytime protocol ``curve_<threat>.csv``/``.png``.
 """
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from ..common.files import atomic_write_text
+from .attack_info import recorded
 from .comparison import comparisons
 from .curves import robustness_curve, write_curve_png
 from .metrics import SUMMARY_COLUMNS, per_example_frame, summarize
@@ -65,7 +65,8 @@ def write_outputs(out_dir: str | Path, records: Iterable[Mapping[str, Any]], pro
     eps_count = frame.groupby(["model", "threat"])["eps"].nunique()
     if (eps_count > 1).any():
         raise ValueError(f"one eps per model and threat, got several for {list(eps_count[eps_count > 1].index)}")
-    summary = summarize(frame)
+    info = recorded(provenance)
+    summary = summarize(frame, info)
     paired = all("test_index" in record for record in records)
     written: dict[str, Path] = {}
 
@@ -85,7 +86,7 @@ def write_outputs(out_dir: str | Path, records: Iterable[Mapping[str, Any]], pro
             written[f"curve_{threat}.png"] = write_curve_png(
                 out_dir / f"curve_{threat}.png", curve, f"anytime {', '.join(sorted(set(curve['attack'])))}, "
                 f"{threat}, stop on {headline}")
-        compared = comparisons(threat_frame, headline) if paired else None
+        compared = comparisons(threat_frame, headline, info) if paired else None
         if compared is not None and not compared.empty:
             put(f"comparison_{threat}.csv", compared.to_csv(index=False))
             put(f"comparison_{threat}.md", comparison_markdown(compared, provenance, headline))

@@ -42,13 +42,12 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from ..attacks.catalogue import ATTACK_ORDER
 from ..scoring.verdicts import METRICS, mean_correct, vote_correct, worst_correct
 from ..registry.schema import THREATS
 from ..scoring.intervals import wilson
+from .attack_info import WORST_CASE, Info, ordered
 
 REQUIRED_KEYS = ("model", "threat", "eps", "attack", "index", "label", "clean_preds", "adv_preds", "seed")
-WORST_CASE = "worst-case"
 HEADLINES = METRICS
 GROUP = ["model", "threat", "eps"]
 ACCURACIES = [f"{kind}_acc_{metric}" for metric in METRICS for kind in ("clean", "robust")]
@@ -177,15 +176,6 @@ def draws_of(frame: pd.DataFrame) -> int:
 
 
 # ------------------------------------------------------------------------------- outcomes
-def attack_sort_key(attack: str) -> tuple:
-    """Column order: the catalogue's attacks first, any other by name, the worst case last."""
-    if attack == WORST_CASE:
-        return (2, 0, attack)
-    if attack in ATTACK_ORDER:
-        return (0, ATTACK_ORDER.index(attack), attack)
-    return (1, 0, attack)
-
-
 OUTCOME_COLUMNS = {"clean_vote": "clean_vote_correct", "clean_worst": "clean_worst_correct",
                    "clean_mean": "clean_correct_mean", "robust_vote": "robust_vote_correct",
                    "robust_worst": "robust_worst_correct", "robust_mean": "robust_correct_mean"}
@@ -245,7 +235,7 @@ def _accuracies(scores: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def summarize(frame: pd.DataFrame) -> pd.DataFrame:
+def summarize(frame: pd.DataFrame, info: Info | None = None) -> pd.DataFrame:
     """Accuracies (percent, 2 decimals) per (model, threat, eps, attack), plus a worst-case row.
 
     Columns (:data:`SUMMARY_COLUMNS`): ``model, threat, eps, attack, n, k`` (examples, draws),
@@ -261,14 +251,16 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     example (every attack's record holds its own K clean draws), so it is never below its robust
     accuracy either.
 
-    ``frame`` is :func:`per_example_frame`'s output, or that frame read back from its CSV.
+    ``frame`` is :func:`per_example_frame`'s output, or that frame read back from its CSV; ``info``
+    the run's attack descriptions (:mod:`zoo.reporting.attack_info`), whose order the rows follow
+    (without it: the order the records come in).
     """
     k = draws_of(frame)
     scores = outcomes(frame)
     rows = []
     for (model, threat, eps), group in scores.groupby(GROUP, sort=True):
-        attacks = sorted(a for a in group["attack"].unique() if a != WORST_CASE)
-        for attack in sorted(attacks, key=attack_sort_key) + [WORST_CASE]:
+        attacks = [a for a in group["attack"].unique() if a != WORST_CASE]
+        for attack in ordered(attacks, info) + [WORST_CASE]:
             part = group[group["attack"] == attack]
             rows.append({"model": model, "threat": threat, "eps": eps, "attack": attack, "n": len(part), "k": k,
                          **_accuracies(part)})

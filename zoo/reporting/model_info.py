@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from ..common.compat import robustbench
-from .metrics import WORST_CASE, attack_sort_key
+from .attack_info import WORST_CASE, legend, ordered, recorded
 from .paper import PAPER
-from .tables import (METRIC_TEXT, attack_legend, budget_of, check_headline, draws_note, format_eps, gradient_line,
+from .tables import (METRIC_TEXT, budget_of, check_headline, draws_note, format_eps, gradient_line,
                      interval_cell, protocol_line)
 
 
@@ -57,7 +57,8 @@ def model_info(entry, summary_rows: pd.DataFrame, threat: str, eps: float, prove
     by_attack = {row["attack"]: row for _, row in rows.iterrows()}
     worst = by_attack[WORST_CASE]
     k = int(worst["k"])
-    attacks = [a for a in sorted(by_attack, key=attack_sort_key) if a != WORST_CASE]
+    info = recorded(provenance)
+    attacks = [a for a in ordered(by_attack, info) if a != WORST_CASE]
 
     def acc(row, kind: str) -> str | None:
         value = row[f"{kind}_acc_{headline}"]
@@ -75,7 +76,7 @@ def model_info(entry, summary_rows: pd.DataFrame, threat: str, eps: float, prove
                 f"{', '.join(attacks)} (per example): {worst_text}%, n={int(worst['n'])}, K={k}, 95% Wilson "
                 f"interval {interval_cell(worst, column).partition(' ')[2]}.{aa_text} "
                 f"{protocol_line(provenance)} {gradient_line(provenance, entry.name).strip('*')} "
-                f"{attack_legend(attacks)} {draws_note([k])} {budget}.").replace("  ", " ").replace("  ", " ")
+                f"{legend(attacks, info)} {draws_note([k])} {budget}.").replace("  ", " ").replace("  ", " ")
     if aa is not None and provenance.get("autoattack"):
         footnote += f" autoattack_acc: {provenance['autoattack']}."
     values = {

@@ -36,7 +36,7 @@ from ..common.files import atomic_write, atomic_write_text
 from ..registry import default_registry
 from ..registry.bundles import library_version
 from .files import SITE_MARKER, Figure, Run, read_figures, read_runs
-from .metrics import WORST_CASE, attack_sort_key
+from .attack_info import WORST_CASE, ordered, recorded
 from .tables import budget_of, format_eps
 
 KEYS = ("model", "threat", "eps", "attack", "dataset")
@@ -189,8 +189,10 @@ def _boards(runs: list[tuple[str, Run]], registry: dict) -> list[dict]:
     boards: dict[tuple[str, str], dict] = {}
     for label, run in runs:
         for row in _run_rows(run, label, registry):
-            board = boards.setdefault((row["dataset"], run.threat), {"rows": [], "comparisons": [], "labels": []})
+            board = boards.setdefault((row["dataset"], run.threat),
+                                      {"rows": [], "comparisons": [], "labels": [], "info": {}})
             board["rows"].append(row)
+            board["info"].update(recorded(run.provenance))
             if label not in board["labels"]:
                 board["labels"].append(label)
                 if run.comparison is not None:
@@ -199,7 +201,7 @@ def _boards(runs: list[tuple[str, Run]], registry: dict) -> list[dict]:
     for (dataset, threat), board in sorted(boards.items()):
         rows = board["rows"]
         metrics = list(dict.fromkeys(m for row in rows for m in row["metrics"]))
-        attacks = sorted({a for row in rows for a in row["cells"]}, key=attack_sort_key)
+        attacks = ordered((a for row in rows for a in row["cells"]), board["info"])
         default = Counter(row["headline"] for row in rows).most_common(1)[0][0]
         for row in rows:  # every cell offers every metric of the table ("-" where its run lacks it)
             for cell in row["cells"].values():

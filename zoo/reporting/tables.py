@@ -7,9 +7,9 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from ..attacks.catalogue import TITLES
-from ..attacks.gradients import ABLATION_LABEL
-from .metrics import HEADLINES, METRICS, WORST_CASE, attack_sort_key
+from ..common.wording import ABLATION_LABEL
+from .attack_info import legend, ordered, recorded
+from .metrics import HEADLINES, METRICS, WORST_CASE
 
 METRIC_TEXT = {"vote": "majority vote over K independent purifications (a tied vote counts as wrong)",
                "worst": "worst-of-K: right only if all K independent purifications are right",
@@ -128,10 +128,6 @@ def gradient_line(provenance: Mapping[str, Any], model: str | None = None) -> st
             "numbers show how much a result depends on the gradient, never a defense's robustness.**")
 
 
-def attack_legend(attacks: Iterable[str]) -> str:
-    """What each PGD+EOT column is (its loss, label-aware or not), ``""`` when there is none."""
-    named = [f"{a} = {TITLES[a]}" for a in attacks if a in TITLES]
-    return "Attacks: " + "; ".join(named) + "." if named else ""
 
 
 def _paragraphs(*texts: str) -> list[str]:
@@ -174,7 +170,7 @@ def markdown_table(summary: pd.DataFrame, provenance: Mapping[str, Any], headlin
     metric = METRIC_TEXT
     out = []
     for (threat, eps), group in summary.groupby(["threat", "eps"], sort=True):
-        attacks = sorted((a for a in group["attack"].unique() if a != WORST_CASE), key=attack_sort_key)
+        attacks = [a for a in ordered(group["attack"].unique(), recorded(provenance)) if a != WORST_CASE]
         worst = group[group["attack"] == WORST_CASE]
         per_attack = group[group["attack"] != WORST_CASE]
         k = _counts(group["k"]) if "k" in group else str(provenance.get("draws", "not recorded"))
@@ -187,7 +183,7 @@ def markdown_table(summary: pd.DataFrame, provenance: Mapping[str, Any], headlin
                 f"every attack (per attack: {_counts(per_attack['n'], 'attack or model')}); "
                 f"K = {k} purifications per example.", ""]
         out += _budget_lines(provenance) + ["", protocol_line(provenance), ""]
-        out += _paragraphs(gradient_line(provenance), attack_legend(attacks))
+        out += _paragraphs(gradient_line(provenance), legend(attacks, recorded(provenance)))
         if provenance.get("autoattack") and any(a.startswith("autoattack") for a in attacks):
             out += [f"AutoAttack columns: {provenance['autoattack']}.", ""]
         header = ["defense", "standard acc", *attacks, WORST_CASE]
@@ -246,7 +242,7 @@ def comparison_markdown(comparison: pd.DataFrame, provenance: Mapping[str, Any],
                 f"of models evaluated on the same examples; difference A - B in percentage points with its 95% "
                 f"interval; p-value: {test}. p-values are not corrected for the number of comparisons.", ""]
         out += _budget_lines(provenance) + ["", protocol_line(provenance), ""]
-        out += _paragraphs(gradient_line(provenance), attack_legend(group["attack"].unique()))
+        out += _paragraphs(gradient_line(provenance), legend(group["attack"].unique(), recorded(provenance)))
         out += ["| attack | A | B | n | A robust | B robust | A - B [95% interval] | robust for A only / B only | p |",
                 "|" + "---|" * 9]
         for row in group.itertuples():

@@ -1,167 +1,179 @@
 """Benchmarking zoo entries the way the field does: AutoAttack (standard and rand) and Lee & Kim's
 PGD+EOT, every result judged over K independent purifications, journaled per example so a killed
-run resumes, sliced into shards for several processes, and written as leaderboard tables.
+run resumes, sliced into shards for several processes, and handed to :mod:`zoo.reporting` for the
+leaderboard tables.
 
 ``agdm-zoo benchmark`` (and ``scripts/benchmark.py``) is a thin command line over :func:`benchmark`,
-which is ``zoo.run_benchmark``.
+which is ``zoo.run_benchmark``. What is measured is one :class:`~zoo.running.protocol.Protocol`;
+how the run is executed (shards, resume, backprop mode, speed levers) is an :class:`Execution`.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ..attacks.autoattack import DEPARTURE_NOTE
-from ..attacks.catalogue import autoattack_version, default_attacks, with_loss
-from ..attacks.gradients import applicable_gradient, check_gradient
+from ..attacks.catalogue import autoattack_version, describe
+from ..attacks.gradients import applicable_gradient
 from ..common.devices import default_device
 from ..common.provenance import provenance
-from .loop import collect_records, evaluate_entry
-from .settings import settings_for
-from .shards import all_ranks_done, rank_device, torchrun_world
+from ..models.purifier import check_grad_mode
 from ..models.speed import check_levers
 from ..registry.resolve import applicable_overrides, as_entry, with_overrides
-from ..registry.schema import Budget, Entry
+from ..registry.schema import Entry
 from ..reporting.files import write_outputs
+from .loop import collect_records, evaluate_entry
 from .own_defense import own_defense
-from ..reporting.tables import check_headline
+from .protocol import Protocol, protocol_of
+from .shards import all_ranks_done, rank_device, torchrun_world
+
+OWN_DEFENSE_FIELDS = ("name", "dataset", "data")
+"""Keywords that describe an own ``nn.Module`` defense (not the protocol)."""
 
 
-def benchmark(names: list[str | Entry] | nn.Module, threat: str, attacks: tuple[str, ...] | None = None, *,
-              out: str | Path = "leaderboard", eps: float | None = None, n_examples: int | None = None,
-              batch_size: int | None = None, seed: int = 0, subset_seed: int | None = None, device=None,
-              data_dir="./data", shard: tuple[int, int] | None = None, resume: bool = False,
-              merge_only: bool = False, progress: bool = True, grad_mode: str = "exact",
-              levers: tuple[str, ...] = (), headline: str = "vote", protocol: str = "final",
-              overrides: Mapping[str, Any] | None = None, name: str | None = None, dataset: str | None = None,
-              data: tuple[Tensor, Tensor] | None = None, budget: Budget | None = None,
-              attacker_grad: str = "exact", surrogate: Mapping[str, Any] | None = None,
-              loss: str | None = None) -> dict[str, Path]:
-    """Evaluate ``names`` (registry names or :class:`Entry` objects) under ``threat`` and write the
-    leaderboard tables into ``out``.
+@dataclass(frozen=True)
+class Execution:
+    """How a run is carried out; none of it changes a number.
 
-    ``subset_seed``: evaluate a random subset of the test set drawn with this seed (DiffPure's
-    512-image protocol) instead of its first examples. With ``shard=(i, n)``, n > 1, only this
-    shard's journal is filled; run once more with ``merge_only=True`` after every shard finished
-    to write the tables from all shard journals. Under ``torchrun`` with several processes (and
-    ``shard=None``) each rank evaluates its own shard on its own GPU, and rank 0 writes the merged
-    tables once every rank has finished. ``grad_mode``: ``exact``, ``checkpoint`` or ``recompute``
-    (:mod:`zoo.models.purifier`: the same gradients, the latter two in memory flat in t*); ``levers``:
-    ``channels_last``, ``compile_unet`` (:func:`zoo.models.speed.speed_up`). The provenance lists every
-    mode and lever set the records were made with.
-
-    ``headline``: the metric the tables and model_info lead with, ``vote`` (default, as Lee & Kim
-    and the AGDM paper), ``worst`` (worst-of-K) or ``mean`` (:mod:`zoo.reporting.metrics`; every
-    summary holds all three). ``protocol``: ``final`` (default, Lee & Kim: each attack's final
-    iterate) or ``anytime`` (PGD+EOT judges every iterate with K draws by the headline metric, keeps
-    an example's first breaking iterate and stops attacking it; :func:`zoo.running.loop.run_attacks`).
-    ``overrides``: purification settings changed for every entry that purifies (``t_star``,
-    ``steps``, ``scale``, ``pattern``, ...; plain classifiers are left as they are), recorded in each
-    entry's settings, the provenance and every table title.
-    Bring your own defense: ``names`` may be one ``nn.Module`` mapping pixels in [0, 1] to logits,
-    with ``name=``, ``eps=`` and either ``dataset=`` (its test set, as for entries) or ``data=(x, y)``;
-    ``budget`` (a :class:`Budget`) defaults to the published protocol (:mod:`zoo.running.own_defense`).
-    ``attacks``: catalogue names (default :func:`~zoo.attacks.catalogue.default_attacks` of the
-    threat: PGD+EOT and AutoAttack, each plain and (guided entries) label-aware, for Linf / L2,
-    ``stadv`` for StAdv).
-    ``loss``: what every PGD+EOT attack ascends, ``ce`` (Lee & Kim), ``margin`` or ``dlr`` (the
-    attacks are then named ``pgd-eot-dlr`` etc.); default ``None``: as ``attacks`` name them (the
-    default attacks: ``ce``). ``attacker_grad``: ``exact`` (default),
-    ``bpda``, ``blind`` or ``surrogate`` (``surrogate``: its chain's settings, e.g.
-    ``{"steps": 2}``), where every gradient attack takes its gradients
-    (:mod:`zoo.attacks.gradients`); all but ``exact`` are weaker, ablation-only attacks, and every
-    output says so. Entries without a purifier are attacked with ``exact`` (the modes coincide).
-
-    Returns the written files (empty for a shard run).
+    Attributes:
+        shard: evaluate only slice ``(i, n)``; ``None``: all (or one shard per torchrun rank).
+        resume: continue the journaled run (the same protocol; anything else is refused).
+        merge_only: write the tables from finished shard journals, attack nothing.
+        progress: progress bars on stderr.
+        grad_mode: how the exact gradient is computed through the chain (``exact``, ``checkpoint``,
+            ``recompute``: the same gradients, the latter two in memory flat in t*).
+        levers: GPU speed levers (``channels_last``, ``compile_unet``; the same function).
     """
-    attacks = default_attacks(threat) if attacks is None else attacks
-    attacks = attacks if loss is None else with_loss(attacks, loss)
-    check_headline(headline)
+
+    shard: tuple[int, int] | None = None
+    resume: bool = False
+    merge_only: bool = False
+    progress: bool = True
+    grad_mode: str = "exact"
+    levers: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        check_grad_mode(self.grad_mode)
+        object.__setattr__(self, "levers", check_levers(tuple(self.levers)))
+
+
+EXECUTION_FIELDS = ("shard", "resume", "merge_only", "progress", "grad_mode", "levers")
+
+
+def benchmark(models: list[str | Entry] | nn.Module, protocol: Protocol | str, attacks=None, *,
+              out: str | Path = "leaderboard", data_dir="./data", device=None, execution: Execution | None = None,
+              **fields: Any) -> dict[str, Path]:
+    """Evaluate ``models`` (registry names or :class:`Entry` objects, or one own ``nn.Module``) under
+    ``protocol`` and write the leaderboard tables into ``out``; returns the written files (empty for
+    a shard run).
+
+    ``protocol`` is a :class:`~zoo.running.protocol.Protocol`, or a threat name with the protocol's
+    fields as keywords (``attacks`` positional; ``n_examples=``, ``batch_size=``, ``budget=``,
+    ``eps=``, ``loss=``, ``headline=``, ``protocol="anytime"``, ``overrides=``, ``attacker_grad=``,
+    ``surrogate=``, ``seed=``, ``subset_seed=``; :func:`~zoo.running.protocol.protocol_of`). The
+    :class:`Execution` may be given whole or by its fields as keywords (``shard=``, ``resume=``,
+    ``merge_only=``, ``progress=``, ``grad_mode=``, ``levers=``). With ``shard=(i, n)``, n > 1,
+    only this shard's journal is filled; run once more with ``merge_only=True`` after every shard
+    finished. Under ``torchrun`` with several processes (and no shard) each rank evaluates its own
+    shard on its own GPU, and rank 0 writes the merged tables once every rank has finished.
+
+    Bring your own defense: ``models`` may be one ``nn.Module`` mapping pixels in [0, 1] to logits,
+    with ``name=``, an ``eps`` and either ``dataset=`` (its test set, as for entries) or
+    ``data=(x, y)`` of any shape; its budget is the protocol's (default: the published one).
+    """
+    own_kw = {key: fields.pop(key) for key in OWN_DEFENSE_FIELDS if key in fields}
+    run_kw = {key: fields.pop(key) for key in EXECUTION_FIELDS if key in fields}
+    if execution is not None and run_kw:
+        raise TypeError(f"pass execution= or its fields {sorted(run_kw)}, not both")
+    execution = execution or Execution(**run_kw)
+    protocol = protocol_of(protocol, attacks, **fields)
     out = Path(out)
     start = time.time()
+    shard, device = execution.shard, device
     ranks = torchrun_world() if shard is None else None
     if ranks is not None:
         shard, device = ranks, device or rank_device(ranks[0])
     shard = shard or (0, 1)
-    levers = check_levers(levers)
-    overrides = dict(overrides or {})
-    entries, own, n_examples = defenses(names, threat, name=name, eps=eps, dataset=dataset, data=data, budget=budget,
-                                        data_dir=data_dir, subset_seed=subset_seed, n_examples=n_examples)
-    entries, settings = planned(entries, threat, attacks, overrides, attacker_grad, surrogate, own=own is not None,
-                                eps=eps, n_examples=n_examples, batch_size=batch_size, seed=seed,
-                                subset_seed=subset_seed, protocol=protocol, headline=headline)
-    if not merge_only:
+    entries, own = defenses(models, protocol, data_dir=data_dir, **own_kw)
+    entries, settings = planned(entries, protocol, own=own is not None)
+    if not execution.merge_only:
         for entry, s in zip(entries.values(), settings):
-            evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=resume,
-                           progress=progress, grad_mode=grad_mode, levers=levers,
+            evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=execution.resume,
+                           progress=execution.progress, grad_mode=execution.grad_mode, levers=execution.levers,
                            model=own.model if own else None, data=own.data if own else None)
         writes_tables = all_ranks_done() if ranks is not None else shard[1] == 1
         if not writes_tables:
             return {}
     records = collect_records(out, settings)
-    record = run_record(settings, records, attacks, device=device, seed=seed, overrides=overrides,
-                        headline=headline, protocol=protocol, wall_seconds=round(time.time() - start, 1))
-    return write_outputs(out, records, record, entries, headline=headline)
+    record = run_record(settings, records, protocol, device=device, wall_seconds=round(time.time() - start, 1))
+    return write_outputs(out, records, record, entries, headline=protocol.headline)
 
 
-def defenses(names, threat: str, *, name, eps, dataset, data, budget, data_dir, subset_seed,
-             n_examples) -> tuple[dict[str, Entry], Any, int | None]:
+def defenses(models, protocol: Protocol, *, data_dir, name=None, dataset=None,
+             data: tuple[Tensor, Tensor] | None = None) -> tuple[dict[str, Entry], Any]:
     """The entries a run evaluates, by name: registry names and :class:`Entry` objects as they
     are, or one own ``nn.Module`` wrapped as an entry (:func:`own_defense`, which needs ``name``
-    and ``eps``); with the own defense (or ``None``) and the number of examples (an own
-    ``data=(x, y)`` caps it)."""
-    own = None
-    if isinstance(names, nn.Module):
-        if subset_seed is not None and data is not None:
-            raise ValueError("subset_seed draws from a dataset's test set; with data=(x, y) pass the subset itself")
-        own = own_defense(names, threat, name=name, eps=eps, dataset=dataset, data=data, budget=budget,
-                          data_dir=data_dir)
-        names = [own.entry]
-        if data is not None:
-            n_examples = min(own.entry.budget.n_examples, len(data[1])) if n_examples is None else n_examples
-            if n_examples > len(data[1]):
-                raise ValueError(f"n_examples={n_examples}, but data holds {len(data[1])} examples")
-    elif name is not None or dataset is not None or data is not None or budget is not None:
-        raise ValueError("name=, dataset=, data= and budget= describe an own defense: pass an nn.Module, not entry names")
-    return {entry.name: entry for entry in map(as_entry, names)}, own, n_examples
+    and the protocol's ``eps``; its examples cap the number evaluated); with the own defense or
+    ``None``."""
+    if not isinstance(models, nn.Module):
+        if name is not None or dataset is not None or data is not None:
+            raise ValueError("name=, dataset= and data= describe an own defense: pass an nn.Module, not entry names")
+        return {entry.name: entry for entry in map(as_entry, models)}, None
+    if protocol.subset_seed is not None and data is not None:
+        raise ValueError("subset_seed draws from a dataset's test set; with data=(x, y) pass the subset itself")
+    own = own_defense(models, protocol.threat, name=name, eps=protocol.eps, dataset=dataset, data=data,
+                      data_dir=data_dir)
+    if data is not None:
+        asked = protocol.budget.get("n_examples")
+        if asked is not None and asked > len(data[1]):
+            raise ValueError(f"n_examples={asked}, but data holds {len(data[1])} examples")
+        budget = dataclasses.replace(own.entry.budget, n_examples=min(own.entry.budget.n_examples, len(data[1])))
+        own = dataclasses.replace(own, entry=dataclasses.replace(own.entry, budget=budget))
+    return {own.entry.name: own.entry}, own
 
 
-def planned(entries: dict[str, Entry], threat: str, attacks, overrides: dict, attacker_grad: str, surrogate, *,
-            own: bool, **settings_kw) -> tuple[dict[str, Entry], list]:
-    """The entries as the run changes them (protocol overrides on those that purify) and each one's
-    settings (:func:`~zoo.running.settings.settings_for`), with the attacker gradient that
-    applies to it (an own defense keeps its choice: bpda and the others need a zoo model)."""
-    applied = {key: applicable_overrides(entry, overrides) for key, entry in entries.items()}
-    entries = {key: with_overrides(entry, **applied[key]) for key, entry in entries.items()}
-    check_gradient(attacker_grad, surrogate)
-    gradient = {key: (attacker_grad, surrogate) if own else applicable_gradient(entry, attacker_grad, surrogate)
-                for key, entry in entries.items()}
-    settings = [settings_for(e, threat, attacks, overrides=applied[e.name], attacker_grad=gradient[e.name][0],
-                             surrogate=gradient[e.name][1], **settings_kw) for e in entries.values()]
-    return entries, settings
+def planned(entries: dict[str, Entry], protocol: Protocol, *, own: bool) -> tuple[dict[str, Entry], list]:
+    """The entries as the run changes them (the protocol's purification overrides on those that
+    purify) and each one's settings (:meth:`Protocol.settings_for`), with the attacker gradient
+    that applies to it (an own defense keeps the protocol's: bpda and the others need a zoo model)."""
+    planned_entries, settings = {}, []
+    for key, entry in entries.items():
+        applied = applicable_overrides(entry, protocol.overrides)
+        entry = with_overrides(entry, **applied)
+        gradient = ((protocol.attacker_grad, protocol.surrogate) if own
+                    else applicable_gradient(entry, protocol.attacker_grad, protocol.surrogate))
+        resolved = protocol.with_changes(overrides=applied, attacker_grad=gradient[0], surrogate=gradient[1])
+        planned_entries[key] = entry
+        settings.append(resolved.settings_for(entry))
+    return planned_entries, settings
 
 
-def run_record(settings, records: list[dict], attacks, *, device, seed: int, overrides: dict, headline: str,
-               protocol: str, wall_seconds: float) -> dict:
-    """The run's provenance: who ran what (:func:`~zoo.common.provenance.provenance`), every
-    entry's settings and budget, the protocol and its overrides, each entry's attacker gradient,
-    AutoAttack's departure note where it ran, and from the records (all invocations, resumed and
-    sharded ones included) the attack time, grad modes and speed levers they were made with."""
-    record = provenance(torch.device(device) if device else default_device(), seed=seed,
+def run_record(settings, records: list[dict], protocol: Protocol, *, device, wall_seconds: float) -> dict:
+    """The run's provenance: who ran what (:func:`~zoo.common.provenance.provenance`), the protocol
+    whole, every entry's settings and budget, each entry's attacker gradient, what reporting needs
+    of each attack (:func:`~zoo.attacks.catalogue.describe`), AutoAttack's departure note where it
+    ran, and from the records (all invocations, resumed and sharded ones included) the attack
+    time, grad modes and speed levers they were made with."""
+    record = provenance(torch.device(device) if device else default_device(), seed=protocol.seed,
                         settings=[s.spec() for s in settings],
                         reduced_budget=any(s.reduced for s in settings),
                         budget={s.model: s.describe_budget() for s in settings},
-                        wall_seconds_this_invocation=wall_seconds, headline=headline, protocol=protocol)
-    if overrides:
-        record["protocol_overrides"] = overrides
+                        wall_seconds_this_invocation=wall_seconds, headline=protocol.headline,
+                        protocol=protocol.judge)
+    if protocol.overrides:
+        record["protocol_overrides"] = dict(protocol.overrides)
+    record["evaluation_protocol"] = protocol.as_dict()
     record["attacker_gradient"] = {s.model: s.gradient_label for s in settings}
-    if any(autoattack_version(a) for a in attacks):
+    record["attacks"] = describe(protocol.attacks)
+    if any(autoattack_version(a) for a in protocol.attacks):
         record["autoattack"] = DEPARTURE_NOTE
     record["attack_seconds_all_runs"] = round(sum(r.get("seconds", 0.0) for r in records), 1)
     record["grad_modes"] = sorted({r.get("grad_mode", "exact") for r in records})
     record["speed_levers"] = sorted({"+".join(r.get("levers", [])) or "none" for r in records})
     return record
-

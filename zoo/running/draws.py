@@ -8,7 +8,7 @@ import inspect
 import torch
 from torch import Tensor, nn
 
-from ..attacks.catalogue import ModelCalls
+from ..attacks.calls import ModelCalls
 from ..common.devices import device_of
 from ..models.predict import fraction_equal, predicted_labels
 from ..scoring.verdicts import BINARY, check_metric, correct

@@ -11,7 +11,7 @@ run threefold).
 
 Counting rules (per example). Model calls per attack come from the attack catalogue
 (:func:`zoo.attacks.catalogue.attack_calls`, AutoAttack's defense checks
-:func:`~zoo.attacks.catalogue.check_calls`), the K re-classifications from
+:func:`~zoo.attacks.autoattack_catalogue.check_calls`), the K re-classifications from
 :func:`zoo.running.draws.redraw_calls`. Network evaluations per model call follow the purifier
 built for the entry (:func:`zoo.models.factory.diffusion_for`): with S reverse steps, of which
 S' add noise and guidance (the chain's ``noisy_steps``: all but the last, of zero variance), and
@@ -47,9 +47,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..attacks.catalogue import (PGD_VARIANTS, ModelCalls, attack_calls, autoattack_version, check_calls,
-                                 is_label_aware)
-from ..attacks.gradients import applicable_gradient, attacker_model
+from ..attacks.autoattack_catalogue import check_calls
+from ..attacks.calls import ModelCalls
+from ..attacks.catalogue import attack_calls, autoattack_version, spec
+from ..attacks.gradients import attacker_model
 from ..models.factory import diffusion_for
 from ..models.purifier import RUNS_PER_STEP
 from ..models.speed import lever_flags
@@ -225,20 +226,16 @@ def label_term_evals(entry: Entry, attack: str, calls: ModelCalls, pgd_steps: in
     forward and one backward; a Jacobian: one forward and a backward per class). Nothing for the
     other attacks. Counted, not timed: the probe times the chain alone (a label network is a
     classifier, on the demo about 1% of a chain gradient's time)."""
-    if not is_label_aware(attack):
+    declared = spec(attack)
+    if not declared.label_aware:
         return NetworkEvals()
-    if attack in PGD_VARIANTS:
+    if declared.label_term == "step":
         forward = backward = pgd_steps
     else:
         forward, backward = calls.gradient + calls.jacobian, calls.gradient + calls.jacobian * entry.num_classes
     if chain_shape(entry)[4]:  # the classifier gives the label
         return NetworkEvals(classifier_forward=forward, classifier_backward=backward)
     return NetworkEvals(guidance_forward=forward, guidance_backward=backward)
-
-
-ANYTIME_ATTACKS = tuple(PGD_VARIANTS)
-"""The attacks the anytime protocol judges iterate by iterate (those with an ``anytime`` method:
-every PGD+EOT variant, whatever its loss)."""
 
 
 def anytime_judging_calls(settings) -> ModelCalls:
@@ -254,7 +251,7 @@ def estimate_entry(entry: Entry, settings, probe_result: Probe, grad_mode: str =
     out = []
     for attack in settings.attacks:
         calls = attack_calls(attack, settings) + redraw_calls(settings.draws)
-        judged = settings.protocol == "anytime" and attack in ANYTIME_ATTACKS
+        judged = settings.protocol == "anytime" and spec(attack).anytime
         if judged:
             calls = calls + anytime_judging_calls(settings)
         seconds = settings.n_examples * probe_result.seconds(calls, entry.num_classes)
@@ -300,27 +297,26 @@ def format_estimates(estimates: list[Estimate], probes: dict[str, Probe], device
     return "\n".join(lines)
 
 
-def estimate(names: list[str], threat: str, attacks: tuple[str, ...], *, device=None, grad_mode: str = "exact",
-             levers: tuple[str, ...] = (), overrides: dict | None = None, attacker_grad: str = "exact",
-             surrogate: dict | None = None, **settings_kw) -> str:
-    """Probe each entry and return the printed estimate for a benchmark of ``names``; ``overrides``
-    (``t_star``, ``steps``, ...) change every purifying entry's chain as in the run itself, and
-    entries without a purifier are attacked with the exact gradient, as the benchmark does."""
+def estimate(names: list[str], protocol, attacks=None, *, device=None, grad_mode: str = "exact",
+             levers: tuple[str, ...] = (), **fields) -> str:
+    """Probe each entry and return the printed estimate for a benchmark of ``names`` under
+    ``protocol`` (a :class:`~zoo.running.protocol.Protocol`): its overrides change every purifying
+    entry's chain as in the run itself, and entries without a purifier are attacked with the exact
+    gradient, as the benchmark does (one planning rule, :func:`zoo.running.benchmark.planned`).
+    ``protocol`` may also be a threat with the protocol's fields as keywords, as for the run."""
     from ..common.devices import default_device
-    from ..registry.resolve import applicable_overrides, get_entry
-    from .settings import settings_for
+    from ..registry.resolve import get_entry
+    from .benchmark import planned
+    from .protocol import protocol_of
 
+    protocol = protocol_of(protocol, attacks, **fields)
     device = torch.device(device) if device is not None else default_device()
+    entries, settings = planned({name: get_entry(name) for name in names}, protocol, own=False)
     estimates, probes = [], {}
-    for name in names:
-        entry = get_entry(name)
-        applied = applicable_overrides(entry, overrides)
-        entry = with_overrides(entry, **applied)  # --t-star etc. change the chain and so the cost
-        gradient = applicable_gradient(entry, attacker_grad, surrogate)
-        settings = settings_for(entry, threat, attacks, overrides=applied, attacker_grad=gradient[0],
-                                surrogate=gradient[1], **settings_kw)
+    for (name, entry), s in zip(entries.items(), settings):
+        gradient = (s.attacker_grad, s.surrogate)
         ablation = {} if gradient[0] == "exact" else {"attacker": gradient}
-        probes[name] = probe(entry, device, grad_mode, levers,
-                             min(settings.batch_size, settings.n_examples, PROBE_MAX_BATCH), **ablation)
-        estimates += estimate_entry(entry, settings, probes[name], grad_mode)
+        probes[name] = probe(entry, device, grad_mode, levers, min(s.batch_size, s.n_examples, PROBE_MAX_BATCH),
+                             **ablation)
+        estimates += estimate_entry(entry, s, probes[name], grad_mode)
     return format_estimates(estimates, probes, device)

@@ -13,7 +13,7 @@ from ..attacks.catalogue import build_attack
 from ..common.devices import device_of
 from ..common.provenance import provenance
 from ..data import load_test_set
-from ..running.settings import settings_for
+from ..running.protocol import settings_for
 from ..models.factory import create_model
 from ..registry.resolve import get_entry
 

@@ -32,7 +32,8 @@ import torch
 from ..common.devices import default_device
 from ..common.files import spec_difference
 from ..common.provenance import provenance
-from ..attacks.catalogue import LABEL_AWARE, TITLES
+from ..attacks.catalogue import TITLES
+from ..attacks.pgd_eot import LABEL_AWARE
 from ..running.benchmark import benchmark
 from ..registry import get_entry
 from ..registry.sources import sha256_of

@@ -29,7 +29,8 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from ..attacks.catalogue import LABEL_AWARE, TITLES, build_attack
+from ..attacks.catalogue import TITLES, build_attack
+from ..attacks.pgd_eot import LABEL_AWARE
 from ..data import mnist_demo
 from ..running.journal import Journal
 from ..running.loop import run_attacks

@@ -17,7 +17,7 @@ import pandas as pd
 from torch import nn
 
 from ...attacks.catalogue import guided
-from ...attacks.gradients import ABLATION_LABEL, GRADIENT_MODES, attacker_model
+from ...attacks.gradients import ABLATION_LABEL, ATTACKER_GRADIENTS, attacker_model
 from ...common.files import atomic_write_text
 from ...common.provenance import provenance
 from ...registry.resolve import as_entry
@@ -55,7 +55,7 @@ def gradient_ablation(bench: Bench, surrogates: list[dict]) -> pd.DataFrame:
         raise ValueError("the gradient table compares gradients through a purifier; this model has none "
                          "(a plain classifier: every mode is the same gradient, or an own module)")
     rows = [_row("exact", "exact", bench.gradient(), bench.budget.draws)]
-    for mode in GRADIENT_MODES[1:]:
+    for mode in ATTACKER_GRADIENTS[1:]:
         for overrides in (surrogates if mode == "surrogate" else [{}]):
             attacker = attacker_model(bench.model, mode, **overrides)
             found = bench.run(bench.pgd().with_attacker(attacker), f"pgd-eot gradient {attacker.label}")

@@ -18,7 +18,7 @@ import math
 from torch import nn
 
 from ...attacks import AutoAttackEval
-from ...attacks.catalogue import LABEL_WEIGHT
+from ...attacks.losses import LABEL_WEIGHT
 from ...attacks.losses import label_aware_loss
 from ...scoring.intervals import wilson
 from .bench import Bench, difference, record

@@ -97,7 +97,7 @@ def benchmark(names: list[str | Entry] | nn.Module, threat: str, attacks: tuple[
         for entry, s in zip(entries.values(), settings):
             evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=resume,
                            progress=progress, grad_mode=grad_mode, levers=levers,
-                           model=own.model if own else None, data=own.data if own else None)
+                           model=own.model if own else None, data=own.data if own else None, headline=headline)
         writes_tables = all_ranks_done() if ranks is not None else shard[1] == 1
         if not writes_tables:
             return {}

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from ..models.factory import assemble
 from ..registry.resolve import OVERRIDABLE, with_overrides
-from .losses import label_network
+from .losses import check_label_term, label_network
 
 GRADIENT_MODES = ("exact", "bpda", "blind", "surrogate")
 
@@ -221,12 +221,8 @@ class LabelAware(nn.Module):
 
     def __init__(self, base: nn.Module, label_net: nn.Module, weight: float = 1.0):
         super().__init__()
-        if label_net is None:
-            raise ValueError("the label-aware attacker needs a label network; this model has none "
-                             "(pattern none, or no purifier): use the plain attack")
-        if not weight >= 0:
-            raise ValueError(f"label weight must be >= 0, got {weight!r}")
-        self.base, self.label_net, self.weight = base, label_net, float(weight)
+        self.base, self.label_net = base, label_net
+        self.weight = check_label_term(label_net, weight, "attacker", "attack")
 
     @property
     def mode(self) -> str:

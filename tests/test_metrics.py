@@ -194,3 +194,24 @@ def test_worst_cases_are_compared_when_the_only_difference_is_the_label_aware_tw
     worst = table[table["attack"] == metrics.WORST_CASE]
     assert set(zip(worst["model_a"], worst["model_b"])) == {("agdm", "diffpure")}
     assert {"autoattack-rand", "pgd-eot"} <= set(table["attack"])
+
+
+def test_robust_is_clean_and_adversarial_and_the_mean_pairs_draws():
+    from zoo.scoring.verdicts import robust_correct
+
+    clean, adv, labels = [[1, 1, 2], [1, 2, 2]], [[1, 2, 1], [1, 1, 1]], [1, 1]
+    assert robust_correct(clean, adv, labels, "vote").tolist() == [True, False]   # example 1: clean vote wrong
+    assert robust_correct(clean, adv, labels, "worst").tolist() == [False, False]
+    assert robust_correct(clean, adv, labels, "mean") == pytest.approx([1 / 3, 1 / 3])  # draws 0 / 0 both right
+    with pytest.raises(ValueError, match="one shape"):
+        robust_correct(clean, [[1, 1], [1, 1]], labels, "vote")
+
+
+def test_the_worst_case_over_attacks_keeps_examples_present_under_all():
+    from zoo.scoring.worst_case import over_attacks
+
+    clean = [[1.0, 1.0, 0.0], [0.0, 0.5, math.nan]]     # each attack's own clean draws
+    robust = [[0.0, 0.5, 0.0], [0.0, 0.25, math.nan]]   # example 2 never ran under attack 2
+    present, combined_clean, combined_robust = over_attacks(clean, robust)
+    assert present.tolist() == [True, True, False]
+    assert combined_clean.tolist() == [0.5, 0.75] and combined_robust.tolist() == [0.0, 0.25]

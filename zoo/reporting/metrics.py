@@ -25,10 +25,11 @@ Robust accuracy follows RobustBench / AutoAttack: an example counts as robust on
 correctly classified on its clean input. For vote and worst an example is robust when its clean
 verdict and its adversarial verdict are both right. For the mean, draw j is one run of that
 protocol (clean draw j, then adversarial draw j), and the example's robust score is the fraction
-of draws where both are right.
+of draws where both are right (:func:`zoo.scoring.verdicts.robust_correct`).
 
 The **worst case** over attacks counts an example robust only if it is robust under every attack
-that was evaluated, over the examples present in all of them.
+that was evaluated, over the examples present in all of them; its clean score averages the
+attacks' clean scores (:func:`zoo.scoring.worst_case.over_attacks`).
 
 Every accuracy carries a 95% interval over the n examples (:mod:`zoo.scoring.intervals`:
 Wilson; for the mean the Wilson interval with n examples, which is conservative).

@@ -23,6 +23,7 @@ from ...attacks.losses import AttackLoss
 from ...common.devices import device_of
 from ...reporting.sanity_report import FLAG, PASS
 from ...running.draws import redraw_predictions
+from ...running.shards import shard_batches
 from ...scoring.intervals import wilson
 from ...scoring.paired import paired_test
 from ...scoring.verdicts import BINARY, correct, robust_correct
@@ -104,15 +105,15 @@ class Bench:
         return Outcome(attack, **{metric: robust_correct(self.clean, adv, self.labels, metric) for metric in BINARY})
 
     def run(self, attack, label: str) -> Outcome:
-        """``attack`` (``(x, y) -> x_adv``) on every example, batch by batch, the defense's noise
-        from torch's global RNG seeded per batch (restored afterwards), judged by K draws."""
+        """``attack`` (``(x, y) -> x_adv``) on every example, batch by batch (the attack loop's
+        batches, :func:`~zoo.running.shards.shard_batches`), the defense's noise from torch's global
+        RNG seeded per batch (restored afterwards), judged by K draws."""
         pieces = []
         devices = [self.device] if self.device.type == "cuda" else []
-        for b, start in enumerate(range(0, len(self.x), self.budget.batch_size)):
-            stop = start + self.budget.batch_size
+        for b, idx in shard_batches(len(self.x), self.budget.batch_size, (0, 1)):
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(self.budget.seed + b)
-                pieces.append(attack(self.x[start:stop], self.y[start:stop]))
+                pieces.append(attack(self.x[idx.start:idx.stop], self.y[idx.start:idx.stop]))
         return self.judge(label, torch.cat(pieces))
 
     def pgd(self, model: nn.Module | None = None, *, eps: float | None = None, steps: int | None = None,

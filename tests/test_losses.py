@@ -100,3 +100,17 @@ def test_pgd_eot_ascends_the_chosen_loss():
     with torch.no_grad():
         for name in ("ce", "margin"):
             assert float(LOSSES[name](model(steps[name]), y)) > float(LOSSES[name](model(x), y))
+
+
+@pytest.mark.parametrize("build", ["loss", "attacker"])
+def test_both_label_aware_attacks_refuse_a_missing_label_net_and_a_negative_weight(build):
+    """One set of checks for the label-aware loss and the label-aware attacker (losses.check_label_term)."""
+    from zoo.attacks.gradients import LabelAware
+
+    make = (lambda net, w: LabelAwareLoss(net, w)) if build == "loss" else (lambda net, w: LabelAware(nn.Identity(), net, w))
+    with pytest.raises(ValueError, match=f"label-aware {build} needs a label network"):
+        make(None, 1.0)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="label weight must be >= 0"):
+            make(nn.Identity(), bad)
+    assert make(nn.Identity(), 2).weight == 2.0

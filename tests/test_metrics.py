@@ -14,7 +14,7 @@ from scipy import stats
 from zoo.scoring.verdicts import correct, vote_correct, worst_correct
 from zoo.attacks import catalogue
 from zoo.reporting import comparison, metrics, model_info, tables
-from zoo.scoring import intervals
+from zoo.scoring import intervals, paired
 from zoo.reporting.files import write_outputs
 from zoo.registry import load_registry
 
@@ -114,20 +114,20 @@ def test_mcnemar_on_a_constructed_pair_equals_the_hand_computation():
     assert (row.robust_acc_a, row.robust_acc_b, row.difference) == (60.0, 30.0, 30.0)
     assert row.difference_lo < row.difference < row.difference_hi
     assert row.test == "exact McNemar"
-    assert comparison.mcnemar_exact(0, 0) == 1.0 and comparison.mcnemar_exact(3, 3) == 1.0
+    assert paired.mcnemar_exact(0, 0) == 1.0 and paired.mcnemar_exact(3, 3) == 1.0
 
 
 def test_paired_interval_contains_the_difference_is_antisymmetric_and_shrinks():
     for cells in [(5, 7, 1, 7), (0, 0, 0, 10), (10, 0, 0, 0), (3, 0, 6, 1), (40, 30, 2, 28)]:
         both, a_only, b_only, neither = cells
         n = sum(cells)
-        low, high = comparison.paired_difference_interval(*cells)
+        low, high = paired.paired_difference_interval(*cells)
         assert -1 <= low <= (a_only - b_only) / n <= high <= 1
         assert (low, high) != (0.0, 0.0)  # no discordance is not certainty
-        mirrored = comparison.paired_difference_interval(both, b_only, a_only, neither)
+        mirrored = paired.paired_difference_interval(both, b_only, a_only, neither)
         assert mirrored == pytest.approx((-high, -low))
-    small = comparison.paired_difference_interval(5, 4, 1, 10)
-    large = comparison.paired_difference_interval(50, 40, 10, 100)
+    small = paired.paired_difference_interval(5, 4, 1, 10)
+    large = paired.paired_difference_interval(50, 40, 10, 100)
     assert large[1] - large[0] < small[1] - small[0]
     assert large[0] > 0 > small[0]  # the same proportions: a tested claim only with ten times the examples
 
@@ -197,3 +197,24 @@ def test_worst_cases_are_compared_when_the_only_difference_is_the_label_aware_tw
     worst = table[table["attack"] == metrics.WORST_CASE]
     assert set(zip(worst["model_a"], worst["model_b"])) == {("agdm", "diffpure")}
     assert {"autoattack-rand", "pgd-eot"} <= set(table["attack"])
+
+
+def test_robust_is_clean_and_adversarial_and_the_mean_pairs_draws():
+    from zoo.scoring.verdicts import robust_correct
+
+    clean, adv, labels = [[1, 1, 2], [1, 2, 2]], [[1, 2, 1], [1, 1, 1]], [1, 1]
+    assert robust_correct(clean, adv, labels, "vote").tolist() == [True, False]   # example 1: clean vote wrong
+    assert robust_correct(clean, adv, labels, "worst").tolist() == [False, False]
+    assert robust_correct(clean, adv, labels, "mean") == pytest.approx([1 / 3, 1 / 3])  # draws 0 / 0 both right
+    with pytest.raises(ValueError, match="one shape"):
+        robust_correct(clean, [[1, 1], [1, 1]], labels, "vote")
+
+
+def test_the_worst_case_over_attacks_keeps_examples_present_under_all():
+    from zoo.scoring.worst_case import over_attacks
+
+    clean = [[1.0, 1.0, 0.0], [0.0, 0.5, math.nan]]     # each attack's own clean draws
+    robust = [[0.0, 0.5, 0.0], [0.0, 0.25, math.nan]]   # example 2 never ran under attack 2
+    present, combined_clean, combined_robust = over_attacks(clean, robust)
+    assert present.tolist() == [True, True, False]
+    assert combined_clean.tolist() == [0.5, 0.75] and combined_robust.tolist() == [0.0, 0.25]

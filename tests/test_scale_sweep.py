@@ -166,3 +166,29 @@ def test_compare_with_writes_the_doubling_check_end_to_end(tmp_path, tiny_demo):
     summary = pd.read_csv(tmp_path / "long" / "scale_sweep.csv")
     assert set(zip(table["model"], table["attack"])) == set(zip(summary["model"], summary["attack"]))  # worst-case too
     assert (table["n"] == 2).all() and "2 PGD steps" in (tmp_path / "long" / "doubling.md").read_text()
+
+
+def test_rescore_rewrites_the_tables_from_the_draws_and_keeps_the_runs_provenance(tmp_path, tiny_demo, capsys):
+    """--rescore attacks nothing, scores the committed draws as a fresh run scores them, keeps the
+    original provenance (adding its own under ``rescored``) and refuses other settings."""
+    tiny = ["--scales", "0", "1", "--n-examples", "2", "--eot", "1", "--draws", "2", "--batch-size", "2",
+            "--steps", "1", "--no-progress", "--out", str(tmp_path)]
+    assert cli.main(tiny) == 0
+    before = {name: (tmp_path / name).read_text() for name in ("scale_sweep.csv", "per_example.csv", "provenance.json")}
+    ran = json.loads(before["provenance.json"])
+    examples = pd.read_csv(tmp_path / "per_example.csv")
+    label, was_robust = examples.loc[0, "label"], bool(examples.loc[0, "robust"])
+    # as if the committed draws were other than what the tables say: row 0's verdict flips
+    examples.loc[0, ["clean_preds", "adv_preds"]] = [f"{label} {label}", "9 9" if was_robust else f"{label} {label}"]
+    examples.to_csv(tmp_path / "per_example.csv", index=False)
+    (tmp_path / "journal").rename(tmp_path / "moved")  # nothing may be attacked or read from journals
+    assert cli.main([*tiny, "--rescore"]) == 0
+    record = json.loads((tmp_path / "provenance.json").read_text())
+    assert {k: v for k, v in record.items() if k != "rescored"} == ran and record["rescored"]["command"]
+    rescored = pd.read_csv(tmp_path / "per_example.csv")
+    assert bool(rescored.loc[0, "robust"]) is not was_robust
+    assert (tmp_path / "scale_sweep.csv").read_text() != before["scale_sweep.csv"]
+    assert "re-scored from the committed draws" in (tmp_path / "scale_sweep.md").read_text()
+    assert not (tmp_path / "journal").exists()
+    assert cli.main([*tiny, "--rescore", "--draws", "3"]) == 2
+    assert "draws 2 vs 3" in capsys.readouterr().err

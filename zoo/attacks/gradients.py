@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from ..common.wording import ABLATION_LABEL
 from ..models.factory import assemble
 from ..registry.resolve import OVERRIDABLE, with_overrides
-from .losses import label_network
+from .losses import check_label_term, label_network
 
 ATTACKER_GRADIENTS = ("exact", "bpda", "blind", "surrogate")
 """Which gradient the attacker follows (``attacker_grad``, ``--attacker-grad``); not how that
@@ -223,12 +223,8 @@ class LabelAware(nn.Module):
 
     def __init__(self, base: nn.Module, label_net: nn.Module, weight: float = 1.0):
         super().__init__()
-        if label_net is None:
-            raise ValueError("the label-aware attacker needs a label network; this model has none "
-                             "(pattern none, or no purifier): use the plain attack")
-        if not weight >= 0:
-            raise ValueError(f"label weight must be >= 0, got {weight!r}")
-        self.base, self.label_net, self.weight = base, label_net, float(weight)
+        self.base, self.label_net = base, label_net
+        self.weight = check_label_term(label_net, weight, "attacker", "attack")
 
     @property
     def mode(self) -> str:

@@ -81,6 +81,18 @@ class AttackLoss:
         return attack.eot_gradient(x_adv, y, samples, self.fn, eot_batch)
 
 
+def check_label_term(label_net: nn.Module | None, weight: float, what: str, plain: str) -> float:
+    """The checks every label-aware attack shares (this loss and
+    :class:`~zoo.attacks.gradients.LabelAware`): a label network to attack (``what`` names the
+    caller in the message, ``plain`` what to use instead) and a weight w >= 0. Returns w as a float."""
+    if label_net is None:
+        raise ValueError(f"the label-aware {what} needs a label network; this model has none "
+                         f"(pattern none, or no purifier): use the plain {plain}")
+    if not weight >= 0:
+        raise ValueError(f"label weight must be >= 0, got {weight!r}")
+    return float(weight)
+
+
 class LabelAwareLoss(AttackLoss):
     """The plain loss plus ``weight`` times the same loss of the label network on x' (module docstring).
 
@@ -92,13 +104,8 @@ class LabelAwareLoss(AttackLoss):
 
     def __init__(self, label_net: nn.Module, weight: float = 1.0, loss: str = "ce"):
         super().__init__(loss)
-        if label_net is None:
-            raise ValueError("the label-aware loss needs a label network; this model has none "
-                             "(pattern none, or no purifier): use the plain loss")
-        if not weight >= 0:
-            raise ValueError(f"label weight must be >= 0, got {weight!r}")
         self.label_net = label_net
-        self.weight = float(weight)
+        self.weight = check_label_term(label_net, weight, "loss", "loss")
 
     @property
     def name(self) -> str:

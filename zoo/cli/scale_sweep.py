@@ -5,8 +5,12 @@ label-aware loss, DiffPure as the baseline, each pattern's label network alone a
 Outputs under --out: ``scale_sweep.csv`` (the summary, Wilson intervals), ``per_example.csv``,
 ``scale_sweep.png``, ``scale_sweep.md``, ``scale_pick.json`` (the criterion's pick per pattern) and
 ``provenance.json``. Resumable: rerun the same command after a kill (journals under --out/journal).
+``--rescore`` attacks nothing: it re-scores the K draws already in --out's ``per_example.csv``
+with zoo.scoring and rewrites the tables, keeping the original run's provenance (the re-scoring's
+command and commit are added under ``rescored``).
 
     agdm-zoo scale-sweep                                   # the committed sweep
+    agdm-zoo scale-sweep --rescore                         # its tables re-scored from its draws
     agdm-zoo scale-sweep --scales 0 1 --n-examples 4 --steps 1 --out /tmp/sweep
 
 ``scripts/scale_sweep.py`` runs the same ``main``.
@@ -20,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from zoo.common.provenance import provenance
@@ -47,6 +52,9 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     p.add_argument("--compare-with", type=Path, default=None, metavar="SWEEP_DIR",
                    help="a finished sweep with fewer --steps: write OUT/doubling.{csv,md}, whether the longer "
                         "attack changes its robust accuracies beyond their paired intervals")
+    p.add_argument("--rescore", action="store_true",
+                   help="attack nothing: re-score the draws of OUT/per_example.csv (same settings as OUT's "
+                        "provenance) and rewrite the tables, the plot and the pick")
     return p.parse_args(argv)
 
 
@@ -70,7 +78,14 @@ def main(argv=None, prog: str | None = None) -> int:
     # taken before anything is written: a rerun rewrites committed files, which would read as a dirty tree
     record = provenance(torch.device("cpu"), seed=args.seed, settings=vars(args) | {"out": str(args.out)},
                         reduced_budget=True, budget=settings.describe())
-    records = sweep.run_sweep(settings, args.out, progress=not args.no_progress)
+    if args.rescore:
+        record, problem = rescored_record(args.out, vars(args), record)
+        if problem:
+            print(f"{prog or 'scale_sweep.py'}: error: --rescore {args.out}: {problem}", file=sys.stderr)
+            return 2
+        records = sweep.records_of(pd.read_csv(args.out / "per_example.csv"))
+    else:
+        records = sweep.run_sweep(settings, args.out, progress=not args.no_progress)
     examples = sweep.per_example(records)
     table = sweep.summary(examples)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -78,8 +93,9 @@ def main(argv=None, prog: str | None = None) -> int:
     table.to_csv(args.out / "scale_sweep.csv", index=False)
     picks = [sweep.pick_scale(table, p) for p in sweep.BASES] if 1.0 in settings.scales else []
     (args.out / "scale_pick.json").write_text(json.dumps(picks, indent=2) + "\n")
-    record.update(attack_seconds_all_runs=round(sum(r.get("seconds", 0.0) for r in records), 1),
-                  wall_seconds_this_invocation=round(time.time() - start, 1))
+    if not args.rescore:
+        record.update(attack_seconds_all_runs=round(sum(r.get("seconds", 0.0) for r in records), 1),
+                      wall_seconds_this_invocation=round(time.time() - start, 1))
     (args.out / "provenance.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     (args.out / "scale_sweep.md").write_text(markdown(table, picks, record))
     plot(table, args.out / "scale_sweep.png", f"demo, {settings.describe()}")
@@ -88,6 +104,24 @@ def main(argv=None, prog: str | None = None) -> int:
         write_doubling(args.compare_with, shorter["steps"], args.out, examples, record)
     print(f"wrote {args.out} in {time.time() - start:.0f} s")
     return 0
+
+
+def rescored_record(out: Path, settings: dict, now: dict) -> tuple[dict, str | None]:
+    """The provenance of a sweep re-scored from its draws: the original run's (``out``'s), with
+    this invocation's command, commit and date under ``rescored``; and why it cannot be re-scored
+    (``None``: it can): no finished sweep there, or one of other settings."""
+    try:
+        original = json.loads((out / "provenance.json").read_text())
+        theirs = original["settings"]
+    except (FileNotFoundError, KeyError, json.JSONDecodeError) as err:
+        return now, f"no finished sweep there ({err})"
+    if not (out / "per_example.csv").is_file():
+        return now, "no per_example.csv there"
+    fields = [f.name for f in dataclasses.fields(sweep.SweepSettings)]
+    differ = [f"{key} {theirs.get(key)} vs {settings[key]}" for key in fields if theirs.get(key) != settings[key]]
+    if differ:
+        return now, "it ran other settings: " + ", ".join(differ)
+    return {**original, "rescored": {key: now[key] for key in ("command", "commit", "date")}}, None
 
 
 SAME_FOR_DOUBLING = tuple(f.name for f in dataclasses.fields(sweep.SweepSettings) if f.name not in ("steps", "scales"))
@@ -111,8 +145,6 @@ def shorter_sweep(short_dir: Path, settings: dict) -> tuple[dict | None, str | N
 
 def write_doubling(short_dir: Path, short_steps: int, out: Path, examples, record: dict) -> None:
     """The doubling check of this sweep (``examples``) against the one in ``short_dir``."""
-    import pandas as pd
-
     table = doubling_check(pd.read_csv(short_dir / "per_example.csv"), examples)
     table.to_csv(out / "doubling.csv", index=False)
     (out / "doubling.md").write_text(doubling_markdown(table, short_steps, record["settings"]["steps"], record))

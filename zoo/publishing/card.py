@@ -1,5 +1,9 @@
 """Model cards of published entries: the entry's newest leaderboard results as the card's
 ``model-index``, with what the defense is, how to load it, its limits and the citation.
+
+Each run's numbers are shown by the metric the run chose as its headline (its provenance's
+``headline``; the vote for runs recorded before that field), named as :mod:`zoo.scoring.verdicts`
+names it, so a card says what its run's tables say.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from ..registry import get_entry
 from ..registry.bundles import FILES
 from ..registry.schema import Entry, UnknownEntryError
 from ..registry.sources import local_path
+from ..scoring.verdicts import NAMES, headline_of
 
 # where the leaderboard site lives (scripts/site.py builds it there); publish --site-url overrides
 SITE = "leaderboard/site"
@@ -24,15 +29,17 @@ class PublishError(RuntimeError):
 
 
 def eval_results(entry: Entry, results: list[Results]) -> list:
-    """``model-index`` results: clean and robust (majority-vote) accuracy per attack and threat,
-    each with the attack settings that produced it."""
+    """``model-index`` results: clean and robust accuracy per attack and threat by each run's
+    headline metric, each with the metric's name and the attack settings that produced it."""
     from huggingface_hub import EvalResult
 
     out = []
     for result in results:
+        headline = headline_of(result.provenance)
         for row in result.rows.itertuples():
+            clean, robust = getattr(row, f"clean_acc_{headline}"), getattr(row, f"robust_acc_{headline}")
             args = {"threat": result.threat, "eps": float(row.eps), "attack": row.attack, "n_examples": int(row.n),
-                    "purifications_per_example": int(row.k), "headline": "majority vote",
+                    "purifications_per_example": int(row.k), "headline": NAMES[headline],
                     "budget": budget_of(result.provenance, entry.name),
                     "reduced_budget": bool(result.provenance.get("reduced_budget")),
                     "command": result.provenance.get("command"), "commit": result.provenance.get("commit")}
@@ -41,9 +48,9 @@ def eval_results(entry: Entry, results: list[Results]) -> list:
                           metric_type="accuracy", metric_args=args)
             if row.attack == "worst-case":
                 out.append(EvalResult(metric_name=f"clean accuracy ({result.threat} run)",
-                                      metric_value=float(row.clean_acc_vote), **common))
+                                      metric_value=float(clean), **common))
             out.append(EvalResult(metric_name=f"robust accuracy, {row.attack}, {result.threat} eps={row.eps:g}",
-                                  metric_value=float(row.robust_acc_vote), **common))
+                                  metric_value=float(robust), **common))
     return out
 
 
@@ -111,16 +118,10 @@ def _card_body(entry: Entry, results: list[Results], repo_id: str | None, revisi
              "Attacks must differentiate through the whole reverse chain and the guidance terms: the module does "
              "that by default (`grad_mode=\"checkpoint\"` for less memory).", "",
              "## Results", "",
-             "Majority-vote accuracy over K independent purifications per example (robust only if also correct "
-             "on the clean input), produced by `scripts/benchmark.py` of agdm-zoo:", ""]
+             "Accuracy over K independent purifications per example by each run's headline metric (robust only "
+             "if also correct on the clean input), produced by `scripts/benchmark.py` of agdm-zoo:", ""]
     for result in results:
-        reduced = "REDUCED budget" if result.provenance.get("reduced_budget") else "full budget"
-        gradient = gradient_line(result.provenance, entry.name)  # the ablation warning, where it applies
-        lines += [f"### {result.threat} ({reduced}: {budget_of(result.provenance, entry.name)})", "",
-                  *([gradient, ""] if gradient else []),
-                  "| attack | eps | n | clean acc | robust acc |", "|---|---|---|---|---|"]
-        lines += [f"| {r.attack} | {r.eps:g} | {int(r.n)} | {r.clean_acc_vote:.2f} | {r.robust_acc_vote:.2f} |"
-                  for r in result.rows.itertuples()]
+        lines += _results_section(entry, result)
         lines += ["", f"Command: `{result.provenance.get('command')}` at commit `{result.provenance.get('commit')}`, "
                       f"{result.provenance.get('device')}, {result.provenance.get('date')}.", ""]
     if sanity:
@@ -138,6 +139,21 @@ def _card_body(entry: Entry, results: list[Results], repo_id: str | None, revisi
               "draws, never one forward pass. Not a safety guarantee for deployed systems.", "",
               "## Citation", "", "```bibtex", CITATION, "```", ""]
     return "\n".join(lines)
+
+
+def _results_section(entry: Entry, result: Results) -> list[str]:
+    """One run's table of the card: every attack's clean and robust accuracy by the run's headline."""
+    headline = headline_of(result.provenance)
+    reduced = "REDUCED budget" if result.provenance.get("reduced_budget") else "full budget"
+    gradient = gradient_line(result.provenance, entry.name)  # the ablation warning, where it applies
+    k = int(result.rows["k"].iloc[0])
+    lines = [f"### {result.threat} ({reduced}: {budget_of(result.provenance, entry.name)})", "",
+             *([gradient, ""] if gradient else []),
+             f"Accuracy in %, {NAMES[headline]} over K={k} purifications.", "",
+             "| attack | eps | n | clean acc | robust acc |", "|---|---|---|---|---|"]
+    lines += [f"| {r.attack} | {r.eps:g} | {int(r.n)} | {getattr(r, f'clean_acc_{headline}'):.2f} | "
+              f"{getattr(r, f'robust_acc_{headline}'):.2f} |" for r in result.rows.itertuples()]
+    return lines
 
 
 def training_notes(entry: Entry) -> dict[str, str]:

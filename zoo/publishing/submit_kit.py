@@ -7,7 +7,9 @@ randomness, no optimisation loop inside), evaluated with standard AutoAttack. A 
 defense draws noise at every forward pass, so it cannot be a leaderboard or model-zoo entry; it
 goes in as an external evaluation / paper entry (the issue reports the paper and the adaptive
 evaluation). A plain classifier can take the leaderboard route, on a RobustBench dataset. The kit
-says which route applies, and says so too when its results ran a REDUCED budget.
+says which route applies, and says so too when its results ran a REDUCED budget. Its numbers are
+each run's headline metric (its provenance's ``headline``, the vote for older runs), named as
+:mod:`zoo.scoring.verdicts` names it.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from ..reporting.attack_info import WORST_CASE, ordered, recorded
 from ..reporting.model_info import model_info
 from ..reporting.paper import PAPER
 from ..reporting.tables import budget_of, format_eps
+from ..scoring.verdicts import NAMES, headline_of
 
 ISSUE = "ISSUE.md"
 NAME_PATTERN = re.compile(r"^[A-Z][A-Za-z]+\d{4}[A-Z][A-Za-z]*(_[A-Za-z0-9-]+)?$")
@@ -121,15 +124,18 @@ def _claims(entry: Entry, result: Results, eps: float, info: dict) -> list[str]:
     attacks = [a for a in ordered(by_attack, recorded(result.provenance)) if a != WORST_CASE]
     p = result.provenance
     reduced = bool(p.get("reduced_budget"))
-    robust = "; ".join(f"{a}: {by_attack[a]['robust_acc_vote']:.2f}%" for a in attacks)
+    headline = headline_of(p)
+    column = f"robust_acc_{headline}"
+    robust = "; ".join(f"{a}: {by_attack[a][column]:.2f}%" for a in attacks)
     worst = by_attack.get(WORST_CASE)
     return [
         f"- **Architecture**: {info['architecture']}",
         f"- **Threat Model**: {result.threat}",
         f"- **eps**: {format_eps(result.threat, eps)}",
         f"- **Clean accuracy**: {info['clean_acc']}%",
-        f"- **Robust accuracy**: {'' if worst is None else f'{worst.robust_acc_vote:.2f}% worst case over the attacks, per example; '}"
-        f"{robust} (majority vote over K={int(rows['k'].iloc[0])} purifications, n={int(rows['n'].max())} test examples)",
+        f"- **Robust accuracy**: {'' if worst is None else f'{worst[column]:.2f}% worst case over the attacks, per example; '}"
+        f"{robust} ({NAMES[headline]} over K={int(rows['k'].iloc[0])} purifications, n={int(rows['n'].max())} "
+        "test examples)",
         f"- **Additional data**: {str(bool(info['additional_data'])).lower()}",
         f"- **Evaluation method**: agdm-zoo `scripts/benchmark.py` (adaptive attacks with exact gradients through "
         f"the purification: {', '.join(attacks)}), {'REDUCED budget: ' if reduced else 'full budget: '}"
@@ -167,7 +173,8 @@ def write_kit(name_or_entry, out: str | Path, leaderboard: str | Path = "leaderb
     infos, claims = [], []
     for number, result in enumerate(results, 1):
         eps = _kit_eps(entry, result)
-        info = model_info(entry, result.rows, result.threat, eps, result.provenance)
+        info = model_info(entry, result.rows, result.threat, eps, result.provenance,
+                          headline=headline_of(result.provenance))
         info.pop("provenance")
         path = out / "model_info" / entry.dataset / result.threat / f"{name}.json"
         infos.append(atomic_write_text(path, json.dumps(info, indent=2) + "\n"))

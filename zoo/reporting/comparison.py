@@ -5,17 +5,9 @@ Two entries are compared under one (threat, eps, attack) when they were evaluate
 same test-set examples (for the worst case over attacks: also under the same two or more attacks,
 a label-aware attack counting as its plain twin, which it equals on an entry without a guidance
 label: such entries skip it). Each
-example then gives a pair of outcomes, and the comparison uses the pairing:
-
-- **vote, worst** (a right/wrong verdict per example): the difference A - B of robust accuracy,
-  its 95% interval by Newcombe's square-and-add method for paired proportions (Wilson limits of
-  both accuracies combined with their observed correlation; Newcombe 1998, Statistics in Medicine
-  17:2635), and the exact McNemar test: under "no difference" each of the d discordant examples
-  (robust for one entry only) is equally likely to favour either, so the p-value is the two-sided
-  binomial test of the count favouring A among d at 1/2 (``scipy.stats.binomtest``).
-- **mean** (a fraction per example): the mean of the per-example differences with the paired t
-  interval and p-value (``scipy.stats.ttest_rel``); undefined (empty) when every example has the
-  same difference.
+example then gives a pair of outcomes, and the statistics are the paired tests of
+:mod:`zoo.scoring.paired` (vote, worst: Newcombe's interval and the exact McNemar test; mean: the
+paired t), an undefined one left empty. This module builds the table.
 
 p-values are per comparison, not corrected for the number of comparisons in the table.
 """
@@ -24,68 +16,16 @@ from __future__ import annotations
 import itertools
 import math
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
-from ..scoring.verdicts import BINARY, check_metric
-from ..scoring.intervals import CONFIDENCE, wilson
+from ..scoring.paired import paired_test
+from ..scoring.verdicts import check_metric
 from .attack_info import Info, ordered, plain_twin
 from .metrics import GROUP, WORST_CASE, outcomes
 
 COMPARISON_COLUMNS = ["threat", "eps", "attack", "headline", "model_a", "model_b", "n", "robust_acc_a",
                       "robust_acc_b", "difference", "difference_lo", "difference_hi", "a_only", "b_only",
                       "test", "p_value"]
-
-
-def mcnemar_exact(a_only: int, b_only: int) -> float:
-    """The exact (binomial) McNemar p-value, two-sided, of ``a_only`` examples robust only for A
-    against ``b_only`` robust only for B; 1 when there is no discordant example."""
-    discordant = a_only + b_only
-    return 1.0 if discordant == 0 else float(stats.binomtest(a_only, discordant, 0.5).pvalue)
-
-
-def paired_difference_interval(both: int, a_only: int, b_only: int, neither: int,
-                               confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Newcombe's square-and-add interval for p_A - p_B of paired right/wrong outcomes, from the
-    four cells of the paired table (both right, A only, B only, neither)."""
-    n = both + a_only + b_only + neither
-    if n == 0:
-        return math.nan, math.nan
-    p_a, p_b = (both + a_only) / n, (both + b_only) / n
-    low_a, high_a = wilson(p_a, n, confidence)
-    low_b, high_b = wilson(p_b, n, confidence)
-    margins = (both + a_only) * (b_only + neither) * (both + b_only) * (a_only + neither)
-    cross = both * neither - a_only * b_only
-    # the correlation of the pair, shrunk towards 0 for positive values as Newcombe does
-    shrunk = cross - n / 2 if cross > n / 2 else (cross if cross < 0 else 0.0)
-    phi = shrunk / math.sqrt(margins) if margins > 0 else 0.0
-    diff = p_a - p_b
-    below = math.sqrt(max(0.0, (p_a - low_a) ** 2 - 2 * phi * (p_a - low_a) * (high_b - p_b) + (high_b - p_b) ** 2))
-    above = math.sqrt(max(0.0, (p_b - low_b) ** 2 - 2 * phi * (p_b - low_b) * (high_a - p_a) + (high_a - p_a) ** 2))
-    return max(-1.0, diff - below), min(1.0, diff + above)
-
-
-def paired_test(a: np.ndarray, b: np.ndarray, headline: str) -> dict:
-    """Paired comparison of per-example outcomes ``a`` and ``b`` (same examples, same order) by the
-    module's rules for ``headline``: discordant counts, the difference's interval (fractions) and
-    the test's p-value."""
-    n = len(a)
-    if headline in BINARY:
-        a, b = a.astype(bool), b.astype(bool)
-        cells = [int(np.sum(a & b)), int(np.sum(a & ~b)), int(np.sum(~a & b)), int(np.sum(~a & ~b))]
-        low, high = paired_difference_interval(*cells)
-        return {"a_only": cells[1], "b_only": cells[2], "difference_lo": low, "difference_hi": high,
-                "test": "exact McNemar", "p_value": mcnemar_exact(cells[1], cells[2])}
-    diff = a - b
-    if n < 2 or np.allclose(diff, diff[0]):
-        low = high = p = math.nan
-    else:
-        result = stats.ttest_rel(a, b)
-        interval = result.confidence_interval(CONFIDENCE)
-        low, high, p = float(interval.low), float(interval.high), float(result.pvalue)
-    return {"a_only": int(np.sum(diff > 0)), "b_only": int(np.sum(diff < 0)), "difference_lo": low,
-            "difference_hi": high, "test": "paired t", "p_value": p}
 
 
 def _percent(value: float) -> float:

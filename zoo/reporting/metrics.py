@@ -25,10 +25,11 @@ Robust accuracy follows RobustBench / AutoAttack: an example counts as robust on
 correctly classified on its clean input. For vote and worst an example is robust when its clean
 verdict and its adversarial verdict are both right. For the mean, draw j is one run of that
 protocol (clean draw j, then adversarial draw j), and the example's robust score is the fraction
-of draws where both are right.
+of draws where both are right (:func:`zoo.scoring.verdicts.robust_correct`).
 
 The **worst case** over attacks counts an example robust only if it is robust under every attack
-that was evaluated, over the examples present in all of them.
+that was evaluated, over the examples present in all of them; its clean score averages the
+attacks' clean scores (:func:`zoo.scoring.worst_case.over_attacks`).
 
 Every accuracy carries a 95% interval over the n examples (:mod:`zoo.scoring.intervals`:
 Wilson; for the mean the Wilson interval with n examples, which is conservative).
@@ -42,9 +43,10 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from ..scoring.verdicts import METRICS, mean_correct, vote_correct, worst_correct
 from ..registry.schema import THREATS
 from ..scoring.intervals import wilson
+from ..scoring.verdicts import METRICS, correct, robust_correct, vote_label
+from ..scoring.worst_case import over_attacks
 from .attack_info import WORST_CASE, Info, ordered
 
 REQUIRED_KEYS = ("model", "threat", "eps", "attack", "index", "label", "clean_preds", "adv_preds", "seed")
@@ -59,13 +61,6 @@ except that vote ties now count as wrong), then worst-of-K, then each accuracy's
 
 
 # ------------------------------------------------------------------------------- per example
-def majority_vote(preds: Iterable[int]) -> int:
-    """The most frequent prediction; of tied labels the smallest (shown in the ``*_vote`` columns;
-    a tied vote is scored wrong, see :func:`zoo.scoring.verdicts.vote_correct`)."""
-    counts = np.bincount(np.asarray(list(preds), dtype=np.int64))
-    return int(np.argmax(counts))  # argmax returns the first (smallest) of equal maxima
-
-
 def _check_record(i: int, record: Mapping[str, Any]) -> None:
     missing = [key for key in REQUIRED_KEYS if key not in record]
     if missing:
@@ -84,17 +79,17 @@ def _check_record(i: int, record: Mapping[str, Any]) -> None:
 
 
 def _scores(clean: np.ndarray, adv: np.ndarray, label: int) -> dict[str, Any]:
-    """One example's derived columns from its K clean and K adversarial predictions."""
+    """One example's derived columns from its K clean and K adversarial predictions, every verdict
+    :mod:`zoo.scoring.verdicts`'."""
     c, a, y = clean[None], adv[None], np.array([label])
-    both = (clean == label) & (adv == label)
-    clean_vote, adv_vote = bool(vote_correct(c, y)[0]), bool(vote_correct(a, y)[0])
-    clean_worst, adv_worst = bool(worst_correct(c, y)[0]), bool(worst_correct(a, y)[0])
-    return {"clean_correct_mean": float(mean_correct(c, y)[0]), "adv_correct_mean": float(mean_correct(a, y)[0]),
-            "clean_vote": majority_vote(clean), "adv_vote": majority_vote(adv),
-            "clean_vote_correct": clean_vote, "adv_vote_correct": adv_vote,
-            "robust_correct_mean": float(np.mean(both)), "robust_vote_correct": clean_vote and adv_vote,
-            "clean_worst_correct": clean_worst, "adv_worst_correct": adv_worst,
-            "robust_worst_correct": clean_worst and adv_worst}
+    out: dict[str, Any] = {"clean_vote": vote_label(clean), "adv_vote": vote_label(adv)}
+    for metric in METRICS:
+        column = "correct_mean" if metric == "mean" else f"{metric}_correct"
+        cast = float if metric == "mean" else bool
+        out[f"clean_{column}"] = cast(correct(c, y, metric)[0])
+        out[f"adv_{column}"] = cast(correct(a, y, metric)[0])
+        out[f"robust_{column}"] = cast(robust_correct(c, a, y, metric)[0])
+    return out
 
 
 def per_example_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -180,10 +175,6 @@ OUTCOME_COLUMNS = {"clean_vote": "clean_vote_correct", "clean_worst": "clean_wor
                    "clean_mean": "clean_correct_mean", "robust_vote": "robust_vote_correct",
                    "robust_worst": "robust_worst_correct", "robust_mean": "robust_correct_mean"}
 """Per-example score of each (kind, metric), from the per-example frame's column."""
-OVER_ATTACKS = {"clean_vote": "mean", "clean_worst": "mean", "clean_mean": "mean",
-                "robust_vote": "min", "robust_worst": "min", "robust_mean": "min"}
-"""How the worst case combines an example's attacks: robust under every attack (the minimum);
-clean, the average of each attack's own K clean draws."""
 
 
 def outcomes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -206,13 +197,22 @@ def outcomes(frame: pd.DataFrame) -> pd.DataFrame:
     for score, column in OUTCOME_COLUMNS.items():
         data[score] = data[column].astype(float)
     base = data[GROUP + ["attack", "index", "test_index", *OUTCOME_COLUMNS]]
-    attacks = base.groupby(GROUP)["attack"].transform("nunique")
-    per_example = base.groupby(GROUP + ["index"])
-    complete = per_example["attack"].transform("nunique") == attacks
-    worst = (base[complete].groupby(GROUP + ["index"], sort=True)
-             .agg(test_index=("test_index", "first"), **{s: (s, how) for s, how in OVER_ATTACKS.items()})
-             .reset_index().assign(attack=WORST_CASE))
-    return pd.concat([base, worst[base.columns]], ignore_index=True)
+    worst = [_worst_case(key, group) for key, group in base.groupby(GROUP, sort=True)]
+    return pd.concat([base, *worst], ignore_index=True)[base.columns]
+
+
+def _worst_case(key: tuple, group: pd.DataFrame) -> pd.DataFrame:
+    """One (model, threat, eps)'s ``worst-case`` rows: every metric's clean and robust scores
+    combined over its attacks by :func:`zoo.scoring.worst_case.over_attacks`."""
+    wide = group.set_index(["index", "attack"])
+    test_index = group.groupby("index", sort=True)["test_index"].first()
+    columns = {}
+    for metric in METRICS:
+        clean, robust = (wide[f"{kind}_{metric}"].unstack("attack").sort_index() for kind in ("clean", "robust"))
+        present, columns[f"clean_{metric}"], columns[f"robust_{metric}"] = over_attacks(clean.T, robust.T)
+    indices = clean.index[present]
+    return pd.DataFrame({**dict(zip(GROUP, key)), "attack": WORST_CASE, "index": indices,
+                         "test_index": test_index.loc[indices].to_numpy(), **columns})
 
 
 # ------------------------------------------------------------------------------- summary

@@ -106,7 +106,8 @@ def benchmark(models: list[str | Entry] | nn.Module, protocol: Protocol | str, a
         for entry, s in zip(entries.values(), settings):
             evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=execution.resume,
                            progress=execution.progress, grad_mode=execution.grad_mode, levers=execution.levers,
-                           model=own.model if own else None, data=own.data if own else None)
+                           model=own.model if own else None, data=own.data if own else None,
+                           headline=protocol.headline)
         writes_tables = all_ranks_done() if ranks is not None else shard[1] == 1
         if not writes_tables:
             return {}

@@ -28,6 +28,7 @@ from ..data import load_test_set
 from ..models.factory import create_model
 from ..models.speed import lever_flags
 from ..registry.schema import Entry
+from ..scoring.verdicts import DEFAULT, check_metric, robust_correct
 from .journal import Journal
 from .settings import Settings
 from .draws import broken_by_draws, redraw_predictions
@@ -37,7 +38,7 @@ from .shards import batch_seed, redraw_seed, shard_batches
 def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, *, seed: int, draws: int,
                 batch_size: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
                 record_fields: dict | None = None, test_indices: list[int] | None = None,
-                protocol: str = "final", stop_on: str | None = None) -> dict[str, int]:
+                protocol: str = "final", stop_on: str | None = None, headline: str | None = None) -> dict[str, int]:
     """Attack every example this shard owns with every attack in ``attacks`` (name -> callable
     ``(x, y) -> x_adv``), re-classify clean and adversarial inputs ``draws`` times (each with a
     generator of its own, :func:`~zoo.running.shards.redraw_seed`: independent of the attack's
@@ -48,11 +49,14 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
     random subsets.
 
     ``protocol`` ``anytime`` with ``stop_on`` (``vote`` or ``worst``) judges the iterates of attacks
-    that have an ``anytime`` method (see the module docstring).
+    that have an ``anytime`` method (see the module docstring). The progress bar shows robust
+    accuracy so far by the run's ``headline`` (default ``stop_on``, else the vote), scored as the
+    leaderboard scores it (:func:`zoo.scoring.verdicts.robust_correct`).
 
     Returns what was done: ``batches`` and ``examples`` attacked, ``recorded`` (new records)."""
     if protocol == "anytime" and stop_on is None:
         raise ValueError("the anytime protocol needs stop_on, the metric that decides when an example is broken")
+    headline = check_metric(headline or stop_on or DEFAULT)
     device = device_of(model)
     done = journal.done()
     tally = {"batches": 0, "examples": 0, "recorded": 0}
@@ -83,9 +87,9 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
             tally["batches"] += 1
             tally["examples"] += len(idx)
             tally["recorded"] += len(missing)
-            robust += int(((adv == yb.cpu()[:, None]).float().mean(1) > 0.5).sum())
+            robust += float(robust_correct(clean.numpy(), adv.numpy(), yb.cpu().numpy(), headline).sum())
             total += len(idx)
-            bar.set_postfix(robust=f"{100 * robust / total:.1f}%")
+            bar.set_postfix(robust=f"{100 * robust / total:.1f}% ({headline})")
     return tally
 
 
@@ -109,7 +113,7 @@ def journal_path(out: Path, s: Settings, shard: tuple[int, int]) -> Path:
 def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_dir="./data",
                    shard=(0, 1), resume=False, progress=True, grad_mode: str = "exact",
                    levers: tuple[str, ...] = (), model: nn.Module | None = None,
-                   data: tuple[Tensor, Tensor] | None = None) -> Journal:
+                   data: tuple[Tensor, Tensor] | None = None, headline: str | None = None) -> Journal:
     """Run (or resume) one entry's attacks; returns its journal. ``grad_mode`` is how gradients are
     taken through the chain (the same gradients; not part of the journal's settings, so a run killed
     for lack of memory may resume with ``recompute``), ``levers`` the speed levers of
@@ -117,7 +121,8 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
     and the attacker gradient of ``s`` (``attacker_grad``: every attack's gradients come from
     :func:`~zoo.attacks.gradients.attacker_model`, the examples are judged on the real model).
     ``model`` (a user's defense) is attacked instead of the entry's built model, ``data=(x, y)``
-    used instead of the entry's test set (its first ``n_examples``).
+    used instead of the entry's test set (its first ``n_examples``). ``headline``: the metric the
+    progress bar shows (:func:`run_attacks`; it does not enter the records).
 
     The journal is held (one writer at a time) while the run lasts and released before returning;
     when it already holds every result of this shard, no model is built."""
@@ -146,7 +151,8 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
                            record_fields={"model": s.model, "threat": s.threat, "eps": s.eps, "seed": s.seed,
                                           "grad_mode": grad_mode, "levers": list(levers),
                                           "attacker_grad": s.gradient_label},
-                           test_indices=test_indices.tolist(), protocol=s.protocol, stop_on=s.stop_on)
+                           test_indices=test_indices.tolist(), protocol=s.protocol, stop_on=s.stop_on,
+                           headline=headline)
         if progress and resumed:
             print(f"resumed {journal.path}: attacked {done['examples']} examples in {done['batches']} batches "
                   f"(partly recorded batches whole, for their seeds), recorded the {done['recorded']} missing",

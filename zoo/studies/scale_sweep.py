@@ -6,9 +6,11 @@ grid, the entry with that scale is attacked by ``pgd-eot`` and ``pgd-eot-label``
 every clean and adversarial input is re-classified K times; ``diffpure-tiny-mnist`` (no guidance)
 is the baseline, and each pattern's label network alone (robust: the TRADES-style guidance net,
 plain: the classifier) under PGD is the reference row, the bound guidance may borrow from.
-Accuracies are majority votes over the K draws with 95% Wilson intervals (scipy); an example is
-robust only if it is also right on its clean input; ``worst-case`` counts an example robust only
-if it survives both attacks. Nothing here ever sees the test split: the sweep refuses it.
+Every verdict is the leaderboard's (:mod:`zoo.scoring`): accuracies are majority votes over the K
+draws (a tied vote is wrong) with 95% Wilson intervals, plus robust worst-of-K; an example is robust
+only if it is also right on its clean input; ``worst-case`` counts an example robust only if it
+survives both attacks (:func:`zoo.scoring.worst_case.over_attacks`: its clean accuracy averages
+both attacks' clean verdicts). Nothing here ever sees the test split: the sweep refuses it.
 
 Resumable: each configuration's records go to ``<out>/journal/<config>.jsonl`` batch by batch
 (:class:`~zoo.running.journal.Journal`); a rerun with the same settings attacks only what is
@@ -37,7 +39,8 @@ from ..running.loop import run_attacks
 from ..models.factory import create_model
 from ..registry.resolve import get_entry, with_overrides
 from ..scoring import intervals
-from ..reporting.metrics import majority_vote
+from ..scoring.verdicts import correct, robust_correct
+from ..scoring.worst_case import over_attacks
 
 BASES = {"plain": "guided-tiny-mnist", "robust": "agdm-tiny-mnist"}
 BASELINE = "diffpure-tiny-mnist"
@@ -130,34 +133,64 @@ def run_sweep(settings: SweepSettings, out: str | Path, device="cpu", progress: 
     return records
 
 
-def wilson(successes: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval of ``successes`` out of ``n``, in percent (the leaderboard's
-    :func:`~zoo.scoring.intervals.wilson`)."""
+def wilson(successes: float, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of ``successes`` out of ``n`` (a sum of per-example scores), in
+    percent (the leaderboard's :func:`~zoo.scoring.intervals.wilson`)."""
     low, high = intervals.wilson(successes / n, n)
     return 100 * low, 100 * high
 
 
+def _draws(preds) -> list[int]:
+    """One example's draws from a record (a list) or a per-example CSV (space-separated)."""
+    return [int(p) for p in (preds.split() if isinstance(preds, str) else preds)]
+
+
+def _verdicts(record: dict) -> dict:
+    """One record's verdicts by :mod:`zoo.scoring.verdicts`: clean by vote, robust by vote and by
+    worst-of-K (clean and adversarial draws all right)."""
+    clean, adv, label = [_draws(record["clean_preds"])], [_draws(record["adv_preds"])], [record["label"]]
+    return {"clean_correct": bool(correct(clean, label, "vote")[0]),
+            "robust": bool(robust_correct(clean, adv, label, "vote")[0]),
+            "robust_all_draws": bool(robust_correct(clean, adv, label, "worst")[0])}
+
+
 def per_example(records: list[dict]) -> pd.DataFrame:
-    """One row per (configuration, attack, example): vote correctness clean and adversarial, and
-    whether every draw was right (worst-of-K); plus a ``worst-case`` attack row per example that
-    is robust only if robust under every attack run on it (clean: the first attack's draws)."""
-    rows = []
-    for r in records:
-        label, clean, adv = r["label"], r["clean_preds"], r["adv_preds"]
-        clean_ok = majority_vote(clean) == label
-        rows.append({"model": r["model"], "pattern": r["pattern"], "scale": r["scale"], "attack": r["attack"],
-                     "index": r["index"], "label": label, "clean_correct": clean_ok,
-                     "robust": clean_ok and majority_vote(adv) == label,
-                     "robust_all_draws": clean_ok and all(p == label for p in adv),
-                     "clean_preds": " ".join(map(str, clean)), "adv_preds": " ".join(map(str, adv))})
+    """One row per (configuration, attack, example): clean (1.0 or 0.0) and robust verdicts by
+    vote, robust by worst-of-K (:func:`_verdicts`), and the draws; plus per configuration run under several
+    attacks a ``worst-case`` row per example present under all of them, robust only if robust under
+    every attack and clean by the average of the attacks' clean verdicts
+    (:func:`~zoo.scoring.worst_case.over_attacks`, as the leaderboard)."""
+    rows = [{"model": r["model"], "pattern": r["pattern"], "scale": r["scale"], "attack": r["attack"],
+             "index": r["index"], "label": r["label"], **_verdicts(r),
+             "clean_preds": " ".join(map(str, _draws(r["clean_preds"]))),
+             "adv_preds": " ".join(map(str, _draws(r["adv_preds"])))} for r in records]
     frame = pd.DataFrame(rows)
-    keys = ["model", "pattern", "scale", "index", "label"]
-    several = frame.groupby("model")["attack"].transform("nunique") > 1
-    # each attack re-draws the clean predictions: the worst case takes the first attack's (pgd-eot)
-    worst = frame[several].groupby(keys, dropna=False, sort=False).agg(
-        clean_correct=("clean_correct", "first"), robust=("robust", "all"),
-        robust_all_draws=("robust_all_draws", "all")).reset_index()
-    return pd.concat([frame, worst.assign(attack=WORST)], ignore_index=True)
+    worst = [_worst_case(part) for _, part in frame.groupby("model", sort=False) if part["attack"].nunique() > 1]
+    frame = pd.concat([frame, *worst], ignore_index=True)
+    return frame.astype({"clean_correct": float})  # the worst case's is a fraction (an average over attacks)
+
+
+def _worst_case(part: pd.DataFrame) -> pd.DataFrame:
+    """One configuration's ``worst-case`` rows, by :func:`~zoo.scoring.worst_case.over_attacks`."""
+    wide = part.set_index(["index", "attack"])
+    scores = {c: wide[c].astype(float).unstack("attack").sort_index() for c in ("clean_correct", "robust",
+                                                                               "robust_all_draws")}
+    present, clean, robust = over_attacks(scores["clean_correct"].T, scores["robust"].T)
+    _, _, all_draws = over_attacks(scores["clean_correct"].T, scores["robust_all_draws"].T)
+    first = part.drop_duplicates("index").set_index("index").loc[scores["robust"].index[present]]
+    return pd.DataFrame({"model": first["model"].to_numpy(), "pattern": first["pattern"].to_numpy(),
+                         "scale": first["scale"].to_numpy(), "attack": WORST, "index": first.index.to_numpy(),
+                         "label": first["label"].to_numpy(), "clean_correct": clean, "robust": robust.astype(bool),
+                         "robust_all_draws": all_draws.astype(bool)})
+
+
+def records_of(examples: pd.DataFrame) -> list[dict]:
+    """The records a :func:`per_example` frame (or its CSV) was made from, with their K draws: a
+    committed sweep re-scored without attacking again."""
+    rows = examples[examples["attack"] != WORST]
+    return [{"model": r["model"], "pattern": r["pattern"], "scale": float(r["scale"]), "attack": r["attack"],
+             "index": int(r["index"]), "label": int(r["label"]), "clean_preds": _draws(r["clean_preds"]),
+             "adv_preds": _draws(r["adv_preds"])} for _, r in rows.iterrows()]
 
 
 def summary(examples: pd.DataFrame) -> pd.DataFrame:
@@ -165,7 +198,7 @@ def summary(examples: pd.DataFrame) -> pd.DataFrame:
     robust accuracy over all K draws (worst-of-K)."""
     rows = []
     for (model, attack), g in examples.groupby(["model", "attack"], sort=False):
-        n, clean, robust = len(g), int(g["clean_correct"].sum()), int(g["robust"].sum())
+        n, clean, robust = len(g), float(g["clean_correct"].astype(float).sum()), int(g["robust"].sum())
         rows.append({"model": model, "pattern": g["pattern"].iloc[0], "scale": g["scale"].iloc[0],
                      "attack": attack, "attack_title": TITLES.get(attack, attack), "n": n,
                      "clean_acc": 100 * clean / n, **dict(zip(("clean_lo", "clean_hi"), wilson(clean, n))),

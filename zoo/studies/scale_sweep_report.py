@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..reporting.comparison import paired_test
+from ..scoring.paired import paired_test
 from .scale_sweep import BASELINE, BASES, WORST, reference_rows
 
 
@@ -55,9 +55,10 @@ def plot(table, path: Path, subtitle: str) -> None:
 def markdown(table, picks: list[dict], record: dict) -> str:
     lines = ["## Guidance scale sweep on the demo's validation digits", "",
              f"**{record['budget']}**", "",
-             "Accuracy in % (majority vote over K purifications) with 95% Wilson intervals; robust counts an "
-             "example only if it is also right on its clean input; worst-of-K: right on every draw; "
-             "worst-case: robust under both losses (clean: the pgd-eot row's draws). Not checked: that doubling "
+             "Accuracy in % (majority vote over K purifications, a tied vote wrong) with 95% Wilson intervals; "
+             "robust counts an example only if it is also right on its clean input; worst-of-K: every clean and "
+             "every adversarial draw right; worst-case: robust under both losses (clean: the average of both "
+             "attacks' clean verdicts). Verdicts by zoo.scoring, as the leaderboard's. Not checked: that doubling "
              "the PGD iterations changes little at this budget.", "",
              "| model | pattern | s | attack | n | clean | robust | robust, worst-of-K |", "|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
@@ -72,16 +73,27 @@ def markdown(table, picks: list[dict], record: dict) -> str:
     lines += [f"- {p['pattern']}: s = {p['scale']} ({'decided' if p['decided'] else 'NOT decided'}): {p['reason']}"
               for p in picks]
     lines += ["", "![scale sweep](scale_sweep.png)", "", "Provenance:", ""]
-    lines += [f"- {key}: `{record.get(key)}`" for key in ("command", "commit", "seed", "device", "date",
-                                                         "wall_seconds_this_invocation")]
+    lines += provenance_lines(record)
     return "\n".join(lines) + "\n"
+
+
+def provenance_lines(record: dict) -> list[str]:
+    """The run's provenance as markdown items, and the re-scoring's where the tables were re-scored
+    from the committed draws (``agdm-zoo scale-sweep --rescore``)."""
+    lines = [f"- {key}: `{record.get(key)}`" for key in ("command", "commit", "seed", "device", "date",
+                                                        "wall_seconds_this_invocation")]
+    rescored = record.get("rescored")
+    if rescored:
+        lines.append(f"- re-scored from the committed draws (no attack rerun): `{rescored.get('command')}` at "
+                     f"commit `{rescored.get('commit')}`, {rescored.get('date')}")
+    return lines
 
 
 def doubling_check(short: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
     """Is the sweep's attack converged? Per (model, attack) run in both, the robust accuracy (vote)
     of a sweep with S PGD steps (``short``) and one with more (``long``, typically 2S) on the same
     digits and seed, the difference long - short in points with its paired 95% interval and exact
-    McNemar p-value (:func:`~zoo.reporting.comparison.paired_test`), and ``changes_little``: the
+    McNemar p-value (:func:`~zoo.scoring.paired.paired_test`), and ``changes_little``: the
     interval holds 0. Inputs are the sweeps' ``per_example.csv`` frames."""
     rows = []
     for (model, attack), part in long.groupby(["model", "attack"], sort=False):
@@ -102,7 +114,7 @@ def doubling_markdown(table: pd.DataFrame, short_steps: int, long_steps: int, re
     """The doubling check as a markdown table with its verdict and provenance."""
     lines = [f"## Does the scale sweep's attack converge? {short_steps} vs {long_steps} PGD steps", "",
              f"**{record['budget']}** (the longer run; the shorter one is the committed sweep)", "",
-             "Robust accuracy in % (vote over K), the same validation digits and seed; difference = "
+             "Robust accuracy in % (vote over K, a tie wrong), the same validation digits and seed; difference = "
              f"{long_steps} steps - {short_steps} steps, 95% Newcombe interval, exact McNemar p. "
              "'changes little': the interval holds 0.", "",
              f"| model | attack | n | {short_steps} steps | {long_steps} steps | difference [95%] | p | changes little |",
@@ -115,6 +127,5 @@ def doubling_markdown(table: pd.DataFrame, short_steps: int, long_steps: int, re
     lines += ["", f"{moved} of {len(table)} rows move beyond their interval when the steps are doubled."
               if moved else f"No row of {len(table)} moves beyond its interval when the steps are doubled "
               "(at this n, the interval is wide: a small shift would not show).", "", "Provenance:", ""]
-    lines += [f"- {key}: `{record.get(key)}`" for key in ("command", "commit", "seed", "device", "date",
-                                                         "wall_seconds_this_invocation")]
+    lines += provenance_lines(record)
     return "\n".join(lines) + "\n"

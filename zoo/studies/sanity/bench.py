@@ -4,9 +4,10 @@ the record every check returns.
 
 An example is robust under an attack when K purifications of its clean input and K of its
 adversarial input are both right (vote: the true label has the most votes, a tie wrong; worst:
-all K right), as on the leaderboard. One attack beats another *beyond the interval* when the 95%
-paired interval of the difference of their robust accuracies (vote; Newcombe's, the leaderboard's
-comparisons) lies wholly below 0: a claim the n examples support, not noise.
+all K right): :func:`zoo.scoring.verdicts.robust_correct`, the leaderboard's verdict. One attack
+beats another *beyond the interval* when the 95% paired interval of the difference of their robust
+accuracies (vote; Newcombe's, :mod:`zoo.scoring.paired`, as the leaderboard's comparisons) lies
+wholly below 0: a claim the n examples support, not noise.
 """
 from __future__ import annotations
 
@@ -20,14 +21,13 @@ from torch import Tensor, nn
 from ...attacks import PGDEOT
 from ...attacks.losses import AttackLoss
 from ...common.devices import device_of
-from ...running.draws import redraw_predictions
-from ...scoring.verdicts import correct
-from ...reporting.comparison import paired_test
-from ...scoring.intervals import wilson
 from ...reporting.sanity_report import FLAG, PASS
+from ...running.draws import redraw_predictions
+from ...running.shards import shard_batches
+from ...scoring.intervals import wilson
+from ...scoring.paired import paired_test
+from ...scoring.verdicts import BINARY, correct, robust_correct
 from .budget import SanityBudget
-
-
 
 def record(name: str, flagged: bool, why: str, **figures) -> dict:
     """One check's result: ``{name, status (pass | flag), why, figures}``."""
@@ -62,7 +62,7 @@ class Outcome:
 
 def difference(a: Outcome, b: Outcome) -> dict:
     """Robust accuracy (vote) of ``a`` minus ``b`` on the same examples, its 95% paired interval
-    (Newcombe) and exact McNemar p-value (:func:`~zoo.reporting.comparison.paired_test`), the
+    (Newcombe) and exact McNemar p-value (:func:`~zoo.scoring.paired.paired_test`), the
     examples robust under one attack only, and ``below``: whether the interval lies wholly below 0
     (``a`` lower beyond the interval)."""
     test = paired_test(a.vote, b.vote, "vote")
@@ -86,10 +86,9 @@ class Bench:
         self.model, self.threat, self.eps, self.budget = model, threat, float(eps), budget
         self.device = device_of(model)
         self.x, self.y = x.to(self.device), y.to(self.device)
-        clean = redraw_predictions(model, self.x, budget.draws, seed=self._seed("clean")).numpy()
-        labels = self.y.cpu().numpy()
-        self.clean_vote = correct(clean, labels, "vote")
-        self.clean_worst = correct(clean, labels, "worst")
+        self.labels = self.y.cpu().numpy()
+        self.clean = redraw_predictions(model, self.x, budget.draws, seed=self._seed("clean")).numpy()
+        self.clean_vote = correct(self.clean, self.labels, "vote")
         self._gradient: dict[tuple, Outcome] = {}
 
     def _seed(self, label: str) -> int:
@@ -103,20 +102,18 @@ class Bench:
     def judge(self, attack: str, x_adv: Tensor) -> Outcome:
         """The robust verdicts of adversarial examples ``x_adv`` (K fresh purifications each)."""
         adv = redraw_predictions(self.model, x_adv.to(self.device), self.budget.draws, seed=self._seed(attack)).numpy()
-        labels = self.y.cpu().numpy()
-        return Outcome(attack, self.clean_vote & correct(adv, labels, "vote"),
-                       self.clean_worst & correct(adv, labels, "worst"))
+        return Outcome(attack, **{metric: robust_correct(self.clean, adv, self.labels, metric) for metric in BINARY})
 
     def run(self, attack, label: str) -> Outcome:
-        """``attack`` (``(x, y) -> x_adv``) on every example, batch by batch, the defense's noise
-        from torch's global RNG seeded per batch (restored afterwards), judged by K draws."""
+        """``attack`` (``(x, y) -> x_adv``) on every example, batch by batch (the attack loop's
+        batches, :func:`~zoo.running.shards.shard_batches`), the defense's noise from torch's global
+        RNG seeded per batch (restored afterwards), judged by K draws."""
         pieces = []
         devices = [self.device] if self.device.type == "cuda" else []
-        for b, start in enumerate(range(0, len(self.x), self.budget.batch_size)):
-            stop = start + self.budget.batch_size
+        for b, idx in shard_batches(len(self.x), self.budget.batch_size, (0, 1)):
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(self.budget.seed + b)
-                pieces.append(attack(self.x[start:stop], self.y[start:stop]))
+                pieces.append(attack(self.x[idx.start:idx.stop], self.y[idx.start:idx.stop]))
         return self.judge(label, torch.cat(pieces))
 
     def pgd(self, model: nn.Module | None = None, *, eps: float | None = None, steps: int | None = None,

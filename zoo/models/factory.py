@@ -1,4 +1,4 @@
-"""Registry entry -> :class:`~zoo.models.purifier.DefendedClassifier`, as timm's ``create_model``:
+"""Registry entry -> :class:`~zoo.models.defended.DefendedClassifier`, as timm's ``create_model``:
 the registry stays pure data (names resolve in :mod:`zoo.registry.resolve`), the factory builds."""
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import torch
 from ..common.devices import default_device
 from ..registry.schema import Entry
 from . import nets
-from .diffusion import TruncatedDDPM, TruncatedVPSDE, linear_betas
+from .defended import DefendedClassifier
+from .diffusion import ReverseProcess, TruncatedDDPM, TruncatedVPSDE, linear_betas
 from .guidance import Guidance
-from .purifier import DefendedClassifier, Purifier
+from .purifier import Purifier
 from .speed import speed_up
 
 
@@ -46,7 +47,7 @@ def assemble(entry: Entry, classifier: torch.nn.Module, eps_net: torch.nn.Module
     return DefendedClassifier(classifier, entry, purifier).eval().requires_grad_(False)
 
 
-def diffusion_for(entry: Entry) -> TruncatedDDPM | TruncatedVPSDE:
+def diffusion_for(entry: Entry) -> ReverseProcess:
     """The reverse chain's maths of a purifying ``entry``, by its backend: the beta schedule cut at
     t* and respaced to its steps (``ddpm``), or the VP-SDE of that schedule (``vpsde``)."""
     p = entry.purification

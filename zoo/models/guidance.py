@@ -1,4 +1,6 @@
-"""AGDM's guidance terms, as a gradient added to the reverse-step mean.
+"""The guidance terms of every guided pattern, as a gradient added to the reverse-step mean, and the
+one implementation of that gradient (:meth:`GuidanceTerms.gradient`) that the purifier, its grad
+modes, its observers and the diagnostics all use.
 
 For pattern ``robust`` (AGDM, Algorithm 1) the gradient at x_t is
 
@@ -8,6 +10,11 @@ and ``plain`` keeps only the first term, with the (non-robust) classifier as f_p
 guidance object at all. The guidance net sees x_t mapped back to pixel space, (x_t + 1) / 2, as it
 is an ordinary classifier of [0, 1] images, not a time-conditioned one. One forward of f_phi per
 step serves both terms.
+
+Each pattern names its terms (``label``: s log p(y | x_t); ``robust``: -s D(f(x'), f(x_t))), each a
+scalar summed over the batch; the guidance gradient is the gradient of their sum, one backward
+pass. :meth:`GuidanceTerms.term_gradients` gives each term's own gradient (graph-free, one backward
+each), for observers that want to see what each term does.
 
 Choices the paper leaves open (documented in the README):
     y   the guidance net's prediction on x' (``label: guidance``), or the classifier's
@@ -50,14 +57,81 @@ DISTANCES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 
 @dataclass
 class GuidanceContext:
-    """What the guidance needs from the input x': the label y and the reference logits f_phi(x')."""
+    """What the guidance needs from the input x': the label y (``None``: a pattern without one) and
+    the reference it compares x_t with (AGDM: the logits f_phi(x'); differentiable in x' when the
+    caller asks for input gradients)."""
 
-    labels: Tensor
+    labels: Tensor | None
     ref_logits: Tensor
 
 
-class Guidance(nn.Module):
-    """The guidance term of one purification pattern.
+class GuidanceTerms(nn.Module):
+    """A guided pattern: named terms whose summed gradient at x_t shifts each reverse step's mean.
+
+    Subclasses define :meth:`context` and :meth:`terms`; a pattern whose reference changes with the
+    step (GDMP's diffused input) also :meth:`step_reference`, :meth:`step_weight` and ``draws_noise``.
+    """
+
+    pattern: str
+    scale: float
+    net: nn.Module | None  # the guidance network (``None``: a pattern without one); set by each subclass
+    draws_noise: bool = False
+    """Whether :meth:`step_reference` needs fresh standard normal noise on every guided step."""
+
+    def context(self, x_adv: Tensor, labels: Tensor | None = None) -> GuidanceContext:
+        raise NotImplementedError
+
+    def terms(self, x_t: Tensor, to_pixels: Callable[[Tensor], Tensor], labels: Tensor | None,
+              reference: Tensor) -> dict[str, Tensor]:
+        """Each term of the objective at x_t (model space), a scalar summed over the batch, scale included."""
+        raise NotImplementedError
+
+    def step_reference(self, reference: Tensor, alpha_bar: float, noise: Tensor | None) -> Tensor:
+        """The reference a step with marginal ``alpha_bar`` compares x_t with (default: the context's)."""
+        return reference
+
+    def step_weight(self, alpha_bar: float) -> float:
+        """A step-dependent factor on the gradient (default 1: the scale alone)."""
+        return 1.0
+
+    def objective(self, x_t: Tensor, to_pixels: Callable[[Tensor], Tensor], labels: Tensor | None,
+                  reference: Tensor) -> Tensor:
+        """The sum of :meth:`terms`: what the guidance gradient is the gradient of."""
+        return _total(self.terms(x_t, to_pixels, labels, reference))
+
+    def gradient(self, x_t: Tensor, to_pixels: Callable[[Tensor], Tensor], labels: Tensor | None,
+                 ref_logits: Tensor, create_graph: bool) -> Tensor:
+        """grad_{x_t} of the sum of :meth:`terms`; with ``create_graph`` the result stays
+        differentiable in x_t and in the reference (a true double backward for attacks), otherwise
+        it is detached."""
+        if not create_graph:
+            with torch.enable_grad():
+                x_t = x_t.detach().requires_grad_(True)
+                return torch.autograd.grad(self.objective(x_t, to_pixels, labels, ref_logits.detach()), x_t)[0]
+        return torch.autograd.grad(self.objective(x_t, to_pixels, labels, ref_logits), x_t, create_graph=True)[0]
+
+    def term_gradients(self, x_t: Tensor, to_pixels: Callable[[Tensor], Tensor], labels: Tensor | None,
+                       reference: Tensor) -> dict[str, Tensor]:
+        """Each term's own gradient at x_t, detached (one forward, one backward per term): they sum
+        to :meth:`gradient` up to rounding."""
+        with torch.enable_grad():
+            x_in = x_t.detach().requires_grad_(True)
+            terms = self.terms(x_in, to_pixels, labels, reference.detach())
+            names = list(terms)
+            return {name: torch.autograd.grad(terms[name], x_in, retain_graph=k < len(names) - 1)[0]
+                    for k, name in enumerate(names)}
+
+
+def _total(terms: dict[str, Tensor]) -> Tensor:
+    values = list(terms.values())
+    total = values[0]
+    for value in values[1:]:
+        total = total + value
+    return total
+
+
+class Guidance(GuidanceTerms):
+    """AGDM's guidance (``robust``) or plain classifier guidance (``plain``).
 
     Args:
         net: f_phi, a classifier of pixels in [0, 1] returning logits.
@@ -70,6 +144,8 @@ class Guidance(nn.Module):
         super().__init__()
         if pattern not in ("plain", "robust"):
             raise ValueError(f"guidance pattern must be 'plain' or 'robust', got {pattern!r}")
+        if distance not in DISTANCES:
+            raise ValueError(f"distance must be one of {sorted(DISTANCES)}, got {distance!r}")
         self.net = net
         self.pattern = pattern
         self.scale = scale
@@ -80,22 +156,11 @@ class Guidance(nn.Module):
         ref = self.net(x_adv)
         return GuidanceContext(ref.argmax(dim=1) if labels is None else labels, ref)
 
-    def objective(self, x_t_pixels: Tensor, labels: Tensor, ref_logits: Tensor) -> Tensor:
-        """s * sum over the batch of [log p(y | x_t) - D(f(x'), f(x_t))] (robust) or the first term."""
-        logits = self.net(x_t_pixels)
-        value = F.log_softmax(logits, dim=1).gather(1, labels[:, None]).sum()
+    def terms(self, x_t: Tensor, to_pixels: Callable[[Tensor], Tensor], labels: Tensor | None,
+              reference: Tensor) -> dict[str, Tensor]:
+        """``label``: s sum log p(y | x_t); ``robust`` (pattern robust only): -s sum D(f(x'), f(x_t))."""
+        logits = self.net(to_pixels(x_t))
+        terms = {"label": self.scale * F.log_softmax(logits, dim=1).gather(1, labels[:, None]).sum()}
         if self.pattern == "robust":
-            value = value - self.distance(ref_logits, logits).sum()
-        return self.scale * value
-
-    def gradient(self, x_t: Tensor, to_pixels: Callable[[Tensor], Tensor], labels: Tensor,
-                 ref_logits: Tensor, create_graph: bool) -> Tensor:
-        """grad_{x_t} of :meth:`objective`; with ``create_graph`` the result stays differentiable
-        in x_t and x' (a true double backward for attacks), otherwise it is detached."""
-        if not create_graph:
-            with torch.enable_grad():
-                x_t = x_t.detach().requires_grad_(True)
-                obj = self.objective(to_pixels(x_t), labels, ref_logits.detach())
-                return torch.autograd.grad(obj, x_t)[0]
-        obj = self.objective(to_pixels(x_t), labels, ref_logits)
-        return torch.autograd.grad(obj, x_t, create_graph=True)[0]
+            terms["robust"] = -(self.scale * self.distance(reference, logits).sum())
+        return terms

@@ -122,8 +122,8 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
                    "PGD+EOT tables: 100) instead of each entry's")
     p.add_argument("--steps", type=int, default=None, help="protocol override: reverse steps (respaced over t*)")
     p.add_argument("--scale", type=float, default=None, help="protocol override: guidance scale s")
-    p.add_argument("--pattern", choices=["none", "plain", "robust"], default=None,
-                   help="protocol override: guidance pattern (none = DiffPure, plain, robust = AGDM)")
+    p.add_argument("--pattern", choices=["none", "plain", "robust", "gdmp"], default=None,
+                   help="protocol override: guidance pattern (none = DiffPure, plain, robust = AGDM, gdmp = GDMP)")
     p.add_argument("--estimate", action="store_true",
                    help="print the expected network evaluations and wall time (from a short timed probe), then exit "
                         "without running anything")

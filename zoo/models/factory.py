@@ -9,7 +9,7 @@ from ..registry.schema import Entry
 from . import nets
 from .defended import DefendedClassifier
 from .diffusion import ReverseProcess, TruncatedDDPM, TruncatedVPSDE, linear_betas
-from .guidance import Guidance
+from .guidance import GDMPGuidance, Guidance
 from .purifier import Purifier
 from .speed import speed_up
 
@@ -24,7 +24,7 @@ def create_model(entry: Entry, device: str | torch.device | None = None, pretrai
     eps_net = guidance_net = None
     if entry.purification is not None:
         eps_net = nets.build(entry.diffusion, pretrained)
-        if entry.purification.pattern != "none" and not _guided_by_classifier(entry):
+        if entry.purification.pattern in ("plain", "robust") and not _guided_by_classifier(entry):
             guidance_net = nets.build(entry.guidance, pretrained)
     model = assemble(entry, classifier, eps_net, guidance_net, grad_mode)
     model = model.to(torch.device(device) if device is not None else default_device())
@@ -73,9 +73,11 @@ def _purifier(entry: Entry, classifier: torch.nn.Module, eps_net: torch.nn.Modul
     if size is not None and (size, size) != tuple(entry.input_shape[1:]):
         raise ValueError(f"{entry.name}: the diffusion model takes {size}x{size} images, the entry declares "
                          f"{entry.input_shape}")
-    guidance = None
-    if p.pattern != "none":
+    guidance, label_net = None, None
+    if p.pattern == "gdmp":
+        guidance = GDMPGuidance(p.scale, p.distance)
+    elif p.pattern != "none":
         net = classifier if guidance_net is None else guidance_net
         guidance = Guidance(net, p.pattern, p.scale, p.distance)
-    label_net = classifier if p.label == "classifier" else None
-    return Purifier(eps_net, diffusion_for(entry), guidance, label_net, grad_mode)
+        label_net = classifier if p.label == "classifier" else None
+    return Purifier(eps_net, diffusion_for(entry), guidance, label_net, grad_mode, p.rounds)

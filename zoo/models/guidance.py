@@ -11,8 +11,8 @@ guidance object at all. The guidance net sees x_t mapped back to pixel space, (x
 is an ordinary classifier of [0, 1] images, not a time-conditioned one. One forward of f_phi per
 step serves both terms.
 
-Each pattern names its terms (``label``: s log p(y | x_t); ``robust``: -s D(f(x'), f(x_t))), each a
-scalar summed over the batch; the guidance gradient is the gradient of their sum, one backward
+Each pattern names its terms (``label``: s log p(y | x_t); ``robust``: -s D(f(x'), f(x_t)); GDMP's
+``input``: -s D(x_t, x'_t), :class:`GDMPGuidance`), each a scalar summed over the batch; the guidance gradient is the gradient of their sum, one backward
 pass. :meth:`GuidanceTerms.term_gradients` gives each term's own gradient (graph-free, one backward
 each), for observers that want to see what each term does.
 
@@ -24,12 +24,16 @@ Choices the paper leaves open (documented in the README):
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .spaces import to_model_space
+from .ssim import ssim
 
 
 def kl_distance(ref_logits: Tensor, logits: Tensor) -> Tensor:
@@ -164,3 +168,69 @@ class Guidance(GuidanceTerms):
         if self.pattern == "robust":
             terms["robust"] = -(self.scale * self.distance(reference, logits).sum())
         return terms
+
+
+def mse_image_distance(x_t: Tensor, target: Tensor) -> Tensor:
+    """Mean squared difference of the images per example (over channels and pixels)."""
+    return (x_t - target).pow(2).flatten(1).mean(dim=1)
+
+
+def ssim_image_distance(x_t: Tensor, target: Tensor) -> Tensor:
+    """1 - SSIM of the images per example."""
+    return 1.0 - ssim(x_t, target)
+
+
+IMAGE_DISTANCES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "mse": mse_image_distance,
+    "ssim": ssim_image_distance,
+}
+
+
+class GDMPGuidance(GuidanceTerms):
+    """GDMP's guidance (Wang et al. 2022, arXiv 2205.14969): towards the input, diffused to each step.
+
+    The term is ``input``: -s_t sum over the batch of D(x_t, x'_t), where x'_t = sqrt(abar_t) x' +
+    sqrt(1 - abar_t) z is the input diffused to the step's own marginal with fresh noise z (drawn
+    per step, as GDMP draws it) and s_t = s * sqrt((1 - abar_t) / abar_t) GDMP's step-dependent
+    scale (its ``compute_scale`` with the threat-dependent constant folded into s). D is computed
+    in model space ([-1, 1]), per example (GDMP's code averages the MSE over the batch as well,
+    which makes one example's guidance depend on the batch size; here it does not: s here equals
+    GDMP's ``guide_scale`` * 3 / (2 eps) / batch size). No network and no label.
+
+    Args:
+        scale: s.
+        distance: ``mse`` (GDMP's default) or ``ssim`` (D = 1 - SSIM).
+    """
+
+    draws_noise = True
+
+    def __init__(self, scale: float, distance: str = "mse"):
+        super().__init__()
+        if distance not in IMAGE_DISTANCES:
+            raise ValueError(f"GDMP's distance must be one of {sorted(IMAGE_DISTANCES)}, got {distance!r}")
+        if scale < 0:
+            raise ValueError(f"scale must be >= 0, got {scale}")
+        self.net = None
+        self.pattern = "gdmp"
+        self.scale = scale
+        self.distance_name = distance
+        self.distance = IMAGE_DISTANCES[distance]
+
+    def context(self, x_adv: Tensor, labels: Tensor | None = None) -> GuidanceContext:
+        """The reference is the input itself in model space (differentiable when grad is on); no label."""
+        return GuidanceContext(None, to_model_space(x_adv))
+
+    def step_reference(self, reference: Tensor, alpha_bar: float, noise: Tensor | None) -> Tensor:
+        """x'_t: the input diffused to the step's marginal with the step's own noise."""
+        if noise is None:
+            raise ValueError("GDMP's guidance diffuses the input on every guided step: it needs that step's noise")
+        return math.sqrt(alpha_bar) * reference + math.sqrt(1.0 - alpha_bar) * noise
+
+    def step_weight(self, alpha_bar: float) -> float:
+        """sqrt((1 - abar_t) / abar_t): GDMP's guidance grows with the step's noise level."""
+        return math.sqrt((1.0 - alpha_bar) / alpha_bar)
+
+    def terms(self, x_t: Tensor, to_pixels: Callable[[Tensor], Tensor], labels: Tensor | None,
+              reference: Tensor) -> dict[str, Tensor]:
+        """``input``: -s sum D(x_t, x'_t) (the step weight is applied to the gradient)."""
+        return {"input": -(self.scale * self.distance(x_t, reference).sum())}

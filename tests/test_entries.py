@@ -39,6 +39,9 @@ def test_entry_structure_follows_its_pattern(name):
         assert purifier.guidance is None
     elif entry.purification.pattern == "plain":
         assert purifier.guidance.pattern == "plain" and purifier.guidance.net is model.classifier
+    elif entry.purification.pattern == "gdmp":
+        assert purifier.guidance.pattern == "gdmp" and purifier.guidance.net is None and model.label_network is None
+        assert purifier.rounds == entry.purification.rounds
     else:
         assert purifier.guidance.pattern == "robust" and purifier.guidance.net is not model.classifier
 

@@ -16,7 +16,8 @@ def test_every_registered_entry_is_valid_and_listed():
     registry = default_registry()
     assert set(zoo.list_models()) == set(registry)
     expected = {"agdm-wrn28-cifar10", "guided-wrn28-cifar10", "diffpure-wrn28-cifar10",
-                "agdm-tiny-mnist", "guided-tiny-mnist", "diffpure-tiny-mnist", "standard-tiny-mnist"}
+                "agdm-tiny-mnist", "guided-tiny-mnist", "diffpure-tiny-mnist", "standard-tiny-mnist",
+                "gdmp-tiny-mnist", "gdmp-wrn28-cifar10"}
     assert expected <= set(registry)
     assert registry["agdm-wrn28-cifar10"].purification.t_star == 70
 

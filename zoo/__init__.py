@@ -40,7 +40,7 @@ def __getattr__(name: str) -> Any:
 
 def list_models(dataset: str | None = None, pattern: str | None = None) -> list[str]:
     """Names of the registered entries, optionally only those of one dataset or guidance pattern
-    (``none``, ``plain``, ``robust``; a plain classifier has pattern ``None``)."""
+    (``none``, ``plain``, ``robust``, ``gdmp``; a plain classifier has pattern ``None``)."""
     names = []
     for name, entry in sorted(default_registry().items()):
         if dataset is not None and entry.dataset != dataset:

@@ -95,7 +95,7 @@ def with_loss(names, loss: str) -> tuple[str, ...]:
 
 def guided(entry) -> bool:
     """Whether ``entry``'s purification takes a label from a network (patterns plain and robust)."""
-    return entry.purification is not None and entry.purification.pattern not in ("none", "gdmp")
+    return entry.purification is not None and entry.purification.pattern in ("plain", "robust")
 
 
 def is_label_aware(name: str) -> bool:

@@ -144,8 +144,8 @@ def _add_protocol_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--reverse-steps", "--steps", dest="reverse_steps", type=int, default=None,
                    help="reverse-chain steps (respaced over t*); not the attack's --pgd-steps")
     g.add_argument("--scale", type=float, default=None, help="guidance scale s")
-    g.add_argument("--pattern", choices=["none", "plain", "robust"], default=None,
-                   help="guidance pattern (none = DiffPure, plain, robust = AGDM)")
+    g.add_argument("--pattern", choices=["none", "plain", "robust", "gdmp"], default=None,
+                   help="guidance pattern (none = DiffPure, plain, robust = AGDM, gdmp = GDMP)")
 
 
 def _add_execution_options(p: argparse.ArgumentParser) -> None:

@@ -1,4 +1,4 @@
-"""Registry entry -> :class:`~zoo.models.purifier.DefendedClassifier`, as timm's ``create_model``:
+"""Registry entry -> :class:`~zoo.models.defended.DefendedClassifier`, as timm's ``create_model``:
 the registry stays pure data (names resolve in :mod:`zoo.registry.resolve`), the factory builds."""
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import torch
 from ..common.devices import default_device
 from ..registry.schema import Entry
 from . import nets
-from .diffusion import TruncatedDDPM, TruncatedVPSDE, linear_betas
-from .guidance import Guidance
-from .purifier import DefendedClassifier, Purifier
+from .defended import DefendedClassifier
+from .diffusion import ReverseProcess, TruncatedDDPM, TruncatedVPSDE, linear_betas
+from .guidance import GDMPGuidance, Guidance
+from .purifier import Purifier
 from .speed import speed_up
 
 
@@ -23,7 +24,7 @@ def create_model(entry: Entry, device: str | torch.device | None = None, pretrai
     eps_net = guidance_net = None
     if entry.purification is not None:
         eps_net = nets.build(entry.diffusion, pretrained)
-        if entry.purification.pattern != "none" and not _guided_by_classifier(entry):
+        if entry.purification.pattern in ("plain", "robust") and not _guided_by_classifier(entry):
             guidance_net = nets.build(entry.guidance, pretrained)
     model = assemble(entry, classifier, eps_net, guidance_net, grad_mode)
     model = model.to(torch.device(device) if device is not None else default_device())
@@ -46,7 +47,7 @@ def assemble(entry: Entry, classifier: torch.nn.Module, eps_net: torch.nn.Module
     return DefendedClassifier(classifier, entry, purifier).eval().requires_grad_(False)
 
 
-def diffusion_for(entry: Entry) -> TruncatedDDPM | TruncatedVPSDE:
+def diffusion_for(entry: Entry) -> ReverseProcess:
     """The reverse chain's maths of a purifying ``entry``, by its backend: the beta schedule cut at
     t* and respaced to its steps (``ddpm``), or the VP-SDE of that schedule (``vpsde``)."""
     p = entry.purification
@@ -72,9 +73,11 @@ def _purifier(entry: Entry, classifier: torch.nn.Module, eps_net: torch.nn.Modul
     if size is not None and (size, size) != tuple(entry.input_shape[1:]):
         raise ValueError(f"{entry.name}: the diffusion model takes {size}x{size} images, the entry declares "
                          f"{entry.input_shape}")
-    guidance = None
-    if p.pattern != "none":
+    guidance, label_net = None, None
+    if p.pattern == "gdmp":
+        guidance = GDMPGuidance(p.scale, p.distance)
+    elif p.pattern != "none":
         net = classifier if guidance_net is None else guidance_net
         guidance = Guidance(net, p.pattern, p.scale, p.distance)
-    label_net = classifier if p.label == "classifier" else None
-    return Purifier(eps_net, diffusion_for(entry), guidance, label_net, grad_mode)
+        label_net = classifier if p.label == "classifier" else None
+    return Purifier(eps_net, diffusion_for(entry), guidance, label_net, grad_mode, p.rounds)

@@ -24,7 +24,7 @@ def applicable_overrides(entry: Entry, overrides: Mapping[str, Any] | None) -> d
 def with_overrides(entry: Entry, **overrides: Any) -> Entry:
     """``entry`` with purification settings replaced (``t_star=100``, ``pattern='none'``, ...).
 
-    Pattern ``none`` drops the guidance net; ``plain`` keeps the declared one, or lets the
+    Patterns ``none`` and ``gdmp`` drop the guidance net; ``plain`` keeps the declared one, or lets the
     classifier guide itself where none is declared.
     """
     if not overrides:
@@ -35,7 +35,7 @@ def with_overrides(entry: Entry, **overrides: Any) -> Entry:
     if entry.purification is None:
         raise ValueError(f"{entry.name} is a plain classifier: it has no purification settings to override")
     purification = dataclasses.replace(entry.purification, **overrides)
-    guidance = None if purification.pattern == "none" else entry.guidance
+    guidance = None if purification.pattern in ("none", "gdmp") else entry.guidance
     return dataclasses.replace(entry, purification=purification, guidance=guidance)
 
 

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
 
-Pattern = Literal["none", "plain", "robust"]
-Distance = Literal["kl", "mse", "cosine"]
+Pattern = Literal["none", "plain", "robust", "gdmp"]
+Distance = Literal["kl", "mse", "cosine", "ssim"]
+GDMP_DISTANCES = ("mse", "ssim")
+LOGIT_DISTANCES = ("kl", "mse", "cosine")
 LabelSource = Literal["guidance", "classifier"]
 Backend = Literal["ddpm", "vpsde"]
 Sampler = Literal["sde", "ode"]
@@ -90,9 +92,13 @@ class Purification:
         t_star: forward steps the input is diffused (paper: 70; 100 for PGD+EOT; 125 for ResNet-50).
         scale: guidance scale s (paper: 1.0).
         pattern: ``none`` (DiffPure), ``plain`` (classifier guidance with log p(y|x_t) only) or
-            ``robust`` (AGDM: both terms, robust guidance net).
+            ``robust`` (AGDM: both terms, robust guidance net) or ``gdmp`` (GDMP, Wang et al. 2022:
+            towards the input diffused to each step; no network, no label).
         distance: D between guidance logits of x' and x_t: ``kl`` (KL of the softmaxes, as in the
-            guidance net's TRADES training), ``mse`` or ``cosine`` of the logits.
+            guidance net's TRADES training), ``mse`` or ``cosine`` of the logits; for ``gdmp``, D
+            between the images x_t and x'_t: ``mse`` (GDMP's default) or ``ssim`` (1 - SSIM).
+        rounds: diffuse-then-purify rounds, each from the previous round's output (GDMP's
+            schedule, e.g. 4 rounds of t* = 36 on CIFAR-10); 1 for a single chain.
         label: where y comes from: the guidance net's (``guidance``) or the classifier's
             (``classifier``) prediction on the input x'.
         steps: reverse steps run (respaced evenly over t*..1); default t*, the plain DDPM chain.
@@ -116,6 +122,7 @@ class Purification:
     schedule: Schedule = field(default_factory=Schedule)
     backend: Backend = "ddpm"
     sampler: Sampler = "sde"
+    rounds: int = 1
 
     def __post_init__(self) -> None:
         limit = min(self.schedule.num_timesteps, self.max_trained_t or self.schedule.num_timesteps)
@@ -131,6 +138,17 @@ class Purification:
             raise ValueError(f"sampler must be one of {list(typing.get_args(Sampler))}, got {self.sampler!r}")
         if self.sampler == "ode" and self.backend != "vpsde":
             raise ValueError("sampler 'ode' (the probability-flow ODE) needs backend 'vpsde'")
+        self._check_guidance_settings()
+
+    def _check_guidance_settings(self) -> None:
+        """The pattern, its distance and the rounds agree."""
+        if self.pattern not in typing.get_args(Pattern):
+            raise ValueError(f"pattern must be one of {list(typing.get_args(Pattern))}, got {self.pattern!r}")
+        allowed = GDMP_DISTANCES if self.pattern == "gdmp" else LOGIT_DISTANCES
+        if self.pattern != "none" and self.distance not in allowed:
+            raise ValueError(f"pattern {self.pattern!r} takes distance one of {list(allowed)}, got {self.distance!r}")
+        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
+            raise ValueError(f"rounds must be an integer >= 1, got {self.rounds!r}")
 
     @property
     def num_steps(self) -> int:
@@ -211,8 +229,8 @@ class Entry:
         pattern = self.purification.pattern if self.purification else "none"
         if pattern == "robust" and self.guidance is None:
             raise ValueError("pattern 'robust' needs a guidance net")
-        if pattern == "none" and self.guidance is not None:
-            raise ValueError("pattern 'none' takes no guidance net")
+        if pattern in ("none", "gdmp") and self.guidance is not None:
+            raise ValueError(f"pattern {pattern!r} takes no guidance net")
 
 
 @dataclass(frozen=True)

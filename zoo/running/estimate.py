@@ -90,8 +90,9 @@ def chain_shape(entry: Entry) -> tuple[int, int, int, bool, bool]:
     if p is None:
         return 0, 0, 0, False, False
     chain = diffusion_for(entry)
-    guided = p.pattern != "none"
-    return chain.num_steps, chain.noisy_steps, int(guided), p.pattern == "robust", guided and p.label == "classifier"
+    guided = p.pattern in ("plain", "robust")  # GDMP's guidance runs no network
+    return (p.rounds * chain.num_steps, p.rounds * chain.noisy_steps, int(guided), p.pattern == "robust",
+            guided and p.label == "classifier")
 
 
 def forward_evals(entry: Entry) -> NetworkEvals:

@@ -16,10 +16,14 @@ Norms are in the model's space ([-1, 1] images); end-to-end differences are in p
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import Tensor
 
-from ..models.purifier import DefendedClassifier, to_model_space, to_pixels
+from ..models.defended import DefendedClassifier
+from ..models.observer import StepRecord
+from ..models.purifier import Purifier
 
 TERMS = ("mean_update", "logp_shift", "distance_shift", "guidance_shift", "noise")
 
@@ -28,70 +32,47 @@ def _norms(v: Tensor) -> float:
     return float(v.flatten(1).norm(dim=1).mean())
 
 
-def _guidance_parts(purifier, x_t: Tensor, context) -> tuple[Tensor, Tensor]:
-    """s grad log p(y | x_t) and -s grad D(f(x'), f(x_t)) (zero for ``plain``), from one forward of
-    the guidance net: the two parts of Guidance.objective's gradient."""
-    guidance = purifier.guidance
-    with torch.enable_grad():
-        x_in = x_t.detach().requires_grad_(True)
-        logits = guidance.net(to_pixels(x_in))
-        log_p = torch.log_softmax(logits, dim=1).gather(1, context.labels[:, None]).sum()
-        g_logp = torch.autograd.grad(guidance.scale * log_p, x_in, retain_graph=guidance.pattern == "robust")[0]
-        g_dist = torch.zeros_like(x_in)
-        if guidance.pattern == "robust":
-            distance = guidance.distance(context.ref_logits.detach(), logits).sum()
-            g_dist = -torch.autograd.grad(guidance.scale * distance, x_in)[0]
-    return g_logp, g_dist
+def _row(record: StepRecord) -> dict:
+    """One step's term norms, from what the purifier's observer saw."""
+    row = {"step": record.step, "model_timestep": int(record.model_time), "sigma": record.variance,
+           "mean_update": _norms(record.mean - record.x_t)}
+    terms = record.term_shifts()
+    zero = torch.zeros_like(record.x_t)
+    logp, distance = terms.get("label", zero), terms.get("robust", terms.get("input", zero))
+    noisy = record.noise is not None and record.variance != 0.0
+    row.update(logp_shift=_norms(logp), distance_shift=_norms(distance), guidance_shift=_norms(logp + distance),
+               noise=_norms(record.variance ** 0.5 * record.noise) if noisy else 0.0)
+    row["guidance_over_noise"] = row["guidance_shift"] / row["noise"] if row["noise"] else None
+    row["guidance_over_mean_update"] = row["guidance_shift"] / row["mean_update"] if row["mean_update"] else None
+    return row
 
 
 @torch.no_grad()
 def guided_chain(model: DefendedClassifier, x: Tensor, seed: int = 0) -> tuple[Tensor, list[dict]]:
     """The purified pixels of ``x`` by the model's own chain (noise from a generator seeded with
-    ``seed``, as ``model.purify(x, generator=...)`` draws it) and every step's term norms."""
+    ``seed``, as ``model.purify(x, generator=...)`` draws it) and every step's term norms, read
+    through the purifier's step observer."""
     purifier = model.purifier
     if purifier is None:
         raise ValueError(f"{model.config.name} has no purifier: there is no chain to diagnose")
-    model.validate(x)
-    generator = torch.Generator(device=x.device).manual_seed(seed)
-    context = purifier._guidance_context(x)
-    x_t = purifier.diffusion.q_sample(to_model_space(x), purifier._noise(x, generator))
     steps = []
-    for k, i in enumerate(reversed(range(purifier.diffusion.num_steps))):
-        noise = purifier._step_noise(x_t, i, generator)
-        mean, variance = purifier._denoised_mean(x_t, i)
-        row = {"step": k, "model_timestep": int(purifier.diffusion.model_timesteps[i]), "sigma": variance,
-               "mean_update": _norms(mean - x_t)}
-        shifts = (torch.zeros_like(x_t),) * 2
-        if variance == 0.0:  # the last step: the mean itself, no noise and no guidance
-            x_next = mean
-        else:
-            gradient = None
-            if context is not None:
-                parts = _guidance_parts(purifier, x_t, context)
-                gradient = parts[0] + parts[1]
-                shifts = (variance * parts[0], variance * parts[1])
-            x_next = purifier.diffusion.sample(purifier.diffusion.condition_mean(mean, variance, gradient),
-                                               variance, noise)
-        row.update(logp_shift=_norms(shifts[0]), distance_shift=_norms(shifts[1]),
-                   guidance_shift=_norms(shifts[0] + shifts[1]),
-                   noise=0.0 if noise is None or variance == 0.0 else _norms(variance ** 0.5 * noise))
-        row["guidance_over_noise"] = row["guidance_shift"] / row["noise"] if row["noise"] else None
-        row["guidance_over_mean_update"] = row["guidance_shift"] / row["mean_update"] if row["mean_update"] else None
-        steps.append(row)
-        x_t = x_next
-    return to_pixels(x_t).clamp(0.0, 1.0), steps
+    with purifier.observe(lambda record: steps.append(_row(record))):
+        purified = model.purify(x, torch.Generator(device=x.device).manual_seed(seed))
+    return purified, steps
 
 
 @torch.no_grad()
 def unguided_chain(model: DefendedClassifier, x: Tensor, seed: int = 0) -> Tensor:
-    """The purified pixels of the same chain at s = 0, with the same noise: the purifier run with
-    its guidance removed (which draws no noise, so every draw lines up)."""
-    purifier = model.purifier
-    guidance, purifier.guidance = purifier.guidance, None
-    try:
-        return purifier(x, torch.Generator(device=x.device).manual_seed(seed))
-    finally:
-        purifier.guidance = guidance
+    """The purified pixels of the same chain at s = 0, with the same noise: the purifier's twin
+    (sharing its networks) without guidance, or, for a guidance that draws noise of its own
+    (GDMP's diffused reference), with that guidance at scale 0, so that every draw lines up."""
+    p = model.purifier
+    guidance = None
+    if p.guidance is not None and p.guidance.draws_noise:
+        guidance = copy.copy(p.guidance)  # its own attribute dict: the scale changes on the copy only
+        guidance.scale = 0.0
+    twin = Purifier(p.eps_net, p.diffusion, guidance, None, p.grad_mode, p.rounds)
+    return twin(x, torch.Generator(device=x.device).manual_seed(seed))
 
 
 @torch.no_grad()

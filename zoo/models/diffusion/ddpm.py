@@ -91,6 +91,11 @@ class TruncatedDDPM(GaussianReverseStep):
         """The (0-based) schedule index the network is given on chain position ``i``."""
         return int(self.model_timesteps[i])
 
+    def alpha_bar(self, i: int) -> float:
+        """alpha-bar of the (respaced) schedule at chain position ``i``: x_t of that step is
+        sqrt(abar) x0 + sqrt(1 - abar) eps in distribution."""
+        return float(self.alphas_cumprod[i])
+
     def step_variance(self, i: int) -> float:
         """Sigma of chain position ``i`` (zero on the last step)."""
         return float(self.posterior_variance[i])

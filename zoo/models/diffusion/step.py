@@ -18,6 +18,10 @@ class GaussianReverseStep:
         """Draw from N(mean, variance * I) given standard normal noise; ``None``: a step without noise."""
         return mean if noise is None else mean + variance ** 0.5 * noise
 
+    def step_variance(self, i: int) -> float:
+        """Sigma of chain position ``i``; each backend defines its own."""
+        raise NotImplementedError(f"{type(self).__name__} must define step_variance")
+
     def noise_variance(self, i: int) -> float:
         """The variance of the noise step ``i`` adds (zero: it draws none). A Gaussian step's noise
         has the step's variance; a deterministic sampler (the probability-flow ODE) overrides this."""

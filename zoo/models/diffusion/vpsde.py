@@ -6,10 +6,9 @@ is reversed from t* to ``t_end`` by Euler-Maruyama on Eq. (18): per step of leng
     x <- x + h * [1/2 beta(t) x + beta(t) (score(x, t) + g(x, t))] + sqrt(beta(t) h) z,
 
 with score = -eps(x, t) / std(t) from a noise-predicting network and g the guidance gradient (both
-terms, scale s, as for DDPM). :class:`TruncatedVPSDE` offers the same interface as
-:class:`~zoo.models.diffusion.ddpm.TruncatedDDPM` (``q_sample``, ``p_mean_variance``,
-``step_variance``, ``model_time``, and :class:`~zoo.models.diffusion.step.GaussianReverseStep`'s
-``condition_mean`` and ``sample``), so the purifier, its gradient
+terms, scale s, as for DDPM). :class:`TruncatedVPSDE` implements
+:class:`~zoo.models.diffusion.base.ReverseProcess` as
+:class:`~zoo.models.diffusion.ddpm.TruncatedDDPM` does, so the purifier, its gradient
 modes and its no_grad behaviour serve both: the step "mean" is the drift part, its "variance"
 G^2 h = beta(t) h, and Sigma * gradient is exactly the guidance's share of the drift.
 
@@ -129,7 +128,12 @@ class TruncatedVPSDE(GaussianReverseStep):
         """The time label the network is given on chain position ``i``."""
         return float(self.model_timesteps[i])
 
+    def alpha_bar(self, i: int) -> float:
+        """alpha-bar(t) of the SDE's marginal at the time chain position ``i`` starts from."""
+        return float(torch.exp(2.0 * self.log_mean_coeff(self.times[i])))
+
     def step_variance(self, i: int) -> float:
+        """Sigma of chain position ``i``: G^2 h (the ODE: the guidance weight beta h / 2)."""
         return float(self.variances[i])
 
     def noise_variance(self, i: int) -> float:

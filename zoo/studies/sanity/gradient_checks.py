@@ -8,7 +8,7 @@
   scaled or missing gradient, a detached path) is caught here, where attack checks only see that
   an attack does poorly.
 - ``recompute-replay``: the steps ``recompute`` rebuilds in its backward pass are the steps its
-  forward ran, exactly (:func:`zoo.models.purifier.replay_mismatch`).
+  forward ran, exactly (:func:`replay_mismatch`, through the purifier's step observer).
 
 The projection, unlike a cross-entropy that is ~0 on a confidently right example, has
 derivatives far above rounding. Finite differences run in float64 on a copy of the defense
@@ -25,7 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from ...running.draws import seeded_forward
-from ...models.purifier import GRAD_MODES, replay_mismatch
+from ...models.observer import StepRecord
+from ...models.purifier import GRAD_MODES, Purifier
 from .bench import Bench, record
 
 MARGIN = 0.01
@@ -119,6 +120,24 @@ def finite_differences(bench: Bench) -> dict:
     return record("finite-differences", flagged, why, dtype=str(dtype).removeprefix("torch."), step=h,
                   tolerance=tolerance, inputs=len(points), directions=len(directions), modes=rows,
                   relative_difference_to_first_mode=between)
+
+
+def replay_mismatch(purifier: Purifier, x: Tensor, generator: torch.Generator) -> list[float]:
+    """Does ``recompute`` rebuild the steps its forward ran? Per reverse step, the largest absolute
+    difference between the step's output in a real recompute-mode forward on pixels ``x`` (graph
+    free, as the recompute node runs it), seen by an observer, and the same step rebuilt with a
+    graph from its recorded input and noise (:meth:`Purifier.rebuild_step`: the guidance gradient
+    with ``create_graph=True``, as the backward replays it). All zeros: the replay is the forward,
+    so the gradient is taken at the chain the defense ran. The purifier is left as it was."""
+    records: list[StepRecord] = []
+    mode = purifier.grad_mode
+    purifier.grad_mode = "recompute"
+    try:
+        with purifier.observe(records.append), torch.enable_grad():
+            purifier(x.detach().clone().requires_grad_(True), generator)
+    finally:
+        purifier.grad_mode = mode
+    return [float((purifier.rebuild_step(r) - r.x_prev).abs().max()) for r in records]
 
 
 def recompute_replay(bench: Bench) -> dict:

@@ -89,7 +89,7 @@ def test_on_a_plain_classifier_it_is_pgd_eot():
     torch.testing.assert_close(a, PGDEOT(net, norm="Linf", eps=0.1, steps=3, eot=2)(x, y), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", ["diffattack"])
+@pytest.mark.parametrize("name", ["diffattack", "diffhammer"])
 def test_calls_match_a_real_run(name):
     """Images through the classifier in forward-only and in gradient calls, as the catalogue predicts."""
     model = tiny_model("none", t_star=3)

@@ -3,7 +3,8 @@ declarations the attack files register (:mod:`zoo.attacks.spec`).
 
 Registered here: ``pgd-eot`` and its loss variants ``pgd-eot-margin``, ``pgd-eot-dlr`` and
 label-aware twins ``pgd-eot-label[-<loss>]`` (:mod:`zoo.attacks.pgd_eot`); ``autoattack-<version>``
-and ``autoattack-<version>-label`` (:mod:`zoo.attacks.autoattack_catalogue`); ``stadv``, the
+and ``autoattack-<version>-label`` (:mod:`zoo.attacks.autoattack_catalogue`); ``diffattack`` and
+``diffattack-label`` (:mod:`zoo.attacks.diffattack`); ``diffhammer`` (:mod:`zoo.attacks.diffhammer`); ``stadv``, the
 spatial threat's attack (:mod:`zoo.attacks.stadv`). Every module of the ``zoo.attacks`` package is
 imported once on first use, so a new attack file registers itself; attacks of other packages
 register through the ``agdm_zoo.attacks`` entry-point group (each entry point names a module).

@@ -124,3 +124,55 @@ def test_pooled_results_repeat_and_do_not_depend_on_the_company(tmp_path):
     # each example's noise is its own: another pool size (other company at every step) gives the same records
     assert results(pooled(tmp_path, model, x, y, name="c", batch_size=3, **kw)) == results(first)
     assert results(pooled(tmp_path, model, x, y, name="d", batch_size=4, seed=1, **kw)) != results(first)
+
+
+ENTRY = "diffpure-tiny-mnist"  # a real zoo entry: stochastic purification, noise from generator=
+ARGS = ["--threat", "Linf", "--model", ENTRY, "--attack", "pgd-eot", "--n-examples", "6", "--batch-size", "2",
+        "--pgd-steps", "3", "--pgd-eot", "2", "--draws", "3", "--protocol", "anytime", "--eps", "0.3"]
+TABLES = (f"per_example_{ENTRY}_Linf.csv", "summary_Linf.csv")
+
+
+class Killed(BaseException):
+    """Stands in for a SIGKILL right after a journal write (no handler catches it)."""
+
+
+def journal_results(out) -> dict:
+    lines = (out / "journal" / f"{ENTRY}_Linf.jsonl").read_text().splitlines()[1:]
+    return {r["index"]: {k: v for k, v in r.items() if k not in ("seconds", "_check")} for r in map(json.loads, lines)}
+
+
+def test_a_killed_pooled_run_resumes_to_the_uninterrupted_tables(tmp_path, monkeypatch):
+    from helpers import benchmark_cli
+    from zoo.running import journal as journal_module
+    from zoo.running import pool as pool_module
+
+    cli = benchmark_cli()
+    reference = tmp_path / "reference"
+    assert cli.main([*ARGS, "--out", str(reference)]) == 0
+    expected = journal_results(reference)
+    assert len(expected) == 6 and {r["calls"]["gradient"] for r in expected.values()} != {3 * 2}  # some stopped early
+
+    real, writes = journal_module.Journal.append, []
+
+    def append_then_die(self, records):
+        real(self, records)
+        writes.append(len(records))
+        if len(writes) == 2:
+            raise Killed
+
+    out = tmp_path / "killed"
+    with monkeypatch.context() as patch:
+        patch.setattr(journal_module.Journal, "append", append_then_die)
+        with pytest.raises(Killed):
+            cli.main([*ARGS, "--out", str(out)])
+    kept = journal_results(out)
+    assert 0 < len(kept) < 6
+
+    entered: list[int] = []
+    enter = pool_module.Pool.enter
+    monkeypatch.setattr(pool_module.Pool, "enter", lambda self, x, y, idx: entered.extend(idx) or enter(self, x, y, idx))
+    assert cli.main([*ARGS, "--out", str(out), "--resume"]) == 0
+    assert sorted(entered) == sorted(set(range(6)) - set(kept))  # only the unfinished are recomputed
+    assert journal_results(out) == expected
+    for name in TABLES:
+        assert (out / name).read_text() == (reference / name).read_text(), name

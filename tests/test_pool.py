@@ -151,6 +151,13 @@ def test_a_killed_pooled_run_resumes_to_the_uninterrupted_tables(tmp_path, monke
     assert cli.main([*ARGS, "--out", str(reference)]) == 0
     expected = journal_results(reference)
     assert len(expected) == 6 and {r["calls"]["gradient"] for r in expected.values()} != {3 * 2}  # some stopped early
+    cost = json.loads((reference / "provenance_Linf.json").read_text())["attack_costs"][ENTRY]["pgd-eot"]
+    spent = sum(r["calls"]["gradient"] for r in expected.values()) / 6
+    assert cost["protocol"] == "anytime" and cost["calls_per_example"]["gradient"] == pytest.approx(spent, abs=0.01)
+    assert cost["final_calls_per_example"] == {"gradient": 3 * 2, "forward": 2 * 3}
+    assert cost["gradient_saved"] == pytest.approx(1 - spent / 6, abs=1e-3)
+    assert cost["confirmed"] == sum(r["broken_at"] is not None and r["broken_at"] < 3 for r in expected.values())
+    assert "candidate breaks from the EOT samples confirmed" in (reference / "results_Linf.md").read_text()
 
     real, writes = journal_module.Journal.append, []
 

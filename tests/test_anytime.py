@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from zoo.attacks import PGDEOT
-from zoo.running.draws import broken_by_draws
+from zoo.models.noise import draw_normal
 from zoo.running.journal import Journal
 from zoo.running.loop import run_attacks
 from zoo.reporting import curves, metrics
@@ -39,23 +39,11 @@ STARTS = torch.tensor([0.45, 0.15, 0.0, 0.6], dtype=torch.float64).view(-1, 1, 1
 LABELS = torch.zeros(4, dtype=torch.long)
 
 
-@pytest.mark.parametrize("metric", ["vote", "worst"])
-def test_an_example_broken_at_iteration_j_is_not_attacked_after_j(metric):
-    model = Threshold()
-    attack = PGDEOT(model, norm="Linf", eps=0.45, steps=10, eot=3, step_size=0.1)
-    x_adv, broken_at, preds = attack.anytime(STARTS, LABELS, lambda x, y: broken_by_draws(model, x, y, 5, metric))
-    assert broken_at == [1, 4, None, 0]
-    # gradient calls: one per iteration, holding eot copies of each example still attacked
-    assert model.gradient_rows == [3 * 3] + [2 * 3] * 3 + [1 * 3] * 6
-    # judging: the start (4 examples) and every iterate of the examples attacked, 5 draws each
-    assert model.forward_rows == 5 * (4 + sum(rows // 3 for rows in model.gradient_rows))
-    # the breaking iterate is kept: one step for the first, four for the second, the rest go on
-    assert x_adv.flatten().tolist() == pytest.approx([0.55, 0.55, 0.45, 0.6])
-    assert preds.shape == (4, 5) and preds[:, 0].tolist() == [1, 1, 0, 1]
-
+def test_the_final_protocol_spends_the_whole_budget():
+    """(The anytime pool's calls: tests/test_pool.py.)"""
     final_model = Threshold()
     final = PGDEOT(final_model, norm="Linf", eps=0.45, steps=10, eot=3, step_size=0.1)(STARTS, LABELS)
-    assert final_model.gradient_rows == [4 * 3] * 10  # the final protocol spends the whole budget
+    assert final_model.gradient_rows == [4 * 3] * 10
     assert final.flatten().tolist() == pytest.approx([0.9, 0.6, 0.45, 1.0])
 
 
@@ -119,16 +107,17 @@ class SeededNoisyLinear(NoisyLinear):
 
     def forward(self, x, generator=None):
         if not torch.is_grad_enabled():
-            self.judged_with.append(None if generator is None else generator.initial_seed())
-        noise = torch.randn(x.shape, generator=generator)
+            rows = getattr(generator, "generators", [generator])  # RowGenerators: one per row
+            self.judged_with += list(dict.fromkeys(None if g is None else g.initial_seed() for g in rows))
+        noise = draw_normal(x.shape, generator, dtype=x.dtype)
         z = ((x + self.sigma * noise - 0.5) * self.w).flatten(1).sum(1)
         return torch.stack([z, -z], dim=1)
 
 
 def test_anytime_verdicts_draw_from_generators_of_their_own(tmp_path):
-    """Every judged iterate is purified with its own generator (run seed, batch, iteration), never
-    the global RNG the attack's EOT samples come from; so the verdicts do not move with the
-    attack's random numbers."""
+    """Every judged iterate of every example is purified with its own generator (run seed, attack,
+    example, iteration), never the global RNG; so the verdicts do not move with the attack's random
+    numbers or with the other examples of the pool."""
     def judged(attack_noise_seed):
         model = SeededNoisyLinear()
         x = torch.full((6, 1, 8, 8), 0.5) + 0.1 * model.w

@@ -9,6 +9,7 @@ from torch import nn
 
 from zoo.attacks import autoattack_catalogue as aa_catalogue, calls as calls_module, catalogue
 from zoo.running import estimate as est
+from zoo.running import costs
 from zoo.attacks import PGDEOT
 from zoo.attacks.autoattack import AutoAttackEval
 from zoo.running.settings import Settings
@@ -181,16 +182,21 @@ def test_cli_estimate_prints_and_runs_nothing(monkeypatch, capsys):
 
 
 def test_anytime_judging_is_counted_and_matches_a_run_that_breaks_nothing(tmp_path):
-    """Under the anytime protocol every PGD+EOT iterate is judged by K draws; with nothing broken
-    (no early stop) the estimate's upper bound is the exact count."""
+    """Under the anytime protocol the estimate assumes a break curve (and says so); with a curve of
+    nothing broken (no early stop) it is the exact count of a run that breaks nothing, the final
+    protocol's: the pool's verdicts come from the EOT samples, at no extra call."""
     from zoo.running.journal import Journal
     from zoo.running.loop import run_attacks
 
     s = settings(attacks=("pgd-eot",), n=2, draws=3)
     s = Settings(**{**s.__dict__, "protocol": "anytime", "stop_on": "vote"})
     entry = parse_registry(tiny_entry_dict("none", t_star=6))["tiny"]
-    (pgd,) = est.estimate_entry(entry, s, est.Probe(forward=1.0, gradient=1.0, note="fixed"))
-    assert pgd.upper_bound and pgd.calls.forward == 3 * (s.pgd_steps + 2)
+    probe = est.Probe(forward=1.0, gradient=1.0, note="fixed")
+    (assumed,) = est.estimate_entry(entry, s, probe)
+    (pgd,) = est.estimate_entry(entry, s, probe, curve=costs.NOTHING_BROKEN)
+    assert assumed.assumed and assumed.calls.gradient < pgd.calls.gradient == s.pgd_steps * s.pgd_eot
+    assert pgd.calls.forward == 2 * 3
+    assert "(assumed curve)" in est.format_estimates([assumed], {"tiny": probe}, torch.device("cpu"))
 
     model = AlwaysRight()
     attack = PGDEOT(model, norm="Linf", eps=0.1, steps=s.pgd_steps, eot=s.pgd_eot)

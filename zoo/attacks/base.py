@@ -109,21 +109,23 @@ class Attack(abc.ABC):
         of ``grad``, then projected back into the ball around ``x`` (:meth:`project`)."""
         return self.project(x_adv + step_size * self.direction(grad), x)
 
-    def random_point(self, x: Tensor) -> Tensor:
+    def random_point(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """A uniformly random point of the eps-ball around each input, clamped to [0, 1]: the
-        random start. Drawn on the CPU from the attack's generator, so it is the same on any device."""
+        random start. Drawn on the CPU from the attack's generator (or ``generator``, a CPU one),
+        so it is the same on any device."""
         shape, dtype = x.shape, x.dtype
+        generator = self.generator if generator is None else generator
         if self.norm == "Linf":
-            delta = (2 * torch.rand(shape, generator=self.generator, dtype=dtype) - 1) * self.eps
+            delta = (2 * torch.rand(shape, generator=generator, dtype=dtype) - 1) * self.eps
         else:
-            direction = torch.randn(shape, generator=self.generator, dtype=dtype)
-            u = torch.rand(shape[0], generator=self.generator, dtype=dtype).view(-1, *([1] * (x.dim() - 1)))
+            direction = torch.randn(shape, generator=generator, dtype=dtype)
+            u = torch.rand(shape[0], generator=generator, dtype=dtype).view(-1, *([1] * (x.dim() - 1)))
             radius = self.eps * u ** (1.0 / x[0].numel())  # uniform in the ball, not on its shell
             delta = direction / batch_norms(direction).clamp_min(1e-12) * radius
         return self.project(x + delta.to(x.device), x)
 
     def eot_gradient(self, x_adv: Tensor, y: Tensor, samples: int, loss_fn: LossFn,
-                     eot_batch: int | None = None) -> Tensor:
+                     eot_batch: int | None = None, generator=None, sink: list | None = None) -> Tensor:
         """Expectation over transformation: the mean over ``samples`` stochastic forward passes of
         the input gradient of ``loss_fn(model(x_adv), y)``, one gradient per example.
 
@@ -131,6 +133,13 @@ class Attack(abc.ABC):
         cost one batched pass instead of ``samples`` small ones; ``eot_batch`` caps ``k`` (samples
         per forward) to bound memory, default all ``samples`` at once. ``loss_fn`` must sum over
         examples, so an example's gradient does not depend on how many others share the batch.
+
+        ``generator`` (default: the model's own noise, torch's global RNG for a zoo model) is passed
+        to the model as ``generator=``, repeated with the batch when it is a
+        :class:`~zoo.models.noise.RowGenerators` (each example's samples from its own generator).
+        ``sink``: a list that receives each forward call's logits, detached, as
+        samples x N x classes: the EOT samples are a verdict on ``x_adv`` at no extra model call
+        (the anytime protocol's candidates, :mod:`zoo.running.pool`).
         """
         if samples < 1 or (eot_batch is not None and eot_batch < 1):
             raise ValueError(f"samples and eot_batch must be >= 1, got {samples} and {eot_batch}")
@@ -138,15 +147,22 @@ class Attack(abc.ABC):
         total = torch.zeros_like(x_adv)
         with torch.enable_grad():
             for start in range(0, samples, chunk):
-                total += self._summed_gradient(x_adv, y, min(chunk, samples - start), loss_fn)
+                total += self._summed_gradient(x_adv, y, min(chunk, samples - start), loss_fn, generator, sink)
         return total / samples
 
-    def _summed_gradient(self, x_adv: Tensor, y: Tensor, k: int, loss_fn: LossFn) -> Tensor:
+    def _summed_gradient(self, x_adv: Tensor, y: Tensor, k: int, loss_fn: LossFn, generator=None,
+                         sink: list | None = None) -> Tensor:
         """The sum over ``k`` noise draws of each example's gradient, from one forward call
         (autograd sums the repeats' gradients back onto ``x``)."""
         x = x_adv.detach().requires_grad_(True)
         model = self.model if self.attacker is None else self.attacker
-        logits = model(x.repeat(k, *([1] * (x.dim() - 1))))
+        batch = x.repeat(k, *([1] * (x.dim() - 1)))
+        if generator is None:
+            logits = model(batch)
+        else:
+            logits = model(batch, generator=generator.repeat(k) if hasattr(generator, "repeat") else generator)
+        if sink is not None:
+            sink.append(logits.detach().view(k, len(x), -1))
         return torch.autograd.grad(loss_fn(logits, y.repeat(k)), x)[0]
 
     @staticmethod

@@ -76,9 +76,11 @@ class AttackLoss:
     def name(self) -> str:
         return self.loss
 
-    def gradient(self, attack, x_adv: Tensor, y: Tensor, samples: int, eot_batch: int | None) -> Tensor:
-        """The EOT mean gradient of the loss at ``x_adv`` (``attack``: an :class:`~zoo.attacks.Attack`)."""
-        return attack.eot_gradient(x_adv, y, samples, self.fn, eot_batch)
+    def gradient(self, attack, x_adv: Tensor, y: Tensor, samples: int, eot_batch: int | None,
+                 generator=None, sink: list | None = None) -> Tensor:
+        """The EOT mean gradient of the loss at ``x_adv`` (``attack``: an :class:`~zoo.attacks.Attack`);
+        ``generator`` and ``sink`` as in :meth:`~zoo.attacks.Attack.eot_gradient`."""
+        return attack.eot_gradient(x_adv, y, samples, self.fn, eot_batch, generator, sink)
 
 
 def check_label_term(label_net: nn.Module | None, weight: float, what: str, plain: str) -> float:
@@ -118,8 +120,9 @@ class LabelAwareLoss(AttackLoss):
             loss = self.weight * self.fn(self.label_net(x), y)
             return torch.autograd.grad(loss, x)[0]
 
-    def gradient(self, attack, x_adv: Tensor, y: Tensor, samples: int, eot_batch: int | None) -> Tensor:
-        return super().gradient(attack, x_adv, y, samples, eot_batch) + self.label_gradient(x_adv, y)
+    def gradient(self, attack, x_adv: Tensor, y: Tensor, samples: int, eot_batch: int | None,
+                 generator=None, sink: list | None = None) -> Tensor:
+        return super().gradient(attack, x_adv, y, samples, eot_batch, generator, sink) + self.label_gradient(x_adv, y)
 
 
 def label_network(model: nn.Module) -> nn.Module | None:

@@ -1,8 +1,6 @@
 """PGD with expectation over transformation (EOT), as Lee & Kim (2023) evaluate purification defenses."""
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import Tensor, nn
 
@@ -12,10 +10,6 @@ from .losses import LABEL_WEIGHT, LOSSES, AttackLoss, check_loss, label_aware_lo
 from .spec import AttackSpec, register
 
 LINF_STEP_SIZE = 0.007  # Lee & Kim's step for Linf (with eps = 8/255 on CIFAR-10)
-
-Judge = Callable[[Tensor, Tensor], "tuple[Tensor, Tensor]"]
-"""``judge(x_adv, y) -> (broken, preds)``: which examples an iterate breaks (N bool) and the
-predictions the verdict rests on (N x K long, CPU); see :meth:`PGDEOT.anytime`."""
 
 
 class PGDEOT(Attack):
@@ -31,8 +25,8 @@ class PGDEOT(Attack):
     where P projects onto the eps-ball of ``norm`` around the clean input and clamps to [0, 1]
     after every step. As in the paper, the attack starts at x (unless ``random_start``) and returns
     the FINAL iterate, not the best one seen: the purified prediction is itself random, so "best"
-    would be judged on one noise draw. :meth:`anytime` instead judges every iterate with a given
-    verdict (K draws) and stops attacking an example at its first breaking iterate.
+    would be judged on one noise draw. The anytime protocol (:mod:`zoo.running.pool`) instead
+    judges every iterate and stops attacking an example at its first confirmed breaking iterate.
 
     Args:
         model: ``model(x) -> logits``; a zoo ``DefendedClassifier`` or any ``nn.Module``.
@@ -73,44 +67,27 @@ class PGDEOT(Attack):
         self.eot_batch = eot_batch
         self.loss = loss or AttackLoss()
 
+    iterates = True
+    """Its iterates can be judged one by one: the anytime protocol runs it in the attack loop's pool
+    (:mod:`zoo.running.pool`), through :meth:`start` and :meth:`step`."""
+
     def perturb(self, x: Tensor, y: Tensor) -> Tensor:
-        x_adv = self.random_point(x) if self.random_start else x.clone()
+        x_adv = self.start(x)
         for _ in range(self.steps):
             x_adv = self.step(x_adv, x, y)
         return x_adv
 
-    def step(self, x_adv: Tensor, x: Tensor, y: Tensor) -> Tensor:
-        """One PGD+EOT iteration from ``x_adv`` (the ball is around ``x``)."""
-        grad = self.loss.gradient(self, x_adv, y, self.eot, self.eot_batch)
+    def start(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The first iterate: ``x`` itself, or with ``random_start`` a random point of the ball
+        (from ``generator``, a CPU one, default the attack's own)."""
+        return self.random_point(x, generator) if self.random_start else x.clone()
+
+    def step(self, x_adv: Tensor, x: Tensor, y: Tensor, generator=None, sink: list | None = None) -> Tensor:
+        """One PGD+EOT iteration from ``x_adv`` (the ball is around ``x``); ``generator`` (the
+        purification noise) and ``sink`` (receives the EOT logits at ``x_adv``) as in
+        :meth:`~zoo.attacks.Attack.eot_gradient`."""
+        grad = self.loss.gradient(self, x_adv, y, self.eot, self.eot_batch, generator, sink)
         return self.ascend(x_adv, x, grad, self.step_size)
-
-    def anytime(self, x: Tensor, y: Tensor, judge: Judge) -> tuple[Tensor, list[int | None], Tensor]:
-        """The same iterations, each iterate judged as it is made (the anytime protocol, after
-        DiffHammer and DiffBreak): ``judge`` decides which examples the starting point (iteration
-        0) and every later iterate t break. A broken example keeps that iterate and is no longer
-        attacked, so the rest of its budget is saved; the others go on to the final iterate.
-
-        Returns the kept iterates (N x C x H x W), per example the iteration it broke at (``None``
-        if never) and the predictions of the verdict on each kept iterate (N x K, from ``judge``).
-        """
-        self._check(x, y)
-        x, y = x.detach(), y.detach()
-        x_adv = self.random_point(x) if self.random_start else x.clone()
-        broken, preds = judge(x_adv, y)
-        broken_at: list[int | None] = [0 if b else None for b in broken.tolist()]
-        active = torch.nonzero(~broken.to(x.device)).flatten()
-        for t in range(1, self.steps + 1):
-            if active.numel() == 0:
-                break
-            iterate = self.step(x_adv[active], x[active], y[active]).detach()
-            x_adv[active] = iterate
-            broken, verdict = judge(iterate, y[active])
-            preds[active.cpu()] = verdict
-            broken = broken.to(x.device)
-            for i in active[broken].tolist():
-                broken_at[i] = t
-            active = active[~broken]
-        return x_adv, broken_at, preds
 
 
 # ------------------------------------------------------------------------------ in the catalogue

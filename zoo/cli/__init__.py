@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from ..common.threads import configure_threads, take_threads_flag
+
 # command -> (module under zoo.cli, one line for the overview)
 COMMANDS = {
     "benchmark": ("benchmark", "attack entries (AutoAttack, PGD+EOT) and write the leaderboard tables"),
@@ -37,14 +39,24 @@ def overview() -> argparse.ArgumentParser:
     listing = "\n".join(f"  {name:17s} {summary}" for name, (_, summary) in COMMANDS.items())
     p = argparse.ArgumentParser(prog="agdm-zoo", formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="agdm-zoo: a model zoo for diffusion-based adversarial purification.",
-                                epilog=f"commands:\n{listing}\n\n'agdm-zoo <command> --help' shows a command's options.")
+                                epilog=f"commands:\n{listing}\n\n'agdm-zoo <command> --help' shows a command's options. "
+                                       "Every command takes --threads N (CPU threads; default 1, or "
+                                       "AGDM_ZOO_THREADS).")
     p.add_argument("command", choices=list(COMMANDS), metavar="command", help="the command to run (listed below)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``argv[0]``'s command with the rest of ``argv``; its exit status is returned."""
+    """Run ``argv[0]``'s command with the rest of ``argv``; its exit status is returned. First the
+    CPU threads are chosen (:mod:`zoo.common.threads`: one by default; ``--threads N`` anywhere in
+    ``argv``, or ``AGDM_ZOO_THREADS``, overrides it)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv, threads = take_threads_flag(argv)
+        configure_threads(threads)
+    except ValueError as err:
+        print(f"agdm-zoo: error: {err}", file=sys.stderr)
+        return 2
     if argv and argv[0] in COMMANDS:
         module = importlib.import_module(f"{__name__}.{COMMANDS[argv[0]][0]}")
         return module.main(argv[1:], prog=f"agdm-zoo {argv[0]}") or 0

@@ -40,6 +40,7 @@ from .defended import DefendedClassifier
 from .diffusion import ReverseProcess
 from .guidance import GuidanceContext, GuidanceTerms
 from .observer import Observer, StepRecord
+from .noise import draw_normal
 from .recompute import RecomputedChain
 from .spaces import to_model_space, to_pixels
 
@@ -162,7 +163,7 @@ class Purifier(nn.Module):
         return RecomputedChain.apply(x_start, reference, self, labels, generator, r)
 
     def _noise(self, like: Tensor, generator: torch.Generator | None) -> Tensor:
-        return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+        return draw_normal(like.shape, generator, device=like.device, dtype=like.dtype)
 
     def _step_noise(self, like: Tensor, i: int, generator: torch.Generator | None) -> Tensor | None:
         """The standard normal noise step ``i`` adds, or ``None`` on a step without noise (the DDPM

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..common.wording import ABLATION_LABEL
 from .attack_info import legend, ordered, recorded
+from .costs import cost_lines
 from .metrics import HEADLINES, METRICS, WORST_CASE
 
 METRIC_TEXT = {"vote": "majority vote over K independent purifications (a tied vote counts as wrong)",
@@ -51,9 +52,11 @@ def protocol_line(provenance: Mapping[str, Any]) -> str:
     """How the adversarial input of each example was chosen (the run's ``protocol``)."""
     protocol = provenance.get("protocol")
     if protocol == "anytime":
-        return ("Protocol: anytime (PGD+EOT: every iterate judged by K purifications with the headline metric; "
-                "an example is broken at the first iterate judged wrong, that iterate is kept and the example "
-                "is no longer attacked). Other attacks: their final output.")
+        return ("Protocol: anytime (PGD+EOT, every loss, plain or label-aware: the EOT samples of each gradient "
+                "judge the iterate at no extra call; an iterate they judge wrong by the headline metric is "
+                "confirmed by K fresh purifications, and the first confirmed one is kept, reported with those K "
+                "predictions, and its example no longer attacked; an example never confirmed is judged by K "
+                "fresh purifications at its final iterate). Other attacks (AutoAttack, StAdv): their final output.")
     if protocol == "final":
         return "Protocol: final iterate (Lee & Kim): each attack's final output, judged by K fresh purifications."
     return "Protocol: not recorded."
@@ -182,7 +185,7 @@ def markdown_table(summary: pd.DataFrame, provenance: Mapping[str, Any], headlin
                 f"Threat: {threat}, eps = {format_eps(threat, eps)}; n = {_counts(worst['n'])} examples under "
                 f"every attack (per attack: {_counts(per_attack['n'], 'attack or model')}); "
                 f"K = {k} purifications per example.", ""]
-        out += _budget_lines(provenance) + ["", protocol_line(provenance), ""]
+        out += _budget_lines(provenance) + ["", protocol_line(provenance), ""] + cost_lines(provenance)
         out += _paragraphs(gradient_line(provenance), legend(attacks, recorded(provenance)))
         if provenance.get("autoattack") and any(a.startswith("autoattack") for a in attacks):
             out += [f"AutoAttack columns: {provenance['autoattack']}.", ""]

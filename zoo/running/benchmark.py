@@ -28,6 +28,7 @@ from ..models.speed import check_levers
 from ..registry.resolve import applicable_overrides, as_entry, with_overrides
 from ..registry.schema import Entry
 from ..reporting.files import write_outputs
+from .costs import measured_costs
 from .loop import collect_records, evaluate_entry
 from .own_defense import own_defense
 from .protocol import Protocol, protocol_of
@@ -160,7 +161,8 @@ def run_record(settings, records: list[dict], protocol: Protocol, *, device, wal
     whole, every entry's settings and budget, each entry's attacker gradient, what reporting needs
     of each attack (:func:`~zoo.attacks.catalogue.describe`), AutoAttack's departure note where it
     ran, and from the records (all invocations, resumed and sharded ones included) the attack
-    time, grad modes and speed levers they were made with."""
+    time, what each attack cost per example (:func:`~zoo.running.costs.measured_costs`: model calls
+    and seconds, beside the final protocol's calls), grad modes and speed levers."""
     record = provenance(torch.device(device) if device else default_device(), seed=protocol.seed,
                         settings=[s.spec() for s in settings],
                         reduced_budget=any(s.reduced for s in settings),
@@ -175,6 +177,7 @@ def run_record(settings, records: list[dict], protocol: Protocol, *, device, wal
     if any(autoattack_version(a) for a in protocol.attacks):
         record["autoattack"] = DEPARTURE_NOTE
     record["attack_seconds_all_runs"] = round(sum(r.get("seconds", 0.0) for r in records), 1)
+    record["attack_costs"] = measured_costs(settings, records)
     record["grad_modes"] = sorted({r.get("grad_mode", "exact") for r in records})
     record["speed_levers"] = sorted({"+".join(r.get("levers", [])) or "none" for r in records})
     return record

@@ -32,6 +32,10 @@ guidance on or off (G = 1 or 0):
   per PGD+EOT step, and alongside every AutoAttack gradient call (a Jacobian: one forward and a
   backward per class); it is the guidance net, or the classifier where it gives the label.
 * StAdv: as PGD+EOT, steps x EOT gradient calls (the bilinear warp costs no network evaluation).
+* the anytime protocol (:mod:`zoo.running.costs`): PGD+EOT's gradient calls as an ASSUMED break
+  curve predicts them (how many examples break and how early is not known before the run; the
+  estimate says so), its K-draw confirmations in place of the final verdict; the run's provenance
+  records what was really spent.
 * AutoAttack's calls include its repeated-draw decisions (:mod:`zoo.attacks.least_robust`): every
   gradient-free forward is made R times (R = 5), see the catalogue's docstrings.
 
@@ -49,14 +53,14 @@ import torch
 
 from ..attacks.autoattack_catalogue import check_calls
 from ..attacks.calls import ModelCalls
-from ..attacks.catalogue import attack_calls, autoattack_version, spec
+from ..attacks.catalogue import autoattack_version, spec
 from ..attacks.gradients import attacker_model
 from ..models.factory import diffusion_for
 from ..models.purifier import RUNS_PER_STEP
 from ..models.speed import lever_flags
 from ..registry.resolve import with_overrides
 from ..registry.schema import Entry
-from .draws import redraw_calls
+from .costs import ASSUMED, BreakCurve, anytime_calls, final_calls
 
 PROBE_MAX_BATCH = 8
 """The probe's batch is the run's, up to this: enough to amortise per-call overheads, small enough
@@ -219,6 +223,7 @@ class Estimate:
     evals: NetworkEvals  # per example
     seconds: float  # all examples
     upper_bound: bool
+    assumed: bool = False  # anytime: predicted from an assumed break curve
 
 
 def label_term_evals(entry: Entry, attack: str, calls: ModelCalls, pgd_steps: int) -> NetworkEvals:
@@ -239,22 +244,15 @@ def label_term_evals(entry: Entry, attack: str, calls: ModelCalls, pgd_steps: in
     return NetworkEvals(guidance_forward=forward, guidance_backward=backward)
 
 
-def anytime_judging_calls(settings) -> ModelCalls:
-    """What the anytime protocol adds per example to a PGD+EOT attack: its start and each of its
-    iterates judged by K purifications instead of only the final one (K forwards per iterate). An
-    upper bound: an example judged broken is neither attacked nor judged again, which saves its
-    remaining gradient calls; how many that saves depends on the defense, so it is not guessed."""
-    return ModelCalls(forward=settings.draws * settings.pgd_steps)
-
-
-def estimate_entry(entry: Entry, settings, probe_result: Probe, grad_mode: str = "exact") -> list[Estimate]:
-    """Estimates for every attack of ``settings`` (a :class:`zoo.running.settings.Settings`) on ``entry``."""
+def estimate_entry(entry: Entry, settings, probe_result: Probe, grad_mode: str = "exact",
+                   curve: BreakCurve = ASSUMED) -> list[Estimate]:
+    """Estimates for every attack of ``settings`` (a :class:`zoo.running.settings.Settings`) on
+    ``entry``; under the anytime protocol an attack with iterates is predicted from ``curve``, an
+    assumed break curve (:func:`~zoo.running.costs.anytime_calls`)."""
     out = []
     for attack in settings.attacks:
-        calls = attack_calls(attack, settings) + redraw_calls(settings.draws)
         judged = settings.protocol == "anytime" and spec(attack).anytime
-        if judged:
-            calls = calls + anytime_judging_calls(settings)
+        calls = anytime_calls(attack, settings, curve) if judged else final_calls(attack, settings)
         seconds = settings.n_examples * probe_result.seconds(calls, entry.num_classes)
         version = autoattack_version(attack)
         if version is not None:
@@ -264,7 +262,7 @@ def estimate_entry(entry: Entry, settings, probe_result: Probe, grad_mode: str =
         evals = (network_evals(calls, entry, grad_mode, settings.attacker_grad, settings.surrogate)
                  + label_term_evals(entry, attack, calls, settings.pgd_steps))
         out.append(Estimate(entry.name, attack, settings.n_examples, calls, evals, seconds,
-                            version is not None or judged))
+                            version is not None, judged))
     return out
 
 
@@ -287,14 +285,16 @@ def format_estimates(estimates: list[Estimate], probes: dict[str, Probe], device
     total = 0.0
     for e in estimates:
         calls = e.calls.gradient + e.calls.jacobian
-        mark = " (upper bound)" if e.upper_bound else ""
+        mark = " (assumed curve)" if e.assumed else " (upper bound)" if e.upper_bound else ""
         lines.append(f"{e.model:24s} {e.attack:25s} {e.n_examples:5d} {e.calls.forward:10d} {calls:10d} "
                      f"{e.evals.unet_forward:10d} {e.evals.unet_backward:10d} {e.evals.guidance_forward:10d} "
                      f"{e.evals.guidance_backward:10d} {e.evals.guidance_double_backward:11d} "
                      f"{human(e.seconds):>10s}{mark}")
         total += e.seconds
     lines += ["", f"expected wall time: about {human(total)} (upper bounds: AutoAttack skips examples it has "
-                  "broken; the anytime protocol stops attacking them)"]
+                  "broken)"]
+    if any(e.assumed for e in estimates):
+        lines.append(f"anytime rows: {ASSUMED.describe()}; the run records the calls it really spent")
     return "\n".join(lines)
 
 

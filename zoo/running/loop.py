@@ -3,16 +3,17 @@ clean and adversarial, journaled batch by batch; and one entry's run of it (its 
 model and attacks), and every record of a run read back from its journals.
 
 Two protocols (:data:`~zoo.running.settings.PROTOCOLS`): ``final`` judges each attack's final
-output by K fresh purifications (Lee & Kim); ``anytime`` lets an attack that can (PGD+EOT,
-:meth:`~zoo.attacks.PGDEOT.anytime`) judge every iterate by K purifications and stop attacking an
-example at its first breaking iterate, whose K predictions become the record's ``adv_preds``.
-Anytime records also hold ``broken_at`` (that iteration, 0 for the starting point, ``None`` if
-never broken) and ``steps`` (the attack's iteration budget), from which robust accuracy per
-iteration follows. Attacks without ``anytime`` run as under ``final``.
+output by K fresh purifications (Lee & Kim), batch by batch; ``anytime`` runs an attack that can
+(PGD+EOT with any loss, plain or label-aware: ``iterates``) in a pool of ``batch_size`` examples in
+flight (:mod:`zoo.running.pool`): the EOT samples of every gradient find candidate breaks at no
+extra call, K fresh draws confirm them, a confirmed example stops and leaves, the next takes its
+slot. Anytime records also hold ``broken_at`` (the kept iterate, 0 for the starting point,
+``None`` if never broken), ``steps`` (the attack's budget), ``candidates`` (K-draw confirmations
+tried) and ``calls`` (model calls spent on the example), from which robust accuracy per iteration
+and the savings follow. Attacks without iterates (AutoAttack, StAdv) run as under ``final``.
 """
 from __future__ import annotations
 
-import itertools
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,8 @@ from ..registry.schema import Entry
 from ..scoring.verdicts import DEFAULT, check_metric, robust_correct
 from .journal import Journal
 from .settings import Settings
-from .draws import broken_by_draws, redraw_predictions
+from .draws import redraw_predictions
+from .pool import Finished, Pool
 from .shards import batch_seed, redraw_seed, shard_batches
 
 
@@ -49,7 +51,7 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
     random subsets.
 
     ``protocol`` ``anytime`` with ``stop_on`` (``vote`` or ``worst``) judges the iterates of attacks
-    that have an ``anytime`` method (see the module docstring). The progress bar shows robust
+    with iterates in a pool (see the module docstring). The progress bar shows robust
     accuracy so far by the run's ``headline`` (default ``stop_on``, else the vote), scored as the
     leaderboard scores it (:func:`zoo.scoring.verdicts.robust_correct`).
 
@@ -61,6 +63,12 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
     done = journal.done()
     tally = {"batches": 0, "examples": 0, "recorded": 0}
     for a, (name, attack) in enumerate(attacks.items()):
+        if protocol == "anytime" and getattr(attack, "iterates", False):
+            pooled = run_pool(model, x, y, name, a, attack, journal, done, seed=seed, draws=draws, stop_on=stop_on,
+                              batch_size=batch_size, shard=shard, progress=progress, record_fields=record_fields,
+                              test_indices=test_indices, headline=headline)
+            tally = {key: tally[key] + pooled[key] for key in tally}
+            continue
         todo = [(b, idx) for b, idx in shard_batches(len(x), batch_size, shard)
                 if not all((name, i) in done for i in idx)]
         bar = tqdm(todo, desc=name, disable=not progress, unit="batch")
@@ -69,20 +77,14 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
             started = time.perf_counter()
             torch.manual_seed(batch_seed(seed, a, b))
             xb, yb = x[list(idx)].to(device), y[list(idx)].to(device)
-            extra = [{} for _ in idx]
-            if protocol == "anytime" and hasattr(attack, "anytime"):
-                _, broken_at, adv = attack.anytime(xb, yb, iterate_judge(model, draws, stop_on, seed, a, b))
-                clean = redraw_predictions(model, xb, draws, seed=redraw_seed(seed, a, b, adversarial=False))
-                extra = [{"broken_at": b, "steps": attack.steps} for b in broken_at]
-            else:
-                x_adv = attack(xb, yb)
-                clean = redraw_predictions(model, xb, draws, seed=redraw_seed(seed, a, b, adversarial=False))
-                adv = redraw_predictions(model, x_adv, draws, seed=redraw_seed(seed, a, b, adversarial=True))
+            x_adv = attack(xb, yb)
+            clean = redraw_predictions(model, xb, draws, seed=redraw_seed(seed, a, b, adversarial=False))
+            adv = redraw_predictions(model, x_adv, draws, seed=redraw_seed(seed, a, b, adversarial=True))
             seconds = (time.perf_counter() - started) / len(idx)
             missing = [(j, i) for j, i in enumerate(idx) if (name, i) not in done]
             journal.append([{**(record_fields or {}), "attack": name, "index": i, "seconds": round(seconds, 3),
                              "test_index": i if test_indices is None else int(test_indices[i]), "label": int(yb[j]),
-                             "clean_preds": clean[j].tolist(), "adv_preds": adv[j].tolist(), **extra[j]}
+                             "clean_preds": clean[j].tolist(), "adv_preds": adv[j].tolist()}
                             for j, i in missing])
             tally["batches"] += 1
             tally["examples"] += len(idx)
@@ -93,16 +95,29 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
     return tally
 
 
-def iterate_judge(model: nn.Module, draws: int, stop_on: str, seed: int, attack_index: int, batch_index: int):
-    """The anytime protocol's verdict on each iterate of one (attack, batch): ``draws``
-    purifications from a generator of their own per iterate (:func:`redraw_seed` with the
-    iteration), so the verdicts share no random numbers with the attack or with each other."""
-    iterations = itertools.count()
+def run_pool(model: nn.Module, x: Tensor, y: Tensor, name: str, a: int, attack, journal, done: set, *, seed: int,
+             draws: int, stop_on: str, batch_size: int, shard: tuple[int, int], progress: bool,
+             record_fields: dict | None, test_indices: list[int] | None, headline: str,
+             on_finish: Finished | None = None) -> dict[str, int]:
+    """The anytime protocol for one attack with iterates: the examples this shard owns and the
+    journal lacks, attacked in a :class:`~zoo.running.pool.Pool` of ``batch_size``, each record
+    journaled as its example finishes (``on_finish(record, x_kept)`` sees it with its kept input)."""
+    todo = [i for _, idx in shard_batches(len(x), batch_size, shard) for i in idx if (name, i) not in done]
+    pool = Pool(model, attack, attack_index=a, seed=seed, draws=draws, stop_on=stop_on, batch_size=batch_size,
+                test_indices=test_indices)
 
-    def judge(x_iterate: Tensor, y: Tensor):
-        return broken_by_draws(model, x_iterate, y, draws, stop_on,
-                               seed=redraw_seed(seed, attack_index, batch_index, True, next(iterations)))
-    return judge
+    def record(slot) -> dict:
+        outcome = slot.outcome
+        body = {**(record_fields or {}), "attack": name, "index": slot.index, "seconds": round(slot.seconds, 3),
+                "test_index": slot.test_index, "label": int(slot.y[0]), "clean_preds": slot.clean.tolist(),
+                "adv_preds": outcome["adv"].tolist(), "broken_at": outcome["broken_at"], "steps": attack.steps,
+                "candidates": slot.candidates, "calls": {"gradient": slot.gradient, "forward": slot.forward}}
+        if on_finish is not None:
+            on_finish(body, slot.x_adv)
+        return body
+
+    steps = pool.run(x, y, todo, journal.append, record, progress=progress, desc=name, headline=headline) if todo else 0
+    return {"batches": steps, "examples": len(todo), "recorded": len(todo)}
 
 
 def journal_path(out: Path, s: Settings, shard: tuple[int, int]) -> Path:

@@ -28,9 +28,9 @@ from ..scoring.verdicts import BINARY, METRICS
 from .settings import Settings
 
 JUDGES = ("final", "anytime")
-"""``final``: each attack's final output is judged (Lee & Kim). ``anytime``: attacks that can
-(PGD+EOT) judge every iterate with K draws and stop attacking an example at its first breaking
-iterate."""
+"""``final``: each attack's final output is judged (Lee & Kim). ``anytime``: attacks with iterates
+(PGD+EOT) run in a pool (:mod:`zoo.running.pool`) that judges every iterate by its EOT samples,
+confirms a break by K fresh draws and stops attacking that example."""
 BUDGET_FIELDS = tuple(f.name for f in dataclasses.fields(Budget))
 """What a protocol's ``budget`` may change of an entry's declared :class:`Budget`."""
 PUBLISHED = Budget()

@@ -26,6 +26,20 @@ def redraw_seed(seed: int, attack_index: int, batch_index: int, adversarial: boo
     return int(words.generate_state(1, np.uint64)[0] % (2**63))
 
 
+PURPOSES = {"start": 1, "eot": 2, "verdict": 3, "clean": 4}
+"""What an example's random numbers are for in the anytime pool (:func:`example_seed`)."""
+
+
+def example_seed(seed: int, attack_index: int, test_index: int, purpose: str, iteration: int = 0) -> int:
+    """The seed of one example's random numbers in the anytime pool (:mod:`zoo.running.pool`): its
+    random start, the EOT samples of its gradient at ``iteration``, the K draws judging that
+    iterate, or its clean K draws (:data:`PURPOSES`). Fixed by the run seed, the attack and the
+    example's place in the test set alone, never by which examples share its batch, so a refilled
+    pool, a resumed run and a shard draw the same numbers for it."""
+    words = np.random.SeedSequence([seed, attack_index, test_index, PURPOSES[purpose], iteration, 0x706F6F6C])
+    return int(words.generate_state(1, np.uint64)[0] % (2**63))
+
+
 def shard_batches(n_examples: int, batch_size: int, shard: tuple[int, int]) -> list[tuple[int, range]]:
     """(batch index, example indices) of the batches shard ``i`` of ``n`` owns (every n-th batch)."""
     i, n = shard

@@ -114,15 +114,17 @@ class DiffAttack(PGDEOT):
         self.purifier = chain_purifier(attacker)
         return super().with_attacker(attacker)
 
-    def step(self, x_adv: Tensor, x: Tensor, y: Tensor) -> Tensor:
-        """One iteration from ``x_adv``: the EOT gradient of the whole objective against clean ``x``."""
-        return self.ascend(x_adv, x, self.gradient(x_adv, x, y), self.step_size)
+    def step(self, x_adv: Tensor, x: Tensor, y: Tensor, generator=None, sink: list | None = None) -> Tensor:
+        """One iteration from ``x_adv``: the EOT gradient of the whole objective against clean ``x``
+        (``generator``, ``sink`` as :meth:`~zoo.attacks.pgd_eot.PGDEOT.step`'s, for the anytime pool)."""
+        return self.ascend(x_adv, x, self.gradient(x_adv, x, y, generator, sink), self.step_size)
 
-    def gradient(self, x_adv: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    def gradient(self, x_adv: Tensor, x: Tensor, y: Tensor, generator=None, sink: list | None = None) -> Tensor:
         """The EOT mean input gradient of L_cls + lambda * L_dev at ``x_adv`` (clean input ``x``): one
         batched forward and backward per EOT chunk, the chain's states observed on the way."""
         with self._observed() as records:
-            grad = self.eot_gradient(x_adv, y, self.eot, self._objective(records, x), self.eot_batch)
+            grad = self.eot_gradient(x_adv, y, self.eot, self._objective(records, x), self.eot_batch, generator,
+                                     sink)
         if isinstance(self.loss, LabelAwareLoss):  # its label term takes no EOT (see zoo.attacks.losses)
             grad = grad + self.loss.label_gradient(x_adv, y)
         return grad

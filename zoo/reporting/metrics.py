@@ -56,8 +56,8 @@ ACCURACIES = [f"{kind}_acc_{metric}" for metric in METRICS for kind in ("clean",
 SUMMARY_COLUMNS = ["model", "threat", "eps", "attack", "n", "k", "clean_acc_mean", "clean_acc_vote",
                    "robust_acc_mean", "robust_acc_vote", "clean_acc_worst", "robust_acc_worst",
                    *(f"{column}_{end}" for column in ACCURACIES for end in ("lo", "hi"))]
-"""The summary's columns: the first ten as before worst-of-K and intervals came (same meaning,
-except that vote ties now count as wrong), then worst-of-K, then each accuracy's 95% interval."""
+"""The summary's columns: identity, n and K, the mean and vote accuracies (ties wrong), worst-of-K,
+then each accuracy's 95% interval."""
 
 
 # ------------------------------------------------------------------------------- per example

@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import pandas as pd
 
@@ -37,6 +36,7 @@ from ..data import mnist_demo
 from ..running.journal import Journal
 from ..running.loop import run_attacks
 from ..models.factory import create_model
+from ..registry.schema import Budget
 from ..registry.resolve import get_entry, with_overrides
 from ..scoring import intervals
 from ..scoring.verdicts import correct, robust_correct
@@ -74,10 +74,10 @@ class SweepSettings:
         if min(self.n_examples, self.steps, self.eot, self.draws, self.batch_size) < 1:
             raise ValueError("n_examples, steps, eot, draws and batch_size must be >= 1")
 
-    def budget(self) -> SimpleNamespace:
-        """The attack budget in the shape :func:`~zoo.attacks.catalogue.build_attack` reads."""
-        return SimpleNamespace(pgd_steps=self.steps, pgd_eot=self.eot, pgd_step_fraction=self.step_fraction,
-                               autoattack={}, batch_size=self.batch_size)
+    def budget(self) -> Budget:
+        """The sweep's attack budget, in the one budget type every run uses (REDUCED)."""
+        return Budget(reduced=True, n_examples=self.n_examples, draws=self.draws, pgd_steps=self.steps,
+                      pgd_eot=self.eot, pgd_step_fraction=self.step_fraction, batch_size=self.batch_size)
 
     def describe(self) -> str:
         return (f"REDUCED: n={self.n_examples} demo {self.split} digits, K={self.draws} draws, PGD+EOT {self.steps} "

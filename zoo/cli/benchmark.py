@@ -164,6 +164,10 @@ def _add_execution_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--levers", nargs="+", choices=LEVERS, default=[],
                    help="GPU speed levers (the same function): channels_last (NHWC weights), compile_unet "
                         "(torch.compile of the diffusion UNet)")
+    g.add_argument("--save-adversarial", action="store_true",
+                   help="keep every attack's adversarial examples: OUT/adversarial/<model>_<threat>_<attack>"
+                        ".safetensors (test-set order) and .json (eps, threat, provenance, checksum), for "
+                        "'agdm-zoo rejudge' and RobustBench's external evaluations")
     g.add_argument("--estimate", action="store_true",
                    help="print the expected network evaluations and wall time (from a short timed probe), then exit "
                         "without running anything")
@@ -221,7 +225,7 @@ def protocol_of(args: argparse.Namespace) -> Protocol:
 
 def execution_of(args: argparse.Namespace) -> Execution:
     return Execution(shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode,
-                     levers=tuple(args.levers))
+                     levers=tuple(args.levers), save_adversarial=args.save_adversarial)
 
 
 def own_defense_of(args: argparse.Namespace, names: list[str]) -> tuple[object, dict]:

@@ -29,6 +29,7 @@ from ..models.factory import create_model
 from ..models.speed import lever_flags
 from ..registry.schema import Entry
 from ..scoring.verdicts import DEFAULT, check_metric, robust_correct
+from .adversarial import Keeper
 from .journal import Journal
 from .settings import Settings
 from .draws import broken_by_draws, redraw_predictions
@@ -38,7 +39,8 @@ from .shards import batch_seed, redraw_seed, shard_batches
 def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, *, seed: int, draws: int,
                 batch_size: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
                 record_fields: dict | None = None, test_indices: list[int] | None = None,
-                protocol: str = "final", stop_on: str | None = None, headline: str | None = None) -> dict[str, int]:
+                protocol: str = "final", stop_on: str | None = None, headline: str | None = None,
+                keep=None) -> dict[str, int]:
     """Attack every example this shard owns with every attack in ``attacks`` (name -> callable
     ``(x, y) -> x_adv``), re-classify clean and adversarial inputs ``draws`` times (each with a
     generator of its own, :func:`~zoo.running.shards.redraw_seed`: independent of the attack's
@@ -52,6 +54,9 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
     that have an ``anytime`` method (see the module docstring). The progress bar shows robust
     accuracy so far by the run's ``headline`` (default ``stop_on``, else the vote), scored as the
     leaderboard scores it (:func:`zoo.scoring.verdicts.robust_correct`).
+
+    ``keep`` (``--save-adversarial``, :class:`zoo.running.adversarial.Keeper.keep`) receives the
+    kept adversarial examples of the records about to be journaled, before they are.
 
     Returns what was done: ``batches`` and ``examples`` attacked, ``recorded`` (new records)."""
     if protocol == "anytime" and stop_on is None:
@@ -71,7 +76,7 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
             xb, yb = x[list(idx)].to(device), y[list(idx)].to(device)
             extra = [{} for _ in idx]
             if protocol == "anytime" and hasattr(attack, "anytime"):
-                _, broken_at, adv = attack.anytime(xb, yb, iterate_judge(model, draws, stop_on, seed, a, b))
+                x_adv, broken_at, adv = attack.anytime(xb, yb, iterate_judge(model, draws, stop_on, seed, a, b))
                 clean = redraw_predictions(model, xb, draws, seed=redraw_seed(seed, a, b, adversarial=False))
                 extra = [{"broken_at": b, "steps": attack.steps} for b in broken_at]
             else:
@@ -80,6 +85,8 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
                 adv = redraw_predictions(model, x_adv, draws, seed=redraw_seed(seed, a, b, adversarial=True))
             seconds = (time.perf_counter() - started) / len(idx)
             missing = [(j, i) for j, i in enumerate(idx) if (name, i) not in done]
+            if keep is not None:  # --save-adversarial: the examples of these records, saved before they are journaled
+                keep(name, [i for _, i in missing], x_adv[[j for j, _ in missing]])
             journal.append([{**(record_fields or {}), "attack": name, "index": i, "seconds": round(seconds, 3),
                              "test_index": i if test_indices is None else int(test_indices[i]), "label": int(yb[j]),
                              "clean_preds": clean[j].tolist(), "adv_preds": adv[j].tolist(), **extra[j]}
@@ -113,7 +120,8 @@ def journal_path(out: Path, s: Settings, shard: tuple[int, int]) -> Path:
 def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_dir="./data",
                    shard=(0, 1), resume=False, progress=True, grad_mode: str = "exact",
                    levers: tuple[str, ...] = (), model: nn.Module | None = None,
-                   data: tuple[Tensor, Tensor] | None = None, headline: str | None = None) -> Journal:
+                   data: tuple[Tensor, Tensor] | None = None, headline: str | None = None,
+                   save_adversarial: bool = False) -> Journal:
     """Run (or resume) one entry's attacks; returns its journal. ``grad_mode`` is how gradients are
     taken through the chain (the same gradients; not part of the journal's settings, so a run killed
     for lack of memory may resume with ``recompute``), ``levers`` the speed levers of
@@ -122,7 +130,8 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
     :func:`~zoo.attacks.gradients.attacker_model`, the examples are judged on the real model).
     ``model`` (a user's defense) is attacked instead of the entry's built model, ``data=(x, y)``
     used instead of the entry's test set (its first ``n_examples``). ``headline``: the metric the
-    progress bar shows (:func:`run_attacks`; it does not enter the records).
+    progress bar shows (:func:`run_attacks`; it does not enter the records). ``save_adversarial``:
+    keep each record's adversarial example (:mod:`zoo.running.adversarial`).
 
     The journal is held (one writer at a time) while the run lasts and released before returning;
     when it already holds every result of this shard, no model is built."""
@@ -152,7 +161,7 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
                                           "grad_mode": grad_mode, "levers": list(levers),
                                           "attacker_grad": s.gradient_label},
                            test_indices=test_indices.tolist(), protocol=s.protocol, stop_on=s.stop_on,
-                           headline=headline)
+                           headline=headline, keep=Keeper(out, s).keep if save_adversarial else None)
         if progress and resumed:
             print(f"resumed {journal.path}: attacked {done['examples']} examples in {done['batches']} batches "
                   f"(partly recorded batches whole, for their seeds), recorded the {done['recorded']} missing",

@@ -149,3 +149,28 @@ def test_saving_survives_shards_and_needs_every_record_saved(tmp_path):
                       budget=TINY, progress=False)
     with pytest.raises(ValueError, match="without --save-adversarial"):
         run(plain, Noisy(), merge_only=True)
+
+
+def test_the_submit_kit_includes_the_checked_files(tmp_path):
+    from zoo.publishing.submit_kit import KitError, write_kit
+    from zoo.reporting.files import write_outputs
+    from zoo.registry import get_entry
+
+    board = tmp_path / "board"
+    records = [{"model": "agdm-tiny-mnist", "threat": "Linf", "eps": EPS, "attack": "pgd-eot", "index": i,
+                "label": 0, "clean_preds": [0], "adv_preds": [0], "seed": 0} for i in range(4)]
+    write_outputs(board, records, {"date": "2026-01-01", "reduced_budget": True}, {"agdm-tiny-mnist": get_entry(
+        "agdm-tiny-mnist")})
+    (board / "adversarial").mkdir()
+    stored = stored_copy(board / "adversarial")
+    stored.rename(board / "adversarial" / "agdm-tiny-mnist_Linf_pgd-eot.safetensors")
+    stored.with_suffix(".json").rename(board / "adversarial" / "agdm-tiny-mnist_Linf_pgd-eot.json")
+    kit = write_kit("agdm-tiny-mnist", tmp_path / "kit", board)
+    assert [p.name for p in kit.adversarial] == ["agdm-tiny-mnist_Linf_pgd-eot.safetensors",
+                                                 "agdm-tiny-mnist_Linf_pgd-eot.json"]
+    read_examples(kit.adversarial[0])  # the copy is the same, checked pair
+    assert "adversarial/agdm-tiny-mnist_Linf_pgd-eot.safetensors" in kit.issue.read_text()
+    tensors = board / "adversarial" / "agdm-tiny-mnist_Linf_pgd-eot.safetensors"
+    tensors.write_bytes(tensors.read_bytes()[:-1] + b"\x01")
+    with pytest.raises(KitError, match="refusing"):
+        write_kit("agdm-tiny-mnist", tmp_path / "kit2", board)

@@ -139,6 +139,9 @@ def _add_protocol_options(p: argparse.ArgumentParser) -> None:
                    help="final (default, Lee & Kim): judge each attack's final iterate; anytime: PGD+EOT judges "
                         "every iterate with K draws by the headline (vote or worst), stops attacking an example at "
                         "its first breaking iterate and records robust accuracy per iteration (curve_<threat>.csv/.png)")
+    p.add_argument("--fixed-noise", action="store_true",
+                   help="the attack and the verdict share the purification noise, as some papers evaluate: a "
+                        "weaker, reference-only protocol, labelled so in every output (default: fresh noise)")
     g = p.add_argument_group("purification overrides (every entry that purifies; plain classifiers unchanged)")
     g.add_argument("--t-star", type=int, default=None, help="diffuse to this t* (the paper's PGD+EOT tables: 100)")
     g.add_argument("--reverse-steps", "--steps", dest="reverse_steps", type=int, default=None,
@@ -220,7 +223,8 @@ def protocol_of(args: argparse.Namespace) -> Protocol:
     budget = {key: getattr(args, key) for key in BUDGET_FLAGS if getattr(args, key) is not None}
     return Protocol(args.threat, attacks_of(args), eps=args.eps, budget=budget, headline=args.headline,
                     judge=args.judge, attacker_grad=args.attacker_grad, surrogate=args.surrogate,
-                    overrides=overrides_of(args), seed=args.seed, subset_seed=args.subset_seed)
+                    overrides=overrides_of(args), seed=args.seed, subset_seed=args.subset_seed,
+                    fixed_noise=args.fixed_noise)
 
 
 def execution_of(args: argparse.Namespace) -> Execution:

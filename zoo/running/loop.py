@@ -30,6 +30,7 @@ from ..models.speed import lever_flags
 from ..registry.schema import Entry
 from ..scoring.verdicts import DEFAULT, check_metric, robust_correct
 from .adversarial import Keeper
+from .fixed_noise import FixedNoise, fix_noise
 from .journal import Journal
 from .settings import Settings
 from .draws import broken_by_draws, redraw_predictions
@@ -73,6 +74,7 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
         for b, idx in bar:
             started = time.perf_counter()
             torch.manual_seed(batch_seed(seed, a, b))
+            fix_noise(model, batch_seed(seed, a, b), len(idx))  # --fixed-noise only (zoo.running.fixed_noise)
             xb, yb = x[list(idx)].to(device), y[list(idx)].to(device)
             extra = [{} for _ in idx]
             if protocol == "anytime" and hasattr(attack, "anytime"):
@@ -152,6 +154,7 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
             model = create_model(entry, device=device, grad_mode=grad_mode, **lever_flags(levers))
         elif device is not None:
             model = model.to(device)
+        model = FixedNoise(model) if s.fixed_noise else model
         attacker = None if s.attacker_grad == "exact" else attacker_model(model, s.attacker_grad, **(s.surrogate or {}))
         attacks = {name: build_attack(name, model, norm=s.threat, eps=s.eps, seed=s.seed, budget=s, attacker=attacker)
                    for name in s.attacks}

@@ -112,7 +112,7 @@ def test_cli_refuses_an_object_the_file_does_not_define(tmp_path, capsys):
     ({"eps": 0.1, "dataset": "mnist"}, "needs name="),
     ({"name": "m", "eps": 0.1}, "exactly one of dataset="),
     ({"name": "m", "eps": 0.1, "data": (torch.rand(2, 1, 28, 28) * 2, torch.zeros(2, dtype=torch.long))},
-     "pixels in \\[0, 1\\]"),
+     "values in \\[0, 1\\]"),
     ({"name": "m", "eps": 0.1, "dataset": "mnist", "budget": {"pgd_stepz": 1}}, "unknown budget field"),
 ])
 def test_bad_own_defense_input_is_a_clear_error(tmp_path, kwargs, message):

@@ -86,7 +86,10 @@ def test_an_unconfirmed_candidate_is_attacked_on(tmp_path):
 
 
 class RowNoisyLinear(nn.Module):
-    """A 2-class linear classifier behind input noise, from ``generator=`` when given (as zoo models)."""
+    """A 2-class linear classifier behind input noise, from ``generator=`` when given (as zoo models):
+    it opts in to per-row generators as an own module can."""
+
+    accepts_row_generators = True
 
     def __init__(self, sigma=0.25):
         super().__init__()

@@ -92,6 +92,18 @@ def load_test_set(dataset: str, n_examples: int, data_dir: str | Path = "./data"
     return x[idx], y[idx], idx
 
 
+def load_test_examples(dataset: str, test_indices: Tensor, data_dir: str | Path = "./data") -> tuple[Tensor, Tensor]:
+    """The test examples of ``dataset`` at ``test_indices`` (RobustBench order), as (images, labels):
+    the clean inputs of stored adversarial examples, recomputed rather than trusted."""
+    idx = torch.as_tensor(test_indices, dtype=torch.long)
+    if len(idx) == 0 or int(idx.min()) < 0:
+        raise ValueError(f"test indices must be non-empty and >= 0, got {idx.tolist()[:5]}...")
+    x, y = _full_test_set(dataset, int(idx.max()) + 1, data_dir)
+    if int(idx.max()) >= len(y):
+        raise ValueError(f"{dataset}'s test set has {len(y)} examples, index {int(idx.max())} asked for")
+    return x[idx], y[idx]
+
+
 def _full_test_set(dataset: str, n_examples: int | None, data_dir: str | Path) -> tuple[Tensor, Tensor]:
     """The first ``n_examples`` (``None``: all) test examples in RobustBench order."""
     if dataset == "mnist":

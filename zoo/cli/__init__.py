@@ -30,6 +30,7 @@ COMMANDS = {
     "submit-kit": ("submit_kit", "prepare a RobustBench submission for an entry from its newest results"),
     "reproduce": ("reproduce", "rerun one of the paper's tables and write our numbers beside the paper's"),
     "sanity": ("sanity", "gradient-masking checks: can a defense's robust accuracy be trusted?"),
+    "rejudge": ("rejudge", "re-classify stored adversarial examples (--save-adversarial) with fresh draws"),
     "gradient-ablation": ("gradient_ablation", "robust accuracy under each attacker gradient (exact, bpda, ...)"),
 }
 

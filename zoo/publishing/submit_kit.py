@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from ..common.compat import robustbench
-from ..common.files import atomic_write_text
+from ..common.files import atomic_write, atomic_write_text
 from ..registry import as_entry
 from ..registry.schema import Entry
+from ..reporting.adversarial import AdversarialFileError, paths_of, read_examples
 from ..reporting.files import Results, latest_results
 from ..reporting.attack_info import WORST_CASE, ordered, recorded
 from ..reporting.model_info import model_info
@@ -116,6 +117,7 @@ class Kit:
     model_info: tuple[Path, ...]
     route: str
     name: str
+    adversarial: tuple[Path, ...] = ()
 
 
 def _claims(entry: Entry, result: Results, eps: float, info: dict) -> list[str]:
@@ -142,6 +144,24 @@ def _claims(entry: Entry, result: Results, eps: float, info: dict) -> list[str]:
         f"{budget_of(p, entry.name)}. Command `{p.get('command')}`, commit `{p.get('commit')}`, {p.get('device')}, "
         f"{p.get('date')}.",
     ]
+
+
+def _adversarial_files(entry: Entry, results: list[Results], out: Path) -> list[Path]:
+    """Copy the stored adversarial examples of the entry's newest runs (``--save-adversarial``)
+    into ``out/adversarial/``, each pair checked first (:func:`read_examples`: a tampered pair is
+    refused, never submitted)."""
+    copied = []
+    for result in results:
+        folder = result.path.parent / "adversarial"
+        for tensors in sorted(folder.glob(f"{re.sub(r'[^A-Za-z0-9._-]', '_', entry.name)}_{result.threat}_*.safetensors")):
+            try:
+                read_examples(tensors)
+            except AdversarialFileError as err:
+                raise KitError(f"refusing to include {tensors}: {err}") from err
+            for source in paths_of(tensors):
+                target = out / "adversarial" / source.name
+                copied.append(atomic_write(target, lambda tmp, data=source.read_bytes(): Path(tmp).write_bytes(data)))
+    return copied
 
 
 def _kit_eps(entry: Entry, result: Results) -> float:
@@ -196,9 +216,15 @@ def write_kit(name_or_entry, out: str | Path, leaderboard: str | Path = "leaderb
               + (" (agdm-zoo's purifier around the networks named above)" if purifier else ""),
               f"- [x] license: {LICENSE} for agdm-zoo's code and its own weights; third-party weights (sources above) "
               "keep their own licenses", ""]
+    examples = _adversarial_files(entry, results, out)
+    if examples:
+        lines += ["# Adversarial examples", "", "Each attack's adversarial examples in test-set order (safetensors: "
+                  "`adversarial`, `test_indices`, `labels`; the JSON beside each holds eps, threat, the run's provenance "
+                  "and the file's SHA-256; `agdm-zoo rejudge FILE --model NAME` re-checks and re-judges them):", "",
+                  *(f"- `{p.relative_to(out)}`" for p in examples if p.suffix == ".safetensors"), ""]
     issue = atomic_write_text(out / ISSUE, "\n".join(lines))
     kit = {"entry": entry.name, "robustbench_name": name, "route": which, "why": why, "reduced_budget": reduced,
            "dataset": entry.dataset, "model_info": [str(p.relative_to(out)) for p in infos],
-           "results": [str(r.path) for r in results]}
+           "results": [str(r.path) for r in results], "adversarial": [str(p.relative_to(out)) for p in examples]}
     atomic_write_text(out / "kit.json", json.dumps(kit, indent=2) + "\n")
-    return Kit(out, issue, tuple(infos), which, name)
+    return Kit(out, issue, tuple(infos), which, name, tuple(examples))

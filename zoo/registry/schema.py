@@ -27,6 +27,8 @@ THREATS = (*BALL_THREATS, "StAdv")
 """Every threat model: the balls, and StAdv (Xiao et al.'s flow field; eps: its bound, the largest
 displacement of a pixel in normalised coordinates, the AGDM paper's Table 5: 0.05)."""
 DATASETS = ("mnist", "cifar10", "cifar100")
+OWN_DATA = "own"
+"""The dataset of an own defense evaluated on examples of its own (``data=(x, y)``): no test set holds them."""
 
 
 class RegistryError(ValueError):
@@ -191,8 +193,10 @@ class Entry:
 
     Attributes:
         name: the registry key, as passed to :func:`zoo.load`.
-        dataset: ``mnist``, ``cifar10`` or ``cifar100``.
-        input_shape: (channels, height, width) of the pixels ``forward`` accepts.
+        dataset: ``mnist``, ``cifar10`` or ``cifar100`` (:data:`OWN_DATA` for an own defense
+            evaluated on its own examples, which no test set holds).
+        input_shape: the shape of one input ``forward`` accepts: (channels, height, width) for a
+            purifying entry, any positive ints for a plain classifier (an own defense's data).
         num_classes: logits returned.
         classifier: the network that classifies the purified images.
         diffusion: the pretrained diffusion model (``None`` for a plain classifier).
@@ -206,7 +210,7 @@ class Entry:
 
     name: str
     dataset: str
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     num_classes: int
     classifier: Component
     threats: Mapping[str, float]
@@ -217,10 +221,14 @@ class Entry:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
-        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
-            raise ValueError(f"input_shape must be 3 positive ints (C, H, W), got {self.input_shape}")
+        if self.dataset not in (*DATASETS, OWN_DATA):
+            raise ValueError(f"dataset must be one of {DATASETS} (or {OWN_DATA!r}: own examples), got {self.dataset!r}")
+        if len(self.input_shape) < 1 or min(self.input_shape) < 1:
+            raise ValueError(f"input_shape must be positive ints, got {self.input_shape}")
+        if self.diffusion is not None and len(self.input_shape) != 3:
+            raise ValueError(f"a purifying entry's input_shape must be 3 positive ints (C, H, W), got {self.input_shape}")
+        if self.num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
         for threat, eps in self.threats.items():
             if threat not in THREATS or eps <= 0:
                 raise ValueError(f"threats: need {THREATS} -> eps > 0, got {threat}: {eps}")

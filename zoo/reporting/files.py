@@ -3,7 +3,9 @@ newest results of an entry read back (for model cards and the site).
 
 Per threat model a results folder holds ``per_example_<model>_<threat>.csv``,
 ``summary_<threat>.csv``, ``results_<threat>.md``, ``provenance_<threat>.json`` and
-``model_info/<model>_<threat>.json`` (RobustBench's format); where examples are paired,
+``model_info/<model>_<threat>.json`` (RobustBench's format), the N-ablation
+``draws_ablation_<threat>.csv``/``.md`` and ``draws_ablation_<model>_<threat>.png`` (robust accuracy
+by vote and worst-of-N over the first N recorded draws); where examples are paired,
 ``comparison_<threat>.csv``/``.md``; under the anytime protocol ``curve_<threat>.csv``/``.png``.
 """
 from __future__ import annotations
@@ -20,9 +22,10 @@ from ..common.files import atomic_write_text
 from .attack_info import recorded
 from .comparison import comparisons
 from .curves import robustness_curve, write_curve_png
+from .draws_ablation import ablation_markdown, draws_ablation, write_ablation_png
 from .metrics import SUMMARY_COLUMNS, per_example_frame, summarize
 from .model_info import model_info
-from .tables import check_headline, comparison_markdown, markdown_table
+from .tables import check_headline, comparison_markdown, markdown_table, protocol_line
 
 
 def _safe(name: str) -> str:
@@ -90,11 +93,24 @@ def write_outputs(out_dir: str | Path, records: Iterable[Mapping[str, Any]], pro
         if compared is not None and not compared.empty:
             put(f"comparison_{threat}.csv", compared.to_csv(index=False))
             put(f"comparison_{threat}.md", comparison_markdown(compared, provenance, headline))
+        _put_ablation(put, written, out_dir, threat_frame, threat, info, provenance)
         for model, rows in threat_summary.groupby("model", sort=True):
             eps = float(rows["eps"].iloc[0])
-            info = model_info(entries[model], rows, threat, eps, provenance, headline=headline)
-            put(f"model_info/{_safe(model)}_{threat}.json", _json(info))
+            record = model_info(entries[model], rows, threat, eps, provenance, headline=headline)
+            put(f"model_info/{_safe(model)}_{threat}.json", _json(record))
     return written
+
+
+def _put_ablation(put, written: dict, out_dir: Path, frame: pd.DataFrame, threat: str, info, provenance) -> None:
+    """The N-ablation of one threat (:mod:`~zoo.reporting.draws_ablation`): ``draws_ablation_<threat>``
+    ``.csv`` and ``.md``, and one ``draws_ablation_<model>_<threat>.png`` per entry."""
+    table = draws_ablation(frame, info)
+    put(f"draws_ablation_{threat}.csv", table.to_csv(index=False))
+    put(f"draws_ablation_{threat}.md", ablation_markdown(table, provenance.get("protocol") == "anytime")
+        + "\n" + protocol_line(provenance) + "\n")
+    for model, rows in table.groupby("model", sort=True):
+        name = f"draws_ablation_{_safe(model)}_{threat}.png"
+        written[name] = write_ablation_png(out_dir / name, rows, f"{model}, {threat}: robust accuracy by N draws")
 
 
 class LeaderboardFileError(ValueError):
@@ -162,7 +178,7 @@ class Results:
 class Run:
     """Everything one results folder holds for one threat model: the summary (all models), the
     provenance (``{}`` when not recorded), the model_info records by model and, where present,
-    the paired comparison table."""
+    the paired comparison table and the N-ablation."""
 
     folder: Path
     threat: str
@@ -170,6 +186,7 @@ class Run:
     provenance: dict[str, Any]
     model_info: dict[str, dict] = field(default_factory=dict)
     comparison: pd.DataFrame | None = None
+    ablation: pd.DataFrame | None = None  # draws_ablation_<threat>.csv, where written
 
     @property
     def path(self) -> Path:
@@ -209,7 +226,9 @@ def read_runs(leaderboard: str | Path = "leaderboard") -> list[Run]:
                 infos[model] = _read_json(info_path)
         comparison_path = path.with_name(f"comparison_{threat}.csv")
         comparison = _read_csv(comparison_path) if comparison_path.is_file() else None
-        runs.append(Run(path.parent, threat, summary, provenance, infos, comparison))
+        ablation_path = path.with_name(f"draws_ablation_{threat}.csv")
+        ablation = _read_csv(ablation_path, ("model", "draws")) if ablation_path.is_file() else None
+        runs.append(Run(path.parent, threat, summary, provenance, infos, comparison, ablation))
     return runs
 
 

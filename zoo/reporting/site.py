@@ -37,7 +37,7 @@ from ..registry import default_registry
 from ..registry.bundles import library_version
 from .files import SITE_MARKER, Figure, Run, read_figures, read_runs
 from .attack_info import WORST_CASE, ordered, recorded
-from .tables import budget_of, format_eps
+from .tables import budget_of, format_eps, protocol_line
 
 KEYS = ("model", "threat", "eps", "attack", "dataset")
 INTERVAL_SUFFIXES = (("_ci_low", "_ci_high"), ("_ci_lo", "_ci_hi"), ("_lower", "_upper"), ("_low", "_high"),
@@ -249,8 +249,11 @@ def render_site(leaderboard: str | Path = "leaderboard", card: Callable[[str], s
         models = sorted(set(run.summary["model"].astype(str)))
         files[f"runs/{safe(label)}_{run.threat}.html"] = env.get_template("run.html").render(
             root="../", title=f"{label} · {run.threat}", label=label, run=run, provenance=run.provenance,
+            protocol=protocol_line(run.provenance).replace("**", ""),
             models=[{"name": m, "reduced": _reduced(run, m), "budget": budget_of(run.provenance, m),
-                     "table": long_table(run.summary[run.summary["model"] == m])} for m in models],
+                     "table": long_table(run.summary[run.summary["model"] == m]),
+                     "ablation": None if run.ablation is None else long_table(run.ablation[run.ablation["model"] == m])}
+                    for m in models],
             comparison=None if run.comparison is None else long_table(run.comparison),
             figures=[{"src": "../" + _figure_target(f, root), "name": f.image.name}
                      for f in figures if f.image.parent == run.folder], **common)

@@ -7,7 +7,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from ..common.wording import ABLATION_LABEL
+from ..common.wording import ABLATION_LABEL, FIXED_NOISE_LABEL
 from .attack_info import legend, ordered, recorded
 from .costs import cost_lines
 from .metrics import HEADLINES, METRICS, WORST_CASE
@@ -48,8 +48,36 @@ def draws_note(k_values: Iterable) -> str:
             "wrong); an odd K is recommended.")
 
 
+def fixed_noise(provenance: Mapping[str, Any]) -> bool:
+    """Whether the run's attack and verdict shared the purification noise (``--fixed-noise``)."""
+    protocol = provenance.get("evaluation_protocol")
+    return bool(isinstance(protocol, Mapping) and protocol.get("fixed_noise"))
+
+
+FIXED_NOISE_TEXT = (f"**FIXED NOISE: the attack and the verdict shared the purification noise (every one of the K "
+                    f"draws is the same), as some papers evaluate: a {FIXED_NOISE_LABEL}. Fresh noise per draw (the "
+                    "default) is the field's protocol; these numbers are for comparison with such papers only.**")
+
+
+def rejudged_text(provenance: Mapping[str, Any]) -> str:
+    """Where rejudged examples come from (``agdm-zoo rejudge``), ``""`` for an attack run."""
+    source = provenance.get("rejudged_from")
+    if not isinstance(source, Mapping):
+        return ""
+    return (f"Rejudged: no attack ran here; the stored adversarial examples of {source.get('attack')} on "
+            f"{source.get('model')} ({source.get('file')}, SHA-256 {str(source.get('sha256'))[:16]}..., made at "
+            f"commit {source.get('commit')}) were checked against the eps-ball and re-classified by fresh draws.")
+
+
 def protocol_line(provenance: Mapping[str, Any]) -> str:
-    """How the adversarial input of each example was chosen (the run's ``protocol``)."""
+    """How the adversarial input of each example was chosen (the run's ``protocol``), with the
+    fixed-noise label and a rejudgement's source where they apply."""
+    notes = "".join(f" {text}" for text in (rejudged_text(provenance), FIXED_NOISE_TEXT if fixed_noise(provenance)
+                                            else "") if text)
+    return _judge_line(provenance) + notes
+
+
+def _judge_line(provenance: Mapping[str, Any]) -> str:
     protocol = provenance.get("protocol")
     if protocol == "anytime":
         return ("Protocol: anytime (PGD+EOT, every loss, plain or label-aware: the EOT samples of each gradient "
@@ -96,9 +124,11 @@ def _budget_lines(provenance: Mapping[str, Any]) -> list[str]:
 
 
 def _overrides_title(provenance: Mapping[str, Any]) -> str:
-    """``", t_star=100, pattern=none"`` for a run with protocol overrides, else ``""``."""
+    """``", t_star=100, pattern=none"`` for a run with protocol overrides (and ``", FIXED NOISE
+    (...)"`` for the fixed-noise protocol), else ``""``."""
     overrides = provenance.get("protocol_overrides") or {}
-    return "".join(f", {key}={value}" for key, value in sorted(overrides.items()))
+    fixed = f", FIXED NOISE ({FIXED_NOISE_LABEL})" if fixed_noise(provenance) else ""
+    return "".join(f", {key}={value}" for key, value in sorted(overrides.items())) + fixed
 
 
 def _gradients(provenance: Mapping[str, Any]) -> dict[str, str]:

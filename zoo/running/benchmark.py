@@ -28,6 +28,7 @@ from ..models.speed import check_levers
 from ..registry.resolve import applicable_overrides, as_entry, with_overrides
 from ..registry.schema import Entry
 from ..reporting.files import write_outputs
+from .adversarial import write_adversarial
 from .costs import measured_costs
 from .loop import collect_records, evaluate_entry
 from .own_defense import own_defense
@@ -50,6 +51,9 @@ class Execution:
         grad_mode: how the exact gradient is computed through the chain (``exact``, ``checkpoint``,
             ``recompute``: the same gradients, the latter two in memory flat in t*).
         levers: GPU speed levers (``channels_last``, ``compile_unet``; the same function).
+        save_adversarial: keep every attack's adversarial examples and write them per entry and
+            attack in test-set order (:mod:`zoo.running.adversarial`). An execution option: it
+            changes no number, so a journal resumes with or without it.
     """
 
     shard: tuple[int, int] | None = None
@@ -58,29 +62,30 @@ class Execution:
     progress: bool = True
     grad_mode: str = "exact"
     levers: tuple[str, ...] = field(default_factory=tuple)
+    save_adversarial: bool = False
 
     def __post_init__(self) -> None:
         check_grad_mode(self.grad_mode)
         object.__setattr__(self, "levers", check_levers(tuple(self.levers)))
 
 
-EXECUTION_FIELDS = ("shard", "resume", "merge_only", "progress", "grad_mode", "levers")
+EXECUTION_FIELDS = ("shard", "resume", "merge_only", "progress", "grad_mode", "levers", "save_adversarial")
 
 
-def benchmark(models: list[str | Entry] | nn.Module, protocol: Protocol | str, attacks=None, *,
+def benchmark(models: list[str | Entry] | nn.Module, threat: Protocol | str | None = None, attacks=None, *,
               out: str | Path = "leaderboard", data_dir="./data", device=None, execution: Execution | None = None,
               **fields: Any) -> dict[str, Path]:
     """Evaluate ``models`` (registry names or :class:`Entry` objects, or one own ``nn.Module``) under
     ``protocol`` and write the leaderboard tables into ``out``; returns the written files (empty for
     a shard run).
 
-    ``protocol`` is a :class:`~zoo.running.protocol.Protocol`, or a threat name with the protocol's
-    fields as keywords (``attacks`` positional; ``n_examples=``, ``batch_size=``, ``budget=``,
+    ``threat`` is a whole :class:`~zoo.running.protocol.Protocol` (also accepted as ``protocol=``), or
+    a threat name with the protocol's fields as keywords (``attacks`` positional; ``n_examples=``, ``batch_size=``, ``budget=``,
     ``eps=``, ``loss=``, ``headline=``, ``protocol="anytime"``, ``overrides=``, ``attacker_grad=``,
     ``surrogate=``, ``seed=``, ``subset_seed=``; :func:`~zoo.running.protocol.protocol_of`). The
     :class:`Execution` may be given whole or by its fields as keywords (``shard=``, ``resume=``,
-    ``merge_only=``, ``progress=``, ``grad_mode=``, ``levers=``). With ``shard=(i, n)``, n > 1,
-    only this shard's journal is filled; run once more with ``merge_only=True`` after every shard
+    ``merge_only=``, ``progress=``, ``grad_mode=``, ``levers=``, ``save_adversarial=``). With
+    ``shard=(i, n)``, n > 1, only this shard's journal is filled; run once more with ``merge_only=True`` after every shard
     finished. Under ``torchrun`` with several processes (and no shard) each rank evaluates its own
     shard on its own GPU, and rank 0 writes the merged tables once every rank has finished.
 
@@ -93,7 +98,11 @@ def benchmark(models: list[str | Entry] | nn.Module, protocol: Protocol | str, a
     if execution is not None and run_kw:
         raise TypeError(f"pass execution= or its fields {sorted(run_kw)}, not both")
     execution = execution or Execution(**run_kw)
-    protocol = protocol_of(protocol, attacks, **fields)
+    if isinstance(fields.get("protocol"), Protocol):
+        threat = fields.pop("protocol")
+    if threat is None:
+        raise TypeError("run_benchmark needs a threat (e.g. 'Linf') or a Protocol")
+    protocol = protocol_of(threat, attacks, **fields)
     out = Path(out)
     start = time.time()
     shard, device = execution.shard, device
@@ -108,13 +117,16 @@ def benchmark(models: list[str | Entry] | nn.Module, protocol: Protocol | str, a
             evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=execution.resume,
                            progress=execution.progress, grad_mode=execution.grad_mode, levers=execution.levers,
                            model=own.model if own else None, data=own.data if own else None,
-                           headline=protocol.headline)
+                           headline=protocol.headline, save_adversarial=execution.save_adversarial)
         writes_tables = all_ranks_done() if ranks is not None else shard[1] == 1
         if not writes_tables:
             return {}
     records = collect_records(out, settings)
     record = run_record(settings, records, protocol, device=device, wall_seconds=round(time.time() - start, 1))
-    return write_outputs(out, records, record, entries, headline=protocol.headline)
+    written = write_outputs(out, records, record, entries, headline=protocol.headline)
+    if execution.save_adversarial:
+        written.update(write_adversarial(out, settings, records, record, {k: e.dataset for k, e in entries.items()}))
+    return written
 
 
 def defenses(models, protocol: Protocol, *, data_dir, name=None, dataset=None,

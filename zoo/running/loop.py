@@ -30,6 +30,8 @@ from ..models.factory import create_model
 from ..models.speed import lever_flags
 from ..registry.schema import Entry
 from ..scoring.verdicts import DEFAULT, check_metric, robust_correct
+from .adversarial import Keeper
+from .fixed_noise import FixedNoise, fix_noise
 from .journal import Journal
 from .settings import Settings
 from .draws import redraw_predictions
@@ -40,7 +42,8 @@ from .shards import batch_seed, redraw_seed, shard_batches
 def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, *, seed: int, draws: int,
                 batch_size: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
                 record_fields: dict | None = None, test_indices: list[int] | None = None,
-                protocol: str = "final", stop_on: str | None = None, headline: str | None = None) -> dict[str, int]:
+                protocol: str = "final", stop_on: str | None = None, headline: str | None = None,
+                keep=None) -> dict[str, int]:
     """Attack every example this shard owns with every attack in ``attacks`` (name -> callable
     ``(x, y) -> x_adv``), re-classify clean and adversarial inputs ``draws`` times (each with a
     generator of its own, :func:`~zoo.running.shards.redraw_seed`: independent of the attack's
@@ -55,6 +58,9 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
     accuracy so far by the run's ``headline`` (default ``stop_on``, else the vote), scored as the
     leaderboard scores it (:func:`zoo.scoring.verdicts.robust_correct`).
 
+    ``keep`` (``--save-adversarial``, :class:`zoo.running.adversarial.Keeper.keep`) receives the
+    kept adversarial examples of the records about to be journaled, before they are.
+
     Returns what was done: ``batches`` and ``examples`` attacked, ``recorded`` (new records)."""
     if protocol == "anytime" and stop_on is None:
         raise ValueError("the anytime protocol needs stop_on, the metric that decides when an example is broken")
@@ -64,9 +70,10 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
     tally = {"batches": 0, "examples": 0, "recorded": 0}
     for a, (name, attack) in enumerate(attacks.items()):
         if protocol == "anytime" and getattr(attack, "iterates", False):
+            saved = None if keep is None else (lambda body, x_kept, n=name: keep(n, [body["index"]], x_kept))
             pooled = run_pool(model, x, y, name, a, attack, journal, done, seed=seed, draws=draws, stop_on=stop_on,
                               batch_size=batch_size, shard=shard, progress=progress, record_fields=record_fields,
-                              test_indices=test_indices, headline=headline)
+                              test_indices=test_indices, headline=headline, on_finish=saved)
             tally = {key: tally[key] + pooled[key] for key in tally}
             continue
         todo = [(b, idx) for b, idx in shard_batches(len(x), batch_size, shard)
@@ -76,12 +83,15 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
         for b, idx in bar:
             started = time.perf_counter()
             torch.manual_seed(batch_seed(seed, a, b))
+            fix_noise(model, batch_seed(seed, a, b), len(idx))  # --fixed-noise only (zoo.running.fixed_noise)
             xb, yb = x[list(idx)].to(device), y[list(idx)].to(device)
             x_adv = attack(xb, yb)
             clean = redraw_predictions(model, xb, draws, seed=redraw_seed(seed, a, b, adversarial=False))
             adv = redraw_predictions(model, x_adv, draws, seed=redraw_seed(seed, a, b, adversarial=True))
             seconds = (time.perf_counter() - started) / len(idx)
             missing = [(j, i) for j, i in enumerate(idx) if (name, i) not in done]
+            if keep is not None:  # --save-adversarial: the examples of these records, saved before they are journaled
+                keep(name, [i for _, i in missing], x_adv[[j for j, _ in missing]])
             journal.append([{**(record_fields or {}), "attack": name, "index": i, "seconds": round(seconds, 3),
                              "test_index": i if test_indices is None else int(test_indices[i]), "label": int(yb[j]),
                              "clean_preds": clean[j].tolist(), "adv_preds": adv[j].tolist()}
@@ -128,7 +138,8 @@ def journal_path(out: Path, s: Settings, shard: tuple[int, int]) -> Path:
 def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_dir="./data",
                    shard=(0, 1), resume=False, progress=True, grad_mode: str = "exact",
                    levers: tuple[str, ...] = (), model: nn.Module | None = None,
-                   data: tuple[Tensor, Tensor] | None = None, headline: str | None = None) -> Journal:
+                   data: tuple[Tensor, Tensor] | None = None, headline: str | None = None,
+                   save_adversarial: bool = False) -> Journal:
     """Run (or resume) one entry's attacks; returns its journal. ``grad_mode`` is how gradients are
     taken through the chain (the same gradients; not part of the journal's settings, so a run killed
     for lack of memory may resume with ``recompute``), ``levers`` the speed levers of
@@ -137,7 +148,8 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
     :func:`~zoo.attacks.gradients.attacker_model`, the examples are judged on the real model).
     ``model`` (a user's defense) is attacked instead of the entry's built model, ``data=(x, y)``
     used instead of the entry's test set (its first ``n_examples``). ``headline``: the metric the
-    progress bar shows (:func:`run_attacks`; it does not enter the records).
+    progress bar shows (:func:`run_attacks`; it does not enter the records). ``save_adversarial``:
+    keep each record's adversarial example (:mod:`zoo.running.adversarial`).
 
     The journal is held (one writer at a time) while the run lasts and released before returning;
     when it already holds every result of this shard, no model is built."""
@@ -158,6 +170,7 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
             model = create_model(entry, device=device, grad_mode=grad_mode, **lever_flags(levers))
         elif device is not None:
             model = model.to(device)
+        model = FixedNoise(model) if s.fixed_noise else model
         attacker = None if s.attacker_grad == "exact" else attacker_model(model, s.attacker_grad, **(s.surrogate or {}))
         attacks = {name: build_attack(name, model, norm=s.threat, eps=s.eps, seed=s.seed, budget=s, attacker=attacker)
                    for name in s.attacks}
@@ -167,7 +180,7 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
                                           "grad_mode": grad_mode, "levers": list(levers),
                                           "attacker_grad": s.gradient_label},
                            test_indices=test_indices.tolist(), protocol=s.protocol, stop_on=s.stop_on,
-                           headline=headline)
+                           headline=headline, keep=Keeper(out, s).keep if save_adversarial else None)
         if progress and resumed:
             print(f"resumed {journal.path}: attacked {done['examples']} examples in {done['batches']} batches "
                   f"(partly recorded batches whole, for their seeds), recorded the {done['recorded']} missing",

@@ -6,6 +6,11 @@ The description holds what the protocol needs: the dataset, the input shape (fro
 the number of classes (from one forward pass), ``{threat: eps}`` and the budget (the published
 protocol, :class:`~zoo.registry.schema.Budget`'s defaults, unless one is given). It has no
 purification, so the label-aware attack, which needs a guidance label, is not run on it.
+
+Examples ``data=(x, y)`` may have any shape (images or not: N x anything, values in [0, 1], the box
+the attacks keep their iterates in; the eps-balls are per-example norms over all of an example's
+values) and any number of classes; examples that match no registry dataset are filed under
+:data:`~zoo.registry.schema.OWN_DATA`, and every output is named after ``name``.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data import load_test_set
-from ..registry.schema import DATASETS, Budget, Component, Entry
+from ..registry.schema import DATASETS, OWN_DATA, Budget, Component, Entry
 
 GUESSED = {((1, 28, 28), 10): "mnist", ((3, 32, 32), 10): "cifar10", ((3, 32, 32), 100): "cifar100"}
 """The dataset an own defense is filed under when only its examples are given (shape, classes)."""
@@ -53,10 +58,7 @@ def own_defense(model: nn.Module, threat: str, *, name: str | None, eps: float |
     num_classes = classes_of(model, probe[:1])
     shape = tuple(int(v) for v in probe.shape[1:])
     if dataset is None:
-        dataset = GUESSED.get((shape, num_classes))
-        if dataset is None:
-            raise ValueError(f"examples of shape {shape} with {num_classes} classes match none of {DATASETS}; "
-                             "pass dataset= to name the one they come from")
+        dataset = GUESSED.get((shape, num_classes), OWN_DATA)
     entry = Entry(name=name, dataset=dataset, input_shape=shape, num_classes=num_classes,
                   classifier=Component(arch=f"own module {type(model).__name__}", source=f"user://{name}"),
                   threats={threat: float(eps)}, budget=budget or Budget(),
@@ -65,21 +67,22 @@ def own_defense(model: nn.Module, threat: str, *, name: str | None, eps: float |
 
 
 def check_data(data) -> Tensor:
-    """The images of ``data=(x, y)``, after checking both (NCHW floats in [0, 1], one integer label each)."""
+    """The inputs of ``data=(x, y)``, after checking both (N x anything floats in [0, 1], one integer label each)."""
     if not (isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, Tensor) for t in data)):
         raise ValueError("data must be a pair (x, y) of tensors")
     x, y = data
-    if x.ndim != 4 or not x.is_floating_point() or len(x) == 0:
-        raise ValueError(f"data x must be a non-empty float tensor (N, C, H, W), got {x.dtype} of shape {tuple(x.shape)}")
+    if x.ndim < 2 or not x.is_floating_point() or len(x) == 0:
+        raise ValueError(f"data x must be a non-empty float tensor (N, ...): one row per example, got {x.dtype} of "
+                         f"shape {tuple(x.shape)}")
     if float(x.min()) < 0 or float(x.max()) > 1:
-        raise ValueError("data x must hold pixels in [0, 1]")
+        raise ValueError("data x must hold values in [0, 1] (the box the attacks keep their iterates in): rescale it")
     if y.shape != (len(x),) or y.is_floating_point():
         raise ValueError(f"data y must hold one integer label per image ({len(x)}), got {y.dtype} of shape {tuple(y.shape)}")
     return x
 
 
 def classes_of(model: nn.Module, x: Tensor) -> int:
-    """The number of logits ``model`` returns for one image (one forward pass, no gradients)."""
+    """The number of logits ``model`` returns for one example (one forward pass, no gradients)."""
     device = next(model.parameters(), torch.empty(0)).device
     with torch.no_grad():
         logits = model(x.to(device))

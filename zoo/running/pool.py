@@ -19,7 +19,6 @@ global RNG seeded per call from the rows' seeds (repeatable for the same run, no
 """
 from __future__ import annotations
 
-import inspect
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..common.devices import device_of
+from ..models.defended import DefendedClassifier
 from ..models.noise import RowGenerators
 from ..scoring.verdicts import correct, robust_correct
 from .shards import example_seed
@@ -58,20 +58,18 @@ class Slot:
     outcome: dict = field(default_factory=dict)
 
 
-def takes_generator(model) -> bool:
-    """Whether ``model`` takes its noise as ``generator=`` (every zoo model does)."""
-    forward = getattr(model, "forward", model)
-    try:
-        return "generator" in inspect.signature(forward).parameters
-    except (TypeError, ValueError):
-        return False
+def takes_row_generators(model) -> bool:
+    """Whether ``model`` draws its noise row by row from a :class:`RowGenerators` passed as
+    ``generator=`` (every zoo model does; an own module's ``generator=`` may expect one
+    ``torch.Generator``, so it gets the seeded global RNG instead)."""
+    return isinstance(model, DefendedClassifier) or bool(getattr(model, "accepts_row_generators", False))
 
 
 def with_noise(fn: Callable, model, seeds: list[int]):
     """``fn(generator)`` with each row's noise from a CPU generator seeded with its example's seed
-    (``seeds``, one per example; :class:`RowGenerators`), or, for a model without ``generator=``,
+    (``seeds``, one per example; :class:`RowGenerators`), or, for any other model,
     ``fn(None)`` with torch's global RNG seeded from all of them (inside ``fork_rng``)."""
-    if takes_generator(model):
+    if takes_row_generators(model):
         return fn(RowGenerators([torch.Generator().manual_seed(s) for s in seeds]))
     device = device_of(model) if isinstance(model, nn.Module) else torch.device("cpu")
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

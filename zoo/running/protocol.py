@@ -55,6 +55,9 @@ class Protocol:
         overrides: purification settings changed on every entry that purifies (``t_star``, ...).
         seed: the attacks' and the re-draws' seed.
         subset_seed: evaluate a random subset of the test set drawn with this seed.
+        fixed_noise: the attack and the verdict share the purification noise
+            (:mod:`zoo.running.fixed_noise`), as some papers evaluate: a weaker, reference-only
+            protocol, labelled so in every output.
     """
 
     threat: str
@@ -69,6 +72,7 @@ class Protocol:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
     subset_seed: int | None = None
+    fixed_noise: bool = False
 
     def __post_init__(self) -> None:
         if self.threat not in THREATS:
@@ -90,6 +94,9 @@ class Protocol:
             raise ValueError(f"the anytime protocol stops an example the first time it is judged broken, which needs "
                              f"a right/wrong verdict per iterate: headline must be one of {BINARY}, got "
                              f"{self.headline!r} (the mean over draws gives a fraction, not a verdict)")
+        if self.fixed_noise and self.judge == "anytime":
+            raise ValueError("fixed_noise judges a batch with the noise its attack saw; the anytime protocol attacks "
+                             "shrinking subsets of a batch, which fixed noise per batch cannot follow: use judge final")
         if self.eps is not None and not self.eps >= 0:
             raise ValueError(f"eps must be >= 0, got {self.eps}")
 
@@ -110,7 +117,8 @@ class Protocol:
                         budget.draws, budget.pgd_steps, budget.pgd_eot, budget.pgd_step_fraction,
                         dict(budget.autoattack), budget.reduced, self.subset_seed, self.judge,
                         self.headline if self.judge == "anytime" else None,
-                        dict(self.overrides) if self.overrides else None, self.attacker_grad, self.surrogate)
+                        dict(self.overrides) if self.overrides else None, self.attacker_grad, self.surrogate,
+                        self.fixed_noise)
 
     def budget_for(self, entry: Entry) -> Budget:
         """``entry``'s declared budget with this protocol's changes; REDUCED when the entry's was, or

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..attacks.gradients import gradient_label
+from ..common.wording import FIXED_NOISE_LABEL
 from ..registry.schema import BALL_THREATS
 
 
@@ -33,6 +34,7 @@ class Settings:
     overrides: Mapping[str, Any] | None = None  # purification settings changed from the entry's (t_star, ...)
     attacker_grad: str = "exact"  # the attacker's gradient (zoo.attacks.gradients); all but exact: ablation only
     surrogate: Mapping[str, Any] | None = None  # the surrogate gradient's chain settings (steps, pattern, ...)
+    fixed_noise: bool = False  # the attack and the verdict share the purification noise: reference only
 
     @property
     def gradient_label(self) -> str:
@@ -41,10 +43,13 @@ class Settings:
 
     def spec(self) -> dict[str, Any]:
         """The journal's specification: every field, except the attacker gradient's while it is the
-        default ``exact`` (so journals written before that option existed still resume)."""
+        default ``exact`` and ``fixed_noise`` while it is off (so journals written before those options
+        existed still resume)."""
         spec = dataclasses.asdict(self)
         if self.attacker_grad == "exact":
             del spec["attacker_grad"], spec["surrogate"]
+        if not self.fixed_noise:
+            del spec["fixed_noise"]
         return spec
 
     def describe_budget(self) -> str:
@@ -54,6 +59,7 @@ class Settings:
         protocol = "final iterate" if self.protocol == "final" else f"anytime, stop on {self.stop_on}"
         changed = "".join(f"; protocol override {k}={v}" for k, v in sorted((self.overrides or {}).items()))
         changed += "" if self.attacker_grad == "exact" else f"; attacker gradient {self.gradient_label}"
+        changed += f"; FIXED NOISE (attack and verdict share it: {FIXED_NOISE_LABEL})" if self.fixed_noise else ""
         if self.threat not in BALL_THREATS:  # StAdv: the PGD+EOT budget's steps and EOT, no AutoAttack
             return (f"n={n}, K={self.draws} draws, StAdv {self.pgd_steps} steps x {self.pgd_eot} EOT ({step}), "
                     f"flow bound {self.eps:g}, protocol: {protocol}{changed}")

@@ -1,0 +1,122 @@
+"""Write tests/mutation/REPORT.md from mutmut's cached results (run from the repository root after
+``mutmut run``): the score per configured module, and every surviving mutant with its change and
+its disposition (the test that now kills it, or why it cannot be killed). Not a test module.
+
+Dispositions come from ``DISPOSITIONS`` below: a mutant name (or fnmatch pattern) -> reason, for
+mutants judged one by one, and ``KINDS``: a pattern on the mutated line -> reason, for whole classes
+of mutants whose reason is the same (an error message's wording, a progress bar's text). A survivor
+matched by neither is listed as UNEXPLAINED: the report's target is that there is none.
+
+    python tests/mutation/report.py --commit <hash> --date <date> --command "<mutmut command>"
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from collections import Counter, defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dispositions import DISPOSITIONS, KINDS, NOT_RUN  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+STATUS_HINT = "mutmut.stats.status_by_exit_code"  # exit code -> status, mutmut's own table
+
+
+def results() -> dict[str, dict[str, int | None]]:
+    """Per mutated file, each mutant's exit code (None: not run), from the .meta files."""
+    out = {}
+    for meta in sorted((ROOT / "mutants").rglob("*.py.meta")):
+        data = json.loads(meta.read_text())
+        out[str(meta.relative_to(ROOT / "mutants"))[:-5]] = data["exit_code_by_key"]
+    return out
+
+
+def diff(name: str) -> str:
+    """The mutated line(s), as mutmut shows them."""
+    text = subprocess.run([sys.executable, "-m", "mutmut", "show", name], capture_output=True, text=True,
+                          cwd=ROOT).stdout
+    return "\n".join(line for line in text.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+
+
+def disposition(name: str, change: str) -> str:
+    for pattern, reason in DISPOSITIONS.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            return reason
+    added = "\n".join(line for line in change.splitlines() if line.startswith("+"))
+    for pattern, reason in KINDS.items():
+        if re.search(pattern, added):
+            return reason
+    return "UNEXPLAINED"
+
+
+def status_of(code) -> str:
+    from mutmut.stats import status_by_exit_code
+
+    return "not run" if code is None else status_by_exit_code[code]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--commit", required=True)
+    parser.add_argument("--date", required=True)
+    parser.add_argument("--command", required=True)
+    parser.add_argument("--timing", default="")
+    args = parser.parse_args()
+    configured = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]
+    by_file = results()
+    rows, survivors = [], defaultdict(list)
+    for path in configured:
+        codes = by_file.get(path, {})
+        counts = Counter(status_of(c) for c in codes.values())
+        run = sum(v for k, v in counts.items() if k not in ("not run", "not checked", "no tests", "skipped"))
+        killed = sum(counts[k] for k in ("killed", "timeout", "segfault", "caught by type check"))
+        explained = 0
+        for name, code in sorted(codes.items(), key=lambda kv: (kv[0].rsplit("__mutmut_", 1)[0],
+                                                                  int(kv[0].rsplit("_", 1)[1]))):
+            if code == 0:
+                change = diff(name)
+                reason = disposition(name, change)
+                explained += reason != "UNEXPLAINED"
+                survivors[path].append((name, change, reason))
+        score = f"{100 * killed / run:.1f}%" if run else "-"
+        note = NOT_RUN.get(path, "")
+        rows.append(f"| `{path}` | {len(codes)} | {run} | {killed} | {counts['survived']} | {explained} | "
+                    f"{counts['no tests']} | {counts['not run'] + counts['not checked']} | {score} | {note} |")
+    out = [
+        "# Mutation testing report",
+        "",
+        f"Written by `python tests/mutation/report.py` from mutmut's results. Commit `{args.commit}`, {args.date}.",
+        "",
+        f"Command: `{args.command}`" + (f" ({args.timing})" if args.timing else ""),
+        "",
+        "Score = killed (a test failed, or the mutant hung past mutmut's timeout) / mutants run. "
+        "*No tests*: the mutated function is called by no test of the selection (see the note). "
+        "*Explained*: survivors with a disposition below (killed since by a named test, or why they cannot "
+        "be killed).",
+        "",
+        "| module | mutants | run | killed | survived | explained | no tests | not run | score | note |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "## Surviving mutants",
+        "",
+        "Mutant names are `module.x_function__mutmut_N` (methods: `module.xǁClassǁmethod__mutmut_N`); "
+        "`mutmut show <name>` prints one.",
+    ]
+    for path, items in survivors.items():
+        out += ["", f"### `{path}`", ""]
+        for name, change, reason in items:
+            lines = [line.strip() for line in change.splitlines()]
+            shown = " / ".join(f"`{line[:1]} {line[1:].strip()[:110]}`" for line in lines)
+            out.append(f"- `{name}`: {shown} -- {reason}")
+    (ROOT / "tests" / "mutation" / "REPORT.md").write_text("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -19,23 +19,28 @@ class RightOnSomeLooks(nn.Module):
     and answers the row's own class (the brightest of its first 10 pixels) only on looks whose count
     is ``phase`` modulo ``period``, the next class otherwise. ``never`` rows (keys) are never right.
     Logits: one-hot answer plus 0.01 x the first 10 pixels, so attacks get a gradient that never
-    changes the answer."""
+    changes the answer. An example of class ``fragile_class`` is right (on those looks) only at a row of
+``fragile_at``: any attack step breaks it on every draw."""
 
     def __init__(self, period: int, phase: int = 0):
         super().__init__()
         self.period, self.phase = period, phase
         self.looks: dict[bytes, int] = {}
         self.never: set[bytes] = set()
+        self.fragile_class: int | None = None
+        self.fragile_at: set[bytes] = set()
 
     def forward(self, x):
         head = x.flatten(1)[:, :N_CLASSES]
         own = head.detach().argmax(1)
         right = []
-        for key in row_keys(x):
+        for key, cls in zip(row_keys(x), own.tolist()):
             count = self.looks.get(key, 0)
             self.looks[key] = count + 1
-            right.append(count % self.period == self.phase and key not in self.never)
-        answer = torch.where(torch.tensor(right), own, (own + 1) % N_CLASSES)
+            fragile = cls == self.fragile_class and key not in self.fragile_at
+            right.append(count % self.period == self.phase and key not in self.never and not fragile)
+        right = torch.tensor(right)
+        answer = torch.where(right, own, (own + 1) % N_CLASSES)
         return nn.functional.one_hot(answer, N_CLASSES).to(x.dtype) + 0.01 * head
 
 

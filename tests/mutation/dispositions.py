@@ -1,28 +1,76 @@
-"""Why each surviving mutant of the last mutmut run survives (read by report.py). Keys of
-DISPOSITIONS are mutant names or fnmatch patterns; KINDS match the mutated line. Reasons start with
-EQUIVALENT (no input can tell the mutant from the code), KILLED BY <test> (a test added since that
-run fails on it: checked by applying the mutant with ``mutmut apply``), or OPEN (not killed, with why
-it was left)."""
+"""Why each mutant that survived a mutmut run survives, or which test kills it since (read by
+report.py). ``DISPOSITIONS``: mutant name or fnmatch pattern -> reason, judged one by one.
+``KINDS``: a regular expression on the mutated line -> reason, for whole classes of mutants with
+one reason. ``RULES_TESTS``: the tests written to kill a module's survivors (tests/rules/), named
+for mutants that survived the first run and were killed when rerun with them.
+
+Reasons start with EQUIVALENT (no input the code is given can tell the mutant from the code), CPU
+ONLY (device placement: on a CPU every device argument is the CPU, and the test machines have no
+GPU), or OPEN (not killed; why it was left)."""
 from __future__ import annotations
 
 EQ = "EQUIVALENT: "
+CPU = "CPU ONLY: device placement, the same on a CPU (every machine the tests run on here)"
 OPEN = "OPEN: "
+INT_LIST = EQ + "torch.tensor of a non-empty list of Python ints is int64 already"
 
 DISPOSITIONS = {
-    # verdicts: vote / worst / mean
-    "zoo.evaluation.verdicts.x__as_arrays__mutmut_3": EQ + "predictions are only compared for equality with integer "
-    "labels and class numbers; any numeric dtype compares alike",
-    "zoo.evaluation.verdicts.x__as_arrays__mutmut_5": EQ + "as _as_arrays__mutmut_3",
+    # ---- zoo/evaluation/verdicts.py: vote, worst-of-K, mean
+    "zoo.evaluation.verdicts.x__as_arrays__mutmut_[35]": EQ + "predictions are only compared for equality with "
+    "integer labels and class numbers; any numeric dtype compares alike",
     "zoo.evaluation.verdicts.x_vote_correct__mutmut_13": EQ + "one more class column holds zero votes, below the "
     "label's count or tied with other zero counts; the strict comparison is unchanged",
     "zoo.evaluation.verdicts.x_vote_correct__mutmut_24": EQ + "any negative stand-in for the label's own count is "
     "below every other (non-negative) count",
+    # ---- zoo/leaderboard/comparison.py: paired tests
+    "zoo.leaderboard.comparison.x_mcnemar_exact__mutmut_14": EQ + "scipy's binomtest defaults to p = 0.5",
+    "zoo.leaderboard.comparison.x__percent__mutmut_1": EQ + "round(100 * nan, 2) is nan",
+    **{f"zoo.leaderboard.comparison.x_comparisons__mutmut_{n}": EQ + "the groups' order (groupby's sort): the table "
+       "is sorted by (threat, eps, attack) at the end, and model pairs come from sorted names"
+       for n in (22, 24, 31, 37, 39, 42)},
+    **{f"zoo.leaderboard.comparison.x_comparisons__mutmut_{n}": EQ + "outcome columns are numeric; paired_test casts "
+       "them (astype(bool)) or subtracts them alike whatever their dtype" for n in (73, 74)},
+    # ---- zoo/attacks/draw_decisions.py: AutoAttack's repeated-draw decisions
+    "zoo.attacks.draw_decisions.x_row_keys__mutmut_5": CPU + " (without device='cpu', .numpy() fails on a GPU tensor)",
+    "zoo.attacks.draw_decisions.x_row_keys__mutmut_9": EQ + "flatten(2) of an N x C x H x W batch keeps each row's "
+    "values contiguous and in order: the same bytes per row",
+    "zoo.attacks.draw_decisions.xǁRepeatedDrawsǁforward__mutmut_19": EQ + "any negative stand-in label matches no "
+    "class",
+    "zoo.attacks.draw_decisions.x__majority_draw__mutmut_13": EQ + "one more class column holds zero votes and is "
+    "never the top (the top count is >= 1)",
+    # ---- zoo/attacks/least_robust.py: kept points, re-decided flags
+    "zoo.attacks.least_robust.xǁKeptǁoffer__mutmut_[68]": INT_LIST,
+    "zoo.attacks.least_robust.xǁKeptǁoffer__mutmut_1[1379]": INT_LIST,
+    "zoo.attacks.least_robust.xǁKeptǁoffer__mutmut_24": EQ + "pyautoattack hands its sub-attacks float32 inputs, "
+    "so candidates and kept points share the dtype",
+    "zoo.attacks.least_robust.xǁKeptǁoffer__mutmut_41": EQ + "as xǁKeptǁoffer__mutmut_24 (clean rows are float32)",
+    "zoo.attacks.least_robust.x_run_sub_attack__mutmut_1[35]": OPEN + "without y, APGD takes the decider's prediction "
+    "as the label; it differs from y only for an example wrong on every one of R fresh draws at the sub-attack's "
+    "start, whose kept score (0) no point can lower; no test builds an example that is live (score > 0) yet wrong "
+    "on all R fresh draws",
+    "zoo.attacks.least_robust.x_run_sub_attack__mutmut_2[13]": OPEN + "as x_run_sub_attack__mutmut_13 (APGD-T)",
+    "zoo.attacks.least_robust.x_run_sub_attack__mutmut_4[57]": OPEN + "as x_run_sub_attack__mutmut_13 (Square)",
 }
 
 KINDS = {
-    # the wording of an error message: the tests match the message where it tells the user what to do
-    r'raise \w+\((None|f?"XX|f?"[^a-z]*[A-Z]{4})': OPEN + "the wording of an error message (the error itself is "
-    "raised and tested)",
+    r"device=None|\.to\(None\)|device_of\(None\)|devices=None": CPU,
+    r'raise \w+\((None\)|f?"XX|f?"[^a-z"]*[A-Z]{3})': OPEN + "the wording of an error message (the error itself "
+    "is raised and tested)",
+    r"tqdm\(|set_postfix|unit=|desc=": OPEN + "the progress bar's display",
+}
+
+RULES_TESTS = {
+    "zoo/evaluation/verdicts.py": "tests/rules/test_verdict_inputs.py",
+    "zoo/leaderboard/intervals.py": "tests/rules/test_interval_edges.py",
+    "zoo/leaderboard/comparison.py": "tests/rules/test_interval_edges.py, tests/rules/test_paired_tests.py",
+    "zoo/attacks/draw_decisions.py": "tests/rules/test_repeated_draws.py, tests/rules/test_partial_breaks.py",
+    "zoo/attacks/least_robust.py": "tests/rules/test_sub_attacks_alone.py, tests/rules/test_partial_breaks.py",
+    "zoo/evaluation/journal.py": "tests/rules/test_journal_accepts.py, tests/rules/test_journal_reading.py",
+    "zoo/attacks/losses.py": "tests/rules/test_verdict_inputs.py (DLR), tests/rules/test_pgd_options.py",
+    "zoo/attacks/base.py": "tests/rules/test_random_starts.py",
+    "zoo/attacks/pgd_eot.py": "tests/rules/test_pgd_options.py",
+    "zoo/evaluation/loop.py": "tests/rules/test_loop_records.py",
+    "zoo/models/diffusion/vpsde.py": "tests/rules/test_guidance_direction.py",
 }
 
 NOT_RUN: dict[str, str] = {}

@@ -22,10 +22,18 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dispositions import DISPOSITIONS, KINDS, NOT_RUN  # noqa: E402
+from dispositions import DISPOSITIONS, KINDS, NOT_RUN, RULES_TESTS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 STATUS_HINT = "mutmut.stats.status_by_exit_code"  # exit code -> status, mutmut's own table
+
+
+FIRST = Path(__file__).resolve().parent / "first_run_survivors.txt"
+
+
+def first_survivors() -> set[str]:
+    """Mutants that survived a first run, before the tests in tests/rules/ written for them."""
+    return set(FIRST.read_text().split()) if FIRST.exists() else set()
 
 
 def results() -> dict[str, dict[str, int | None]]:
@@ -63,11 +71,18 @@ def status_of(code) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--commit", required=True)
-    parser.add_argument("--date", required=True)
-    parser.add_argument("--command", required=True)
+    parser.add_argument("--snapshot", action="store_true", help="only save today's survivors to FIRST (before a "
+                        "rerun of them with new tests)")
+    parser.add_argument("--commit")
+    parser.add_argument("--date")
+    parser.add_argument("--command")
     parser.add_argument("--timing", default="")
     args = parser.parse_args()
+    if args.snapshot:
+        names = sorted(n for codes in results().values() for n, c in codes.items() if c == 0)
+        FIRST.write_text("".join(f"{n}\n" for n in sorted(set(names) | first_survivors())))
+        return
+    first = first_survivors()
     configured = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]
     by_file = results()
     rows, survivors = [], defaultdict(list)
@@ -79,6 +94,8 @@ def main() -> None:
         explained = 0
         for name, code in sorted(codes.items(), key=lambda kv: (kv[0].rsplit("__mutmut_", 1)[0],
                                                                   int(kv[0].rsplit("_", 1)[1]))):
+            if code != 0 and code is not None and name in first:
+                survivors[path].append((name, diff(name), "KILLED on rerun by " + RULES_TESTS.get(path, "tests/rules/")))
             if code == 0:
                 change = diff(name)
                 reason = disposition(name, change)
@@ -97,14 +114,15 @@ def main() -> None:
         "",
         "Score = killed (a test failed, or the mutant hung past mutmut's timeout) / mutants run. "
         "*No tests*: the mutated function is called by no test of the selection (see the note). "
-        "*Explained*: survivors with a disposition below (killed since by a named test, or why they cannot "
-        "be killed).",
+        "*Explained*: survivors with a disposition below (why they cannot be or were not killed). Mutants "
+        "that survived the first run and were killed when rerun with the tests written for them "
+        "(tests/rules/) are listed too, as KILLED on rerun.",
         "",
         "| module | mutants | run | killed | survived | explained | no tests | not run | score | note |",
         "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
-        "## Surviving mutants",
+        "## Surviving mutants (and first-run survivors killed since)",
         "",
         "Mutant names are `module.x_function__mutmut_N` (methods: `module.xǁClassǁmethod__mutmut_N`); "
         "`mutmut show <name>` prints one.",

@@ -35,7 +35,7 @@ def test_softmax_of_the_logits_is_the_normalised_product_of_experts(weight):
     torch.testing.assert_close(z.softmax(1), product / product.sum(1, keepdim=True))
     # log-probabilities, not raw logits: shifting either network's logits changes nothing
     torch.testing.assert_close(LabelAware(Net(1, offset=7.0), Net(2, offset=-3.0), weight)(X), z)
-    assert float(torch.logsumexp(z, 1).max()) <= 1e-6  # sum_c p_final(c) p_label(c)^w <= 1
+    assert float(torch.logsumexp(z, 1).max().detach()) <= 1e-6  # sum_c p_final(c) p_label(c)^w <= 1
 
 
 def test_weight_zero_is_the_final_log_probabilities_and_the_call_arguments_reach_the_defense():

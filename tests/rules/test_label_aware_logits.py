@@ -50,7 +50,8 @@ def test_weight_zero_is_the_final_log_probabilities_and_the_call_arguments_reach
 def test_a_negative_or_missing_weight_and_a_missing_label_network_are_refused(weight):
     with pytest.raises(ValueError, match="label weight must be >= 0"):
         LabelAware(Net(1), Net(2), weight)
-    with pytest.raises(ValueError, match="needs a label network"):
+    with pytest.raises(ValueError, match=r"the label-aware attacker needs a label network; .*\(pattern none, or "
+                                         r"no purifier\): use the plain attack"):
         LabelAware(Net(1), None)
 
 
@@ -75,3 +76,17 @@ def test_the_attacker_takes_the_models_own_label_network():
     assert label_aware_attacker(model).weight == 1.0
     with pytest.raises(ValueError, match="needs a label network"):
         label_aware_attacker(Net(1))
+
+
+def test_the_label_aware_pgd_loss_defaults_and_refusals():
+    from zoo.attacks.losses import LabelAwareLoss, label_aware_loss
+
+    model = Net(1)
+    model.label_network = Net(2)
+    assert LabelAwareLoss(Net(2)).weight == 1.0 and label_aware_loss(model).weight == 1.0
+    assert label_aware_loss(model).label_net is model.label_network
+    with pytest.raises(ValueError, match=r"the label-aware loss needs a label network; .*\(pattern none, or no "
+                                         r"purifier\): use the plain loss"):
+        label_aware_loss(Net(1))  # a model without a label network at all
+    with pytest.raises(ValueError, match="label weight must be >= 0"):
+        LabelAwareLoss(Net(2), weight=-0.5)

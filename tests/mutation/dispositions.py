@@ -50,6 +50,22 @@ DISPOSITIONS = {
     "on all R fresh draws",
     "zoo.attacks.least_robust.x_run_sub_attack__mutmut_2[13]": OPEN + "as x_run_sub_attack__mutmut_13 (APGD-T)",
     "zoo.attacks.least_robust.x_run_sub_attack__mutmut_4[57]": OPEN + "as x_run_sub_attack__mutmut_13 (Square)",
+    # ---- zoo/attacks/base.py: random starts
+    **{f"zoo.attacks.base.xǁAttackǁrandom_point__mutmut_{n}": EQ + "in law: the L2 start's direction or radius is "
+       "drawn at another precision (float32 for a float64 input), which changes which equally distributed start "
+       "is drawn, not its law or its reproducibility; a test could pin it only with hard-coded draws"
+       for n in (21, 24, 31, 34)},
+    "zoo.attacks.base.xǁAttackǁrandom_point__mutmut_58": EQ + "in law: the ball and the box are symmetric, so x - "
+    "delta has the law of x + delta",
+    # ---- zoo/attacks/losses.py
+    "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
+    "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",
+    # ---- zoo/attacks/gradients.py: outside the label-aware logits, the gradient-ablation attackers
+    **{f"zoo.attacks.gradients.{function}__*": OPEN + "the gradient-ablation attackers (surrogate and BPDA "
+       "selection, their checks and names): an ablation is labelled weaker and scores no leaderboard row; "
+       "tests/test_attack_options.py and tests/test_gradient_ablation.py test them, outside the fast selection"
+       for function in ("x_check_gradient", "x_applicable_gradient", "xǁSurrogateǁ*", "x_attacker_model",
+                        "x_gradient_label")},
 }
 
 KINDS = {

@@ -60,3 +60,21 @@ def test_eot_needs_at_least_one_sample_per_batch():
     for samples, eot_batch in ((0, None), (3, 0)):
         with pytest.raises(ValueError, match="samples and eot_batch must be >= 1"):
             attack.eot_gradient(x, y, samples, loss, eot_batch=eot_batch)
+
+
+def test_the_default_seed_is_zero_and_one_example_gets_a_start_too():
+    model = nn.Flatten()
+    x = torch.full((1, 1, 1, 2), 0.5, dtype=torch.float64)
+    for norm in ("Linf", "L2"):
+        default, zero = PGDEOT(model, norm=norm, eps=EPS, steps=1), PGDEOT(model, norm=norm, eps=EPS, steps=1, seed=0)
+        assert default.seed == 0 and PGDEOT(model, norm=norm, eps=EPS, steps=1, seed=7).seed == 7
+        start = default.random_point(x)
+        assert torch.equal(start, zero.random_point(x)) and not torch.equal(start, x)
+        assert float((start - x).norm()) <= EPS * 2 ** 0.5 + 1e-12
+
+
+@pytest.mark.parametrize("x", [[[0.5]], torch.zeros(2, 1, 2, 2, dtype=torch.long), torch.zeros(2)])
+def test_inputs_other_than_float_batches_are_refused(x):
+    attack = PGDEOT(nn.Flatten(), norm="Linf", eps=EPS, steps=1)
+    with pytest.raises(ValueError, match="x must be a float tensor N x C x H x W"):
+        attack(x, torch.zeros(2, dtype=torch.long))

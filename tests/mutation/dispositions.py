@@ -32,6 +32,10 @@ DISPOSITIONS = {
        "them (astype(bool)) or subtracts them alike whatever their dtype" for n in (73, 74)},
     # ---- zoo/attacks/draw_decisions.py: AutoAttack's repeated-draw decisions
     "zoo.attacks.draw_decisions.x_row_keys__mutmut_5": CPU + " (without device='cpu', .numpy() fails on a GPU tensor)",
+    **{name: CPU + " (the device argument removed)" for name in (
+        "zoo.attacks.draw_decisions.xǁRepeatedDrawsǁforward__mutmut_25",
+        "zoo.attacks.draw_decisions.xǁRepeatedDrawsǁforward__mutmut_47",
+        "zoo.attacks.draw_decisions.x__majority_draw__mutmut_9")},
     "zoo.attacks.draw_decisions.x_row_keys__mutmut_9": EQ + "flatten(2) of an N x C x H x W batch keeps each row's "
     "values contiguous and in order: the same bytes per row",
     "zoo.attacks.draw_decisions.xǁRepeatedDrawsǁforward__mutmut_19": EQ + "any negative stand-in label matches no "
@@ -57,6 +61,12 @@ DISPOSITIONS = {
        for n in (21, 24, 31, 34)},
     "zoo.attacks.base.xǁAttackǁrandom_point__mutmut_58": EQ + "in law: the ball and the box are symmetric, so x - "
     "delta has the law of x + delta",
+    # ---- zoo/models/guidance.py
+    **{f"zoo.models.guidance.{name}": EQ + "log_softmax without dim picks dim 1 for an N x C tensor (the "
+       "implicit-dim rule), the dim given" for name in ("x_kl_distance__mutmut_3", "x_kl_distance__mutmut_5",
+                                                       "x_kl_distance__mutmut_11", "x_kl_distance__mutmut_13",
+                                                       "xǁGuidanceǁobjective__mutmut_9",
+                                                       "xǁGuidanceǁobjective__mutmut_11")},
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",
@@ -90,3 +100,20 @@ RULES_TESTS = {
 }
 
 NOT_RUN: dict[str, str] = {}
+
+PREAMBLE = """\
+## The three gaps of issue 24
+
+Each was planted by hand in the source (one at a time, then reverted) and the new tests run against
+it; each fails there and passes on the unmutated code:
+
+| planted bug | failing tests |
+|---|---|
+| `RepeatedDraws.forward` (zoo/attacks/draw_decisions.py): `correct.any(0)` -> `correct.all(0)` | tests/rules/test_partial_breaks.py: `test_a_known_row_right_on_one_draw_of_five_is_decided_as_its_class`, `test_a_known_row_wrong_on_every_draw_is_decided_as_broken`, `test_a_point_wrong_on_some_draws_is_attacked_on_every_restart[apgd-ce-3]` and `[apgd-t-6]` |
+| APGD's re-decided flag in `recording` (zoo/attacks/least_robust.py): `scores > 0` -> `scores >= 1` | tests/rules/test_partial_breaks.py: `test_a_point_wrong_on_some_draws_is_attacked_on_every_restart[apgd-ce-3]` and `[apgd-t-6]` |
+| a guidance sign error confined to the VP-SDE backend: `TruncatedVPSDE.condition_mean` overridden as `mean - variance * gradient` | tests/rules/test_guidance_direction.py: `test_every_guided_step_raises_log_p_and_lowers_the_distance[vpsde-sde]` and `[vpsde-ode]` (tests/test_vpsde.py and tests/test_ode.py pass on it) |
+| the same confined to the ODE sampler: `p_mean_variance` returns `-variance` when `sampler == "ode"` | `test_every_guided_step_raises_log_p_and_lowers_the_distance[vpsde-ode]` (tests/test_ode.py passes on it) |
+
+mutmut then made the same kinds of change everywhere in the configured modules; the tables below
+are its results.
+"""

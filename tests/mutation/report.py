@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dispositions import DISPOSITIONS, KINDS, NOT_RUN, RULES_TESTS  # noqa: E402
+from dispositions import DISPOSITIONS, KINDS, NOT_RUN, PREAMBLE, RULES_TESTS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 STATUS_HINT = "mutmut.stats.status_by_exit_code"  # exit code -> status, mutmut's own table
@@ -111,6 +111,8 @@ def main() -> None:
         f"Written by `python tests/mutation/report.py` from mutmut's results. Commit `{args.commit}`, {args.date}.",
         "",
         f"Command: `{args.command}`" + (f" ({args.timing})" if args.timing else ""),
+        "",
+        PREAMBLE,
         "",
         "Score = killed (a test failed, or the mutant hung past mutmut's timeout) / mutants run. "
         "*No tests*: the mutated function is called by no test of the selection (see the note). "

@@ -97,6 +97,8 @@ RULES_TESTS = {
     "zoo/attacks/pgd_eot.py": "tests/rules/test_pgd_options.py",
     "zoo/evaluation/loop.py": "tests/rules/test_loop_records.py",
     "zoo/models/diffusion/vpsde.py": "tests/rules/test_guidance_direction.py",
+    "zoo/models/guidance.py": "tests/rules/test_guidance_terms.py",
+    "zoo/attacks/gradients.py": "tests/rules/test_label_aware_logits.py",
 }
 
 NOT_RUN: dict[str, str] = {}

@@ -12,10 +12,10 @@ matched by neither is listed as UNEXPLAINED: the report's target is that there i
 from __future__ import annotations
 
 import argparse
+import difflib
 import fnmatch
 import json
 import re
-import subprocess
 import sys
 import tomllib
 from collections import Counter, defaultdict
@@ -31,9 +31,17 @@ STATUS_HINT = "mutmut.stats.status_by_exit_code"  # exit code -> status, mutmut'
 FIRST = Path(__file__).resolve().parent / "first_run_survivors.txt"
 
 
+NO_TESTS = FIRST.with_name("first_run_no_tests.txt")
+
+
 def first_survivors() -> set[str]:
     """Mutants that survived a first run, before the tests in tests/rules/ written for them."""
     return set(FIRST.read_text().split()) if FIRST.exists() else set()
+
+
+def first_untested() -> set[str]:
+    """Mutants of functions no test of the selection called in the first run (tests/rules/ calls them now)."""
+    return set(NO_TESTS.read_text().split()) if NO_TESTS.exists() else set()
 
 
 def results() -> dict[str, dict[str, int | None]]:
@@ -45,11 +53,24 @@ def results() -> dict[str, dict[str, int | None]]:
     return out
 
 
-def diff(name: str) -> str:
-    """The mutated line(s), as mutmut shows them."""
-    text = subprocess.run([sys.executable, "-m", "mutmut", "show", name], capture_output=True, text=True,
-                          cwd=ROOT).stdout
-    return "\n".join(line for line in text.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+def _block(lines: list[str], head: str) -> list[str]:
+    """The lines of the function whose ``def`` line starts with ``head`` (after indentation)."""
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith(head))
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) > indent):
+        end += 1
+    return lines[start + 1:end]
+
+
+def diff(name: str, path: str) -> str:
+    """The mutated line(s): mutmut keeps each mutant beside the original function in mutants/."""
+    lines = (ROOT / "mutants" / path).read_text().splitlines()
+    local = name.rsplit(".", 1)[1]
+    function = local.rsplit("__mutmut_", 1)[0]
+    original, mutant = _block(lines, f"def {function}__mutmut_orig("), _block(lines, f"def {local}(")
+    changed = difflib.unified_diff(original, mutant, n=0, lineterm="")
+    return "\n".join(line for line in changed if line[:1] in "+-" and line[:3] not in ("+++", "---"))
 
 
 def disposition(name: str, change: str) -> str:
@@ -82,7 +103,7 @@ def main() -> None:
         names = sorted(n for codes in results().values() for n, c in codes.items() if c == 0)
         FIRST.write_text("".join(f"{n}\n" for n in sorted(set(names) | first_survivors())))
         return
-    first = first_survivors()
+    first, untested = first_survivors(), first_untested()
     configured = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]
     by_file = results()
     rows, survivors = [], defaultdict(list)
@@ -94,10 +115,12 @@ def main() -> None:
         explained = 0
         for name, code in sorted(codes.items(), key=lambda kv: (kv[0].rsplit("__mutmut_", 1)[0],
                                                                   int(kv[0].rsplit("_", 1)[1]))):
-            if code != 0 and code is not None and name in first:
-                survivors[path].append((name, diff(name), "KILLED on rerun by " + RULES_TESTS.get(path, "tests/rules/")))
+            if code not in (0, None, 33) and (name in first or name in untested):
+                was = "survived" if name in first else "had no test"
+                survivors[path].append((name, diff(name, path), f"{was} in the first run; KILLED on rerun by "
+                                        + RULES_TESTS.get(path, "tests/rules/")))
             if code == 0:
-                change = diff(name)
+                change = diff(name, path)
                 reason = disposition(name, change)
                 explained += reason != "UNEXPLAINED"
                 survivors[path].append((name, change, reason))

@@ -50,9 +50,11 @@ def newcombe_by_hand(both, a_only, b_only, neither, z=1.959963984540054):
     return p_a - p_b - delta, p_a - p_b + epsilon
 
 
-@pytest.mark.parametrize("cells", [(40, 5, 3, 52), (2, 9, 4, 1), (0, 1, 1, 0), (10, 3, 3, 10), (5, 0, 2, 0)])
+@pytest.mark.parametrize("cells", [(40, 5, 3, 52), (5, 3, 3, 5), (2, 3, 5, 12), (1, 2, 2, 5), (2, 9, 4, 1),
+                                   (0, 1, 1, 0), (10, 3, 3, 10), (5, 0, 2, 0)])
 def test_paired_interval_is_newcombes(cells):
-    """Positive association (shrunk by n/2), negative, a 2-example table, none, an empty margin."""
+    """ad - bc far above n/2 (shrunk by n/2), between n/2 and 2n, between n/3 and n/2 and positive but
+    at most n/2 (both set to 0); negative; a 2-example table; no association; an empty margin."""
     from zoo.leaderboard import comparison
 
     assert comparison.paired_difference_interval(*cells) == pytest.approx(newcombe_by_hand(*cells), abs=1e-12)

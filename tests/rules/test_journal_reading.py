@@ -60,3 +60,26 @@ def test_two_different_results_of_one_example_are_refused_naming_both_lines(tmp_
     with pytest.raises(JournalConflict, match=r"lines 2 and 4 both hold the result of a on example 0.*in \['adv_preds'\]"):
         Journal(path, SPEC, resume=True)
     assert path.read_bytes() == b"".join(lines + other[1:])  # left as it was
+
+
+def test_a_lost_settings_line_proven_by_the_records_is_rewritten_and_nothing_moved(tmp_path):
+    lines = journal_lines(tmp_path, "j.jsonl", [{"attack": "a", "index": i} for i in range(2)])
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b"".join(lines[1:]))  # line 1 lost; both records carry this run's checksum
+    with pytest.warns(JournalRepaired, match=r"0 damaged line\(s\) \(none\) moved to .* \(line 1, the run's "
+                                             r"settings, was rewritten from them\); the 2 valid records are kept, "
+                                             r"and any result on a damaged line is computed again"):
+        Journal(path, SPEC, resume=True).close()
+    assert path.read_bytes() == b"".join(lines)
+    assert not (tmp_path / "j.jsonl.damaged").exists()
+
+
+def test_every_damaged_line_is_moved_whatever_its_bytes(tmp_path):
+    lines = journal_lines(tmp_path, "j.jsonl", [{"attack": "a", "index": i} for i in range(2)])
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b"".join([lines[0], b"\xff\xfe not text\n", lines[1], b"[1, 2]\n", lines[2]]))
+    with pytest.warns(JournalRepaired, match=r"2 damaged line\(s\) \(2, 4\) moved"):
+        Journal(path, SPEC, resume=True).close()
+    moved = [json.loads(line) for line in (tmp_path / "j.jsonl.damaged").read_text().splitlines()]
+    assert [(m["line"], m["text"]) for m in moved] == [(2, "\\xff\\xfe not text"), (4, "[1, 2]")]
+    assert "not a JSON object" in moved[1]["reason"]

@@ -34,6 +34,12 @@ def test_fractions_get_the_paired_t_test():
     assert result["difference_lo"] < float(np.mean(a - b)) < result["difference_hi"]
 
 
+def test_two_examples_are_enough_for_a_t_test():
+    result = comparison.paired_test(np.array([0.6, 0.8]), np.array([0.2, 0.7]), "mean")
+    reference = stats.ttest_rel([0.6, 0.8], [0.2, 0.7])
+    assert result["p_value"] == pytest.approx(float(reference.pvalue), rel=1e-12)
+
+
 @pytest.mark.parametrize("a, b", [([0.5, 0.7, 0.1], [0.3, 0.5, -0.1]), ([0.4], [0.2]), ([0.5, 0.5], [0.5, 0.5])])
 def test_no_t_test_without_spread_in_the_differences(a, b):
     """One example, or every example the same difference: the t statistic is undefined, so empty."""
@@ -57,6 +63,24 @@ def test_every_pair_on_the_same_examples_is_compared_and_others_skipped():
     table = comparison.comparisons(frame)
     assert [(r.model_a, r.model_b) for r in table.itertuples()] == [("a", "c"), ("b", "d")]
     assert table.equals(comparison.comparisons(frame, "vote"))
+    assert list(table.columns) == comparison.COMPARISON_COLUMNS and table.index.tolist() == [0, 1]
     single = metrics.per_example_frame(records("a", [4], [1]) + records("b", [4], [0]))
     (row,) = comparison.comparisons(single, "vote").itertuples()
     assert (row.n, row.a_only, row.b_only) == (1, 1, 0)
+
+
+def test_a_worst_case_pair_over_other_attacks_is_skipped_and_later_pairs_still_compared():
+    """a ran one attack, b and c two: the worst cases (a, b) and (a, c) are over other attacks, (b, c)
+    is compared; (b, c) comes after the skipped pairs."""
+    frame = metrics.per_example_frame(
+        records("a", [0, 1, 2], [1, 0, 1])
+        + records("b", [0, 1, 2], [1, 1, 0]) + with_attack(records("b", [0, 1, 2], [0, 1, 0]), "autoattack-rand")
+        + records("c", [0, 1, 2], [0, 1, 1]) + with_attack(records("c", [0, 1, 2], [0, 0, 1]), "autoattack-rand"))
+    table = comparison.comparisons(frame)
+    worst = table[table["attack"] == metrics.WORST_CASE]
+    assert [(r.model_a, r.model_b) for r in worst.itertuples()] == [("b", "c")]
+    assert table.index.tolist() == list(range(len(table)))
+
+
+def with_attack(rows, attack):
+    return [{**r, "attack": attack} for r in rows]

@@ -78,3 +78,11 @@ def test_inputs_other_than_float_batches_are_refused(x):
     attack = PGDEOT(nn.Flatten(), norm="Linf", eps=EPS, steps=1)
     with pytest.raises(ValueError, match="x must be a float tensor N x C x H x W"):
         attack(x, torch.zeros(2, dtype=torch.long))
+
+
+def test_a_flat_batch_of_features_is_attacked_too():
+    """The attacks need N x ... with N examples first: a N x D batch (no image axes) is accepted."""
+    model = nn.Linear(4, 3)
+    x, y = torch.full((2, 4), 0.5), torch.tensor([0, 1])
+    x_adv = PGDEOT(model, norm="Linf", eps=EPS, steps=2, eot=1)(x, y)
+    assert x_adv.shape == x.shape and float((x_adv - x).abs().max()) <= EPS + 1e-6

@@ -13,11 +13,12 @@ from rules.test_partial_breaks import N_CLASSES, RightOnSomeLooks, toy_digits
 
 
 class ScriptedWrongs(nn.Module):
-    """Per input row, its k-th look answers own class + ``offsets[k % len(offsets)]`` (0: right)."""
+    """Per input row, its k-th look answers own class + ``offsets[k % len(offsets)]`` (0: right);
+    rows of ``always_right`` (keys) answer their own class on every look."""
 
-    def __init__(self, offsets):
+    def __init__(self, offsets, always_right=()):
         super().__init__()
-        self.offsets, self.looks = offsets, {}
+        self.offsets, self.looks, self.always_right = offsets, {}, set(always_right)
 
     def forward(self, x):
         own = x.flatten(1)[:, :N_CLASSES].argmax(1)
@@ -25,7 +26,7 @@ class ScriptedWrongs(nn.Module):
         for key in row_keys(x):
             count = self.looks.get(key, 0)
             self.looks[key] = count + 1
-            shift.append(self.offsets[count % len(self.offsets)])
+            shift.append(0 if key in self.always_right else self.offsets[count % len(self.offsets)])
         return nn.functional.one_hot((own + torch.tensor(shift)) % N_CLASSES, N_CLASSES).to(x.dtype)
 
 
@@ -78,3 +79,13 @@ def test_one_draw_is_the_single_pass():
     decider = RepeatedDraws(model, draws=1)
     with torch.no_grad(), decider.labelled(x, y):
         assert torch.equal(decider(x), model(x)) and decider.draw_logits(x).shape == (1, 2, N_CLASSES)
+
+
+def test_a_known_row_wrong_everywhere_gets_the_majority_even_beside_a_right_row():
+    """Each row is decided on its own draws: another row's right draws do not make this row's first
+    (minority) draw the one returned."""
+    x, y = toy_digits(3)
+    decider = RepeatedDraws(ScriptedWrongs([2, 1, 1, 1, 1], always_right=row_keys(x[:1])), draws=5)
+    with torch.no_grad(), decider.labelled(x, y):
+        got = decider(x).argmax(1)
+    assert got.tolist() == [int(y[0])] + ((y[1:] + 1) % N_CLASSES).tolist()

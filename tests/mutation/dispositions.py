@@ -30,6 +30,16 @@ DISPOSITIONS = {
        for n in (22, 24, 31, 37, 39, 42)},
     **{f"zoo.leaderboard.comparison.x_comparisons__mutmut_{n}": EQ + "outcome columns are numeric; paired_test casts "
        "them (astype(bool)) or subtracts them alike whatever their dtype" for n in (73, 74)},
+    "zoo.leaderboard.comparison.x_paired_difference_interval__mutmut_44": EQ + "at ad - bc = n/2 the shrunk value "
+    "is ad - bc - n/2 = 0, the value the other branch gives",
+    "zoo.leaderboard.comparison.x_paired_difference_interval__mutmut_49": EQ + "ad - bc = 0 gives 0 in both branches",
+    "zoo.leaderboard.comparison.x_paired_difference_interval__mutmut_50": EQ + "ad - bc is an integer: < 1 is <= 0, "
+    "and 0 gives 0 in both branches",
+    **{f"zoo.leaderboard.comparison.x_paired_difference_interval__mutmut_{n}": OPEN + "the clip to [-1, 1] guards "
+       "against rounding only; no table tried (p_A = 1 and p_B = 0 at n = 16, 40, 46 among them) takes a limit "
+       "past it" for n in (109, 115)},
+    "zoo.leaderboard.comparison.x_paired_test__mutmut_56": EQ + "with n >= 2 (checked first), every difference "
+    "equals diff[0] exactly when every difference equals diff[1]",
     # ---- zoo/attacks/draw_decisions.py: AutoAttack's repeated-draw decisions
     "zoo.attacks.draw_decisions.x_row_keys__mutmut_5": CPU + " (without device='cpu', .numpy() fails on a GPU tensor)",
     **{name: CPU + " (the device argument removed)" for name in (
@@ -67,6 +77,23 @@ DISPOSITIONS = {
                                                        "x_kl_distance__mutmut_11", "x_kl_distance__mutmut_13",
                                                        "xǁGuidanceǁobjective__mutmut_9",
                                                        "xǁGuidanceǁobjective__mutmut_11")},
+    "zoo.attacks.least_robust.x_run_sub_attack__mutmut_34": OPEN + "FAB-T's restarts (1 per target, as "
+    "run_standard_evaluation): with the budget's 2 restarts the tiny deterministic net's second FAB-T run finds "
+    "the same points, so tests/rules/test_sub_attacks_alone.py cannot tell",
+    **{f"zoo.attacks.gradients.xǁLabelAwareǁforward__mutmut_{n}": EQ + "log_softmax of N x K logits: no dim or "
+       "dim=+1 is the last dim, dim=-1" for n in (3, 5, 9, 14, 16, 18)},
+    "zoo.attacks.base.xǁAttackǁ__init____mutmut_1": OPEN + "the base class's default seed: PGD+EOT, AutoAttack and "
+    "StAdv pass their own (default 0); only the TRADES training attack uses it, and no test pins its start",
+    **{f"zoo.evaluation.journal.xǁJournalǁ_rewrite__mutmut_{n}": OPEN + "the error raised when the side file "
+       "cannot be written (a full disk): tests/test_faults.py injects that failure, outside the fast selection"
+       for n in range(49, 58)},
+    "zoo.evaluation.journal.xǁJournalǁ_rewrite__mutmut_60": OPEN + "the message a second writer gets while the "
+    "repaired journal is held (the lock itself is taken and tested)",
+    **{f"zoo.evaluation.journal.xǁJournalǁ_rewrite__mutmut_{n}": OPEN + "which caller line the repair warning "
+       "names (stacklevel)" for n in (76, 79)},
+    "zoo.evaluation.journal.xǁJournalǁappend__mutmut_43": EQ + "the raw lines are read only when a journal is "
+    "opened (a rewrite); lines appended later are never read from that list",
+    "zoo.models.guidance.x_cosine_distance__mutmut_8": EQ + "cosine_similarity's default dim is 1",
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",
@@ -79,9 +106,10 @@ DISPOSITIONS = {
 }
 
 KINDS = {
-    r"device=None|\.to\(None\)|device_of\(None\)|devices=None": CPU,
-    r'raise \w+\((None\)|f?"XX|f?"[^a-z"]*[A-Z]{3})': OPEN + "the wording of an error message (the error itself "
-    "is raised and tested)",
+    r"^\+.*(device=None|\.to\(None\)|device_of\(None\)|devices=None)": CPU,
+    # the original line raises, or is a message string continued from the line above
+    r'(?m)^-\s*(raise \w+\(|f?"[^"]*"\)?$|f?"[^"]*"\s*\)?\s*(from err)?$)': OPEN + "the wording of an error message "
+    "(the error itself is raised and tested)",
     r"tqdm\(|set_postfix|unit=|desc=": OPEN + "the progress bar's display",
 }
 
@@ -96,7 +124,7 @@ RULES_TESTS = {
     "zoo/attacks/base.py": "tests/rules/test_random_starts.py",
     "zoo/attacks/pgd_eot.py": "tests/rules/test_pgd_options.py",
     "zoo/evaluation/loop.py": "tests/rules/test_loop_records.py",
-    "zoo/models/diffusion/vpsde.py": "tests/rules/test_guidance_direction.py",
+    "zoo/models/diffusion/vpsde.py": "tests/rules/test_guidance_direction.py, tests/rules/test_vpsde_settings.py",
     "zoo/models/guidance.py": "tests/rules/test_guidance_terms.py",
     "zoo/attacks/gradients.py": "tests/rules/test_label_aware_logits.py",
 }

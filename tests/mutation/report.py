@@ -77,9 +77,8 @@ def disposition(name: str, change: str) -> str:
     for pattern, reason in DISPOSITIONS.items():
         if fnmatch.fnmatchcase(name, pattern):
             return reason
-    added = "\n".join(line for line in change.splitlines() if line.startswith("+"))
     for pattern, reason in KINDS.items():
-        if re.search(pattern, added):
+        if re.search(pattern, change, re.M):
             return reason
     return "UNEXPLAINED"
 

@@ -32,3 +32,23 @@ def test_x_prime_is_diffused_with_alpha_bar_in_float64(t_star):
     t = t_star / 1000
     continuous = math.exp(2 * (-0.25 * t * t * (20.0 - 0.1) - 0.5 * t * 0.1))
     assert TruncatedVPSDE(t_star, noising="continuous").start_alpha_bar() == pytest.approx(continuous, rel=1e-13)
+
+
+def test_grid_edges_and_refusals():
+    """One step for t* = 1 (less than dt to cover), exactly t* steps when t_end = 0 (float rounding
+    must not add one), ``steps`` from 1, t_end in [0, t*); the grid is kept in float64."""
+    import torch
+
+    assert TruncatedVPSDE(1).num_steps == 1
+    for t_star in (50, 100, 300):
+        sde = TruncatedVPSDE(t_star, t_end=0.0)
+        assert sde.num_steps == t_star
+        assert sde.times.dtype == torch.float64 and sde.variances.dtype == torch.float64
+        assert float(sde.times[-1]) == t_star / 1000  # the first step starts at t* exactly
+    assert TruncatedVPSDE(10, steps=1).num_steps == 1
+    with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
+        TruncatedVPSDE(10, steps=0)
+    with pytest.raises(ValueError, match=r"t_end must be in \[0, t\*=0.01\), got 0.01"):
+        TruncatedVPSDE(10, t_end=0.01)
+    with pytest.raises(ValueError, match="noising must be one of"):
+        TruncatedVPSDE(10, noising="ode")

@@ -91,6 +91,8 @@ DISPOSITIONS = {
     "repaired journal is held (the lock itself is taken and tested)",
     **{f"zoo.evaluation.journal.xǁJournalǁ_rewrite__mutmut_{n}": OPEN + "which caller line the repair warning "
        "names (stacklevel)" for n in (76, 79)},
+    "zoo.evaluation.journal.xǁJournalǁ_rewrite__mutmut_25": EQ + "codec names are case-insensitive: 'UTF-8' is "
+    "'utf-8'",
     "zoo.evaluation.journal.xǁJournalǁappend__mutmut_43": EQ + "the raw lines are read only when a journal is "
     "opened (a rewrite); lines appended later are never read from that list",
     "zoo.models.guidance.x_cosine_distance__mutmut_8": EQ + "cosine_similarity's default dim is 1",
@@ -129,7 +131,21 @@ RULES_TESTS = {
     "zoo/attacks/gradients.py": "tests/rules/test_label_aware_logits.py",
 }
 
-NOT_RUN: dict[str, str] = {}
+_LATER = "not run in this session (time); run it with `mutmut run --max-children 1 \"{}.*\"`"
+NOT_RUN: dict[str, str] = {
+    "zoo/leaderboard/metrics.py": _LATER.format("zoo.leaderboard.metrics"),
+    "zoo/attacks/pgd_eot.py": _LATER.format("zoo.attacks.pgd_eot") + "; an earlier run's survivors (eot_batch "
+    "ignored, anytime without its random start) are killed by tests/rules/test_pgd_options.py",
+    "zoo/evaluation/loop.py": _LATER.format("zoo.evaluation.loop") + "; an earlier run's survivors (tally, seconds "
+    "per example, clean draws seeded as adversarial ones) are killed by tests/rules/test_loop_records.py",
+    "zoo/evaluation/draws.py": _LATER.format("zoo.evaluation.draws"),
+    "zoo/models/diffusion/ddpm.py": _LATER.format("zoo.models.diffusion.ddpm"),
+    "zoo/models/purifier.py": "added to only_mutate at the end of this session; not mutated or run yet",
+    "zoo/attacks/base.py": "partly run (stopped for time): the random starts, EOT, projections and most input "
+    "checks were run; the rest (the 'not run' column) were not",
+    "zoo/evaluation/journal.py": "partly run (stopped for time): the accept and reading rules (_key, append, "
+    "_refuse_another_result, _rewrite) were run; the rest of opening, scanning and writing (the 'not run' column) were not",
+}
 
 PREAMBLE = """\
 ## The three gaps of issue 24

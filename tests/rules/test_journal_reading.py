@@ -26,7 +26,7 @@ def test_a_damaged_line_is_moved_aside_and_the_valid_records_kept(tmp_path):
     path = tmp_path / "j.jsonl"
     damaged = lines[2].replace(b'"adv_preds": [1]', b'"adv_preds": [7]')  # parses, but its checksum fails
     path.write_bytes(b"".join([lines[0], lines[1], damaged, lines[3]]))
-    with pytest.warns(JournalRepaired, match=r"1 damaged line\(s\) \(3\) moved to .*the 2 valid records are kept"):
+    with pytest.warns(JournalRepaired, match=r"1 damaged line\(s\) \(3\) moved to \S+\.damaged; the 2 valid records are kept"):
         journal = Journal(path, SPEC, resume=True)
     with journal:
         assert journal.done() == {("a", 0), ("a", 2)}

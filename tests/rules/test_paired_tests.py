@@ -12,11 +12,11 @@ from zoo.leaderboard import comparison, metrics
 
 
 def test_binary_outcomes_are_counted_in_the_four_cells():
-    a = np.array([1, 1, 1, 0, 0, 1, 0, 0, 1], dtype=float)
-    b = np.array([1, 0, 0, 1, 0, 1, 0, 0, 0], dtype=float)
+    a = np.array([1, 1, 1, 0, 0, 1, 0, 0, 1, 0], dtype=float)
+    b = np.array([1, 0, 0, 1, 0, 1, 0, 0, 0, 0], dtype=float)
     result = comparison.paired_test(a, b, "worst")
     assert (result["a_only"], result["b_only"], result["test"]) == (3, 1, "exact McNemar")
-    expected = comparison.paired_difference_interval(2, 3, 1, 3)  # both, a only, b only, neither
+    expected = comparison.paired_difference_interval(2, 3, 1, 4)  # both, a only, b only, neither
     assert (result["difference_lo"], result["difference_hi"]) == pytest.approx(expected)
     assert result["p_value"] == pytest.approx(stats.binomtest(3, 4, 0.5).pvalue)
 

@@ -52,3 +52,15 @@ def test_grid_edges_and_refusals():
         TruncatedVPSDE(10, t_end=0.01)
     with pytest.raises(ValueError, match="noising must be one of"):
         TruncatedVPSDE(10, noising="ode")
+
+
+@pytest.mark.parametrize("sampler, share", [("sde", 1.0), ("ode", 0.5)])
+def test_each_steps_weight_is_beta_times_its_length_in_float64(sampler, share):
+    """DiffPure's grid for t* = 100: steps of 0.001 from 0.1 down to 1e-5, the last one shorter; a
+    step's variance (the guidance weight) is beta(t) h (half for the ODE), with t its upper end."""
+    sde = TruncatedVPSDE(100, sampler=sampler)
+    times = [0.1 - k * 0.001 for k in range(100)] + [1e-5]
+    for i in range(sde.num_steps):
+        t_hi, t_lo = times[99 - i], times[100 - i]  # chain position 0 is the last step
+        expected = share * (0.1 + t_hi * (20.0 - 0.1)) * (t_hi - t_lo)
+        assert sde.step_variance(i) == pytest.approx(expected, rel=1e-12)

@@ -1,0 +1,165 @@
+"""Why each mutant that survived a mutmut run survives, or which test kills it since (read by
+report.py). ``DISPOSITIONS``: mutant name or fnmatch pattern -> reason, judged one by one.
+``KINDS``: a regular expression on the mutated line -> reason, for whole classes of mutants with
+one reason. ``RULES_TESTS``: the tests written to kill a module's survivors (tests/rules/), named
+for mutants that survived the first run and were killed when rerun with them.
+
+Reasons start with EQUIVALENT (no input the code is given can tell the mutant from the code), CPU
+ONLY (device placement: on a CPU every device argument is the CPU, and the test machines have no
+GPU), or OPEN (not killed; why it was left)."""
+from __future__ import annotations
+
+EQ = "EQUIVALENT: "
+CPU = "CPU ONLY: device placement, the same on a CPU (every machine the tests run on here)"
+OPEN = "OPEN: "
+INT_LIST = EQ + "torch.tensor of a non-empty list of Python ints is int64 already"
+
+DISPOSITIONS = {
+    # ---- zoo/evaluation/verdicts.py: vote, worst-of-K, mean
+    "zoo.evaluation.verdicts.x__as_arrays__mutmut_[35]": EQ + "predictions are only compared for equality with "
+    "integer labels and class numbers; any numeric dtype compares alike",
+    "zoo.evaluation.verdicts.x_vote_correct__mutmut_13": EQ + "one more class column holds zero votes, below the "
+    "label's count or tied with other zero counts; the strict comparison is unchanged",
+    "zoo.evaluation.verdicts.x_vote_correct__mutmut_24": EQ + "any negative stand-in for the label's own count is "
+    "below every other (non-negative) count",
+    # ---- zoo/leaderboard/comparison.py: paired tests
+    "zoo.leaderboard.comparison.x_mcnemar_exact__mutmut_14": EQ + "scipy's binomtest defaults to p = 0.5",
+    "zoo.leaderboard.comparison.x__percent__mutmut_1": EQ + "round(100 * nan, 2) is nan",
+    **{f"zoo.leaderboard.comparison.x_comparisons__mutmut_{n}": EQ + "the groups' order (groupby's sort): the table "
+       "is sorted by (threat, eps, attack) at the end, and model pairs come from sorted names"
+       for n in (22, 24, 31, 37, 39, 42)},
+    **{f"zoo.leaderboard.comparison.x_comparisons__mutmut_{n}": EQ + "outcome columns are numeric; paired_test casts "
+       "them (astype(bool)) or subtracts them alike whatever their dtype" for n in (73, 74)},
+    "zoo.leaderboard.comparison.x_paired_difference_interval__mutmut_44": EQ + "at ad - bc = n/2 the shrunk value "
+    "is ad - bc - n/2 = 0, the value the other branch gives",
+    "zoo.leaderboard.comparison.x_paired_difference_interval__mutmut_49": EQ + "ad - bc = 0 gives 0 in both branches",
+    "zoo.leaderboard.comparison.x_paired_difference_interval__mutmut_50": EQ + "ad - bc is an integer: < 1 is <= 0, "
+    "and 0 gives 0 in both branches",
+    **{f"zoo.leaderboard.comparison.x_paired_difference_interval__mutmut_{n}": OPEN + "the clip to [-1, 1] guards "
+       "against rounding only; no table tried (p_A = 1 and p_B = 0 at n = 16, 40, 46 among them) takes a limit "
+       "past it" for n in (109, 115)},
+    "zoo.leaderboard.comparison.x_paired_test__mutmut_56": EQ + "with n >= 2 (checked first), every difference "
+    "equals diff[0] exactly when every difference equals diff[1]",
+    # ---- zoo/attacks/draw_decisions.py: AutoAttack's repeated-draw decisions
+    "zoo.attacks.draw_decisions.x_row_keys__mutmut_5": CPU + " (without device='cpu', .numpy() fails on a GPU tensor)",
+    **{name: CPU + " (the device argument removed)" for name in (
+        "zoo.attacks.draw_decisions.xǁRepeatedDrawsǁforward__mutmut_25",
+        "zoo.attacks.draw_decisions.xǁRepeatedDrawsǁforward__mutmut_47",
+        "zoo.attacks.draw_decisions.x__majority_draw__mutmut_9")},
+    "zoo.attacks.draw_decisions.x_row_keys__mutmut_9": EQ + "flatten(2) of an N x C x H x W batch keeps each row's "
+    "values contiguous and in order: the same bytes per row",
+    "zoo.attacks.draw_decisions.xǁRepeatedDrawsǁforward__mutmut_19": EQ + "any negative stand-in label matches no "
+    "class",
+    "zoo.attacks.draw_decisions.x__majority_draw__mutmut_13": EQ + "one more class column holds zero votes and is "
+    "never the top (the top count is >= 1)",
+    # ---- zoo/attacks/least_robust.py: kept points, re-decided flags
+    "zoo.attacks.least_robust.xǁKeptǁoffer__mutmut_[68]": INT_LIST,
+    "zoo.attacks.least_robust.xǁKeptǁoffer__mutmut_1[1379]": INT_LIST,
+    "zoo.attacks.least_robust.xǁKeptǁoffer__mutmut_24": EQ + "pyautoattack hands its sub-attacks float32 inputs, "
+    "so candidates and kept points share the dtype",
+    "zoo.attacks.least_robust.xǁKeptǁoffer__mutmut_41": EQ + "as xǁKeptǁoffer__mutmut_24 (clean rows are float32)",
+    "zoo.attacks.least_robust.x_run_sub_attack__mutmut_1[35]": OPEN + "without y, APGD takes the decider's prediction "
+    "as the label; it differs from y only for an example wrong on every one of R fresh draws at the sub-attack's "
+    "start, whose kept score (0) no point can lower; no test builds an example that is live (score > 0) yet wrong "
+    "on all R fresh draws",
+    "zoo.attacks.least_robust.x_run_sub_attack__mutmut_2[13]": OPEN + "as x_run_sub_attack__mutmut_13 (APGD-T)",
+    "zoo.attacks.least_robust.x_run_sub_attack__mutmut_4[57]": OPEN + "as x_run_sub_attack__mutmut_13 (Square)",
+    # ---- zoo/attacks/base.py: random starts
+    **{f"zoo.attacks.base.xǁAttackǁrandom_point__mutmut_{n}": EQ + "in law: the L2 start's direction or radius is "
+       "drawn at another precision (float32 for a float64 input), which changes which equally distributed start "
+       "is drawn, not its law or its reproducibility; a test could pin it only with hard-coded draws"
+       for n in (21, 24, 31, 34)},
+    "zoo.attacks.base.xǁAttackǁrandom_point__mutmut_58": EQ + "in law: the ball and the box are symmetric, so x - "
+    "delta has the law of x + delta",
+    # ---- zoo/models/guidance.py
+    **{f"zoo.models.guidance.{name}": EQ + "log_softmax without dim picks dim 1 for an N x C tensor (the "
+       "implicit-dim rule), the dim given" for name in ("x_kl_distance__mutmut_3", "x_kl_distance__mutmut_5",
+                                                       "x_kl_distance__mutmut_11", "x_kl_distance__mutmut_13",
+                                                       "xǁGuidanceǁobjective__mutmut_9",
+                                                       "xǁGuidanceǁobjective__mutmut_11")},
+    "zoo.attacks.least_robust.x_run_sub_attack__mutmut_34": OPEN + "FAB-T's restarts (1 per target, as "
+    "run_standard_evaluation): with the budget's 2 restarts the tiny deterministic net's second FAB-T run finds "
+    "the same points, so tests/rules/test_sub_attacks_alone.py cannot tell",
+    **{f"zoo.attacks.gradients.xǁLabelAwareǁforward__mutmut_{n}": EQ + "log_softmax of N x K logits: no dim or "
+       "dim=+1 is the last dim, dim=-1" for n in (3, 5, 9, 14, 16, 18)},
+    "zoo.attacks.base.xǁAttackǁ__init____mutmut_1": OPEN + "the base class's default seed: PGD+EOT, AutoAttack and "
+    "StAdv pass their own (default 0); only the TRADES training attack uses it, and no test pins its start",
+    **{f"zoo.evaluation.journal.xǁJournalǁ_rewrite__mutmut_{n}": OPEN + "the error raised when the side file "
+       "cannot be written (a full disk): tests/test_faults.py injects that failure, outside the fast selection"
+       for n in range(49, 58)},
+    "zoo.evaluation.journal.xǁJournalǁ_rewrite__mutmut_60": OPEN + "the message a second writer gets while the "
+    "repaired journal is held (the lock itself is taken and tested)",
+    **{f"zoo.evaluation.journal.xǁJournalǁ_rewrite__mutmut_{n}": OPEN + "which caller line the repair warning "
+       "names (stacklevel)" for n in (76, 79)},
+    "zoo.evaluation.journal.xǁJournalǁ_rewrite__mutmut_25": EQ + "codec names are case-insensitive: 'UTF-8' is "
+    "'utf-8'",
+    "zoo.evaluation.journal.xǁJournalǁappend__mutmut_43": EQ + "the raw lines are read only when a journal is "
+    "opened (a rewrite); lines appended later are never read from that list",
+    "zoo.models.guidance.x_cosine_distance__mutmut_8": EQ + "cosine_similarity's default dim is 1",
+    # ---- zoo/attacks/losses.py
+    "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
+    "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",
+    # ---- zoo/attacks/gradients.py: outside the label-aware logits, the gradient-ablation attackers
+    **{f"zoo.attacks.gradients.{function}__*": OPEN + "the gradient-ablation attackers (surrogate and BPDA "
+       "selection, their checks and names): an ablation is labelled weaker and scores no leaderboard row; "
+       "tests/test_attack_options.py and tests/test_gradient_ablation.py test them, outside the fast selection"
+       for function in ("x_check_gradient", "x_applicable_gradient", "xǁSurrogateǁ*", "x_attacker_model",
+                        "x_gradient_label")},
+}
+
+KINDS = {
+    r"^\+.*(device=None|\.to\(None\)|device_of\(None\)|devices=None)": CPU,
+    # the original line raises, or is a message string continued from the line above
+    r'(?m)^-\s*(raise \w+\(|f?"[^"]*"\)?$|f?"[^"]*"\s*\)?\s*(from err)?$)': OPEN + "the wording of an error message "
+    "(the error itself is raised and tested)",
+    r"tqdm\(|set_postfix|unit=|desc=": OPEN + "the progress bar's display",
+}
+
+RULES_TESTS = {
+    "zoo/evaluation/verdicts.py": "tests/rules/test_verdict_inputs.py",
+    "zoo/leaderboard/intervals.py": "tests/rules/test_interval_edges.py",
+    "zoo/leaderboard/comparison.py": "tests/rules/test_interval_edges.py, tests/rules/test_paired_tests.py",
+    "zoo/attacks/draw_decisions.py": "tests/rules/test_repeated_draws.py, tests/rules/test_partial_breaks.py",
+    "zoo/attacks/least_robust.py": "tests/rules/test_sub_attacks_alone.py, tests/rules/test_partial_breaks.py",
+    "zoo/evaluation/journal.py": "tests/rules/test_journal_accepts.py, tests/rules/test_journal_reading.py",
+    "zoo/attacks/losses.py": "tests/rules/test_verdict_inputs.py (DLR), tests/rules/test_pgd_options.py",
+    "zoo/attacks/base.py": "tests/rules/test_random_starts.py",
+    "zoo/attacks/pgd_eot.py": "tests/rules/test_pgd_options.py",
+    "zoo/evaluation/loop.py": "tests/rules/test_loop_records.py",
+    "zoo/models/diffusion/vpsde.py": "tests/rules/test_guidance_direction.py, tests/rules/test_vpsde_settings.py",
+    "zoo/models/guidance.py": "tests/rules/test_guidance_terms.py",
+    "zoo/attacks/gradients.py": "tests/rules/test_label_aware_logits.py",
+}
+
+_LATER = "not run in this session (time); run it with `mutmut run --max-children 1 \"{}.*\"`"
+NOT_RUN: dict[str, str] = {
+    "zoo/leaderboard/metrics.py": _LATER.format("zoo.leaderboard.metrics"),
+    "zoo/attacks/pgd_eot.py": _LATER.format("zoo.attacks.pgd_eot") + "; an earlier run's survivors (eot_batch "
+    "ignored, anytime without its random start) are killed by tests/rules/test_pgd_options.py",
+    "zoo/evaluation/loop.py": _LATER.format("zoo.evaluation.loop") + "; an earlier run's survivors (tally, seconds "
+    "per example, clean draws seeded as adversarial ones) are killed by tests/rules/test_loop_records.py",
+    "zoo/evaluation/draws.py": _LATER.format("zoo.evaluation.draws"),
+    "zoo/models/diffusion/ddpm.py": _LATER.format("zoo.models.diffusion.ddpm"),
+    "zoo/models/purifier.py": "added to only_mutate at the end of this session; not mutated or run yet",
+    "zoo/attacks/base.py": "partly run (stopped for time): the random starts, EOT, projections and most input "
+    "checks were run; the rest (the 'not run' column) were not",
+    "zoo/evaluation/journal.py": "partly run (stopped for time): the accept and reading rules (_key, append, "
+    "_refuse_another_result, _rewrite) were run; the rest of opening, scanning and writing (the 'not run' column) were not",
+}
+
+PREAMBLE = """\
+## The three gaps of issue 24
+
+Each was planted by hand in the source (one at a time, then reverted) and the new tests run against
+it; each fails there and passes on the unmutated code:
+
+| planted bug | failing tests |
+|---|---|
+| `RepeatedDraws.forward` (zoo/attacks/draw_decisions.py): `correct.any(0)` -> `correct.all(0)` | tests/rules/test_partial_breaks.py: `test_a_known_row_right_on_one_draw_of_five_is_decided_as_its_class`, `test_a_known_row_wrong_on_every_draw_is_decided_as_broken`, `test_a_point_wrong_on_some_draws_is_attacked_on_every_restart[apgd-ce-3]` and `[apgd-t-6]` |
+| APGD's re-decided flag in `recording` (zoo/attacks/least_robust.py): `scores > 0` -> `scores >= 1` | tests/rules/test_partial_breaks.py: `test_a_point_wrong_on_some_draws_is_attacked_on_every_restart[apgd-ce-3]` and `[apgd-t-6]` |
+| a guidance sign error confined to the VP-SDE backend: `TruncatedVPSDE.condition_mean` overridden as `mean - variance * gradient` | tests/rules/test_guidance_direction.py: `test_every_guided_step_raises_log_p_and_lowers_the_distance[vpsde-sde]` and `[vpsde-ode]` (tests/test_vpsde.py and tests/test_ode.py pass on it) |
+| the same confined to the ODE sampler: `p_mean_variance` returns `-variance` when `sampler == "ode"` | `test_every_guided_step_raises_log_p_and_lowers_the_distance[vpsde-ode]` (tests/test_ode.py passes on it) |
+
+mutmut then made the same kinds of change everywhere in the configured modules; the tables below
+are its results.
+"""

@@ -15,30 +15,30 @@ OPEN = "OPEN: "
 INT_LIST = EQ + "torch.tensor of a non-empty list of Python ints is int64 already"
 
 DISPOSITIONS = {
-    # ---- zoo/evaluation/verdicts.py: vote, worst-of-K, mean
-    "zoo.evaluation.verdicts.x__as_arrays__mutmut_[35]": EQ + "predictions are only compared for equality with "
+    # ---- zoo/scoring/verdicts.py: vote, worst-of-K, mean
+    "zoo.scoring.verdicts.x__as_arrays__mutmut_[35]": EQ + "predictions are only compared for equality with "
     "integer labels and class numbers; any numeric dtype compares alike",
-    "zoo.evaluation.verdicts.x_vote_correct__mutmut_13": EQ + "one more class column holds zero votes, below the "
+    "zoo.scoring.verdicts.x_vote_correct__mutmut_13": EQ + "one more class column holds zero votes, below the "
     "label's count or tied with other zero counts; the strict comparison is unchanged",
-    "zoo.evaluation.verdicts.x_vote_correct__mutmut_24": EQ + "any negative stand-in for the label's own count is "
+    "zoo.scoring.verdicts.x_vote_correct__mutmut_24": EQ + "any negative stand-in for the label's own count is "
     "below every other (non-negative) count",
-    # ---- zoo/leaderboard/comparison.py: paired tests
-    "zoo.leaderboard.comparison.x_mcnemar_exact__mutmut_14": EQ + "scipy's binomtest defaults to p = 0.5",
-    "zoo.leaderboard.comparison.x__percent__mutmut_1": EQ + "round(100 * nan, 2) is nan",
-    **{f"zoo.leaderboard.comparison.x_comparisons__mutmut_{n}": EQ + "the groups' order (groupby's sort): the table "
+    # ---- zoo/reporting/comparison.py: paired tests
+    "zoo.reporting.comparison.x_mcnemar_exact__mutmut_14": EQ + "scipy's binomtest defaults to p = 0.5",
+    "zoo.reporting.comparison.x__percent__mutmut_1": EQ + "round(100 * nan, 2) is nan",
+    **{f"zoo.reporting.comparison.x_comparisons__mutmut_{n}": EQ + "the groups' order (groupby's sort): the table "
        "is sorted by (threat, eps, attack) at the end, and model pairs come from sorted names"
        for n in (22, 24, 31, 37, 39, 42)},
-    **{f"zoo.leaderboard.comparison.x_comparisons__mutmut_{n}": EQ + "outcome columns are numeric; paired_test casts "
+    **{f"zoo.reporting.comparison.x_comparisons__mutmut_{n}": EQ + "outcome columns are numeric; paired_test casts "
        "them (astype(bool)) or subtracts them alike whatever their dtype" for n in (73, 74)},
-    "zoo.leaderboard.comparison.x_paired_difference_interval__mutmut_44": EQ + "at ad - bc = n/2 the shrunk value "
+    "zoo.reporting.comparison.x_paired_difference_interval__mutmut_44": EQ + "at ad - bc = n/2 the shrunk value "
     "is ad - bc - n/2 = 0, the value the other branch gives",
-    "zoo.leaderboard.comparison.x_paired_difference_interval__mutmut_49": EQ + "ad - bc = 0 gives 0 in both branches",
-    "zoo.leaderboard.comparison.x_paired_difference_interval__mutmut_50": EQ + "ad - bc is an integer: < 1 is <= 0, "
+    "zoo.reporting.comparison.x_paired_difference_interval__mutmut_49": EQ + "ad - bc = 0 gives 0 in both branches",
+    "zoo.reporting.comparison.x_paired_difference_interval__mutmut_50": EQ + "ad - bc is an integer: < 1 is <= 0, "
     "and 0 gives 0 in both branches",
-    **{f"zoo.leaderboard.comparison.x_paired_difference_interval__mutmut_{n}": OPEN + "the clip to [-1, 1] guards "
+    **{f"zoo.reporting.comparison.x_paired_difference_interval__mutmut_{n}": OPEN + "the clip to [-1, 1] guards "
        "against rounding only; no table tried (p_A = 1 and p_B = 0 at n = 16, 40, 46 among them) takes a limit "
        "past it" for n in (109, 115)},
-    "zoo.leaderboard.comparison.x_paired_test__mutmut_56": EQ + "with n >= 2 (checked first), every difference "
+    "zoo.reporting.comparison.x_paired_test__mutmut_56": EQ + "with n >= 2 (checked first), every difference "
     "equals diff[0] exactly when every difference equals diff[1]",
     # ---- zoo/attacks/draw_decisions.py: AutoAttack's repeated-draw decisions
     "zoo.attacks.draw_decisions.x_row_keys__mutmut_5": CPU + " (without device='cpu', .numpy() fails on a GPU tensor)",
@@ -84,16 +84,16 @@ DISPOSITIONS = {
        "dim=+1 is the last dim, dim=-1" for n in (3, 5, 9, 14, 16, 18)},
     "zoo.attacks.base.xǁAttackǁ__init____mutmut_1": OPEN + "the base class's default seed: PGD+EOT, AutoAttack and "
     "StAdv pass their own (default 0); only the TRADES training attack uses it, and no test pins its start",
-    **{f"zoo.evaluation.journal.xǁJournalǁ_rewrite__mutmut_{n}": OPEN + "the error raised when the side file "
+    **{f"zoo.running.journal.xǁJournalǁ_rewrite__mutmut_{n}": OPEN + "the error raised when the side file "
        "cannot be written (a full disk): tests/test_faults.py injects that failure, outside the fast selection"
        for n in range(49, 58)},
-    "zoo.evaluation.journal.xǁJournalǁ_rewrite__mutmut_60": OPEN + "the message a second writer gets while the "
+    "zoo.running.journal.xǁJournalǁ_rewrite__mutmut_60": OPEN + "the message a second writer gets while the "
     "repaired journal is held (the lock itself is taken and tested)",
-    **{f"zoo.evaluation.journal.xǁJournalǁ_rewrite__mutmut_{n}": OPEN + "which caller line the repair warning "
+    **{f"zoo.running.journal.xǁJournalǁ_rewrite__mutmut_{n}": OPEN + "which caller line the repair warning "
        "names (stacklevel)" for n in (76, 79)},
-    "zoo.evaluation.journal.xǁJournalǁ_rewrite__mutmut_25": EQ + "codec names are case-insensitive: 'UTF-8' is "
+    "zoo.running.journal.xǁJournalǁ_rewrite__mutmut_25": EQ + "codec names are case-insensitive: 'UTF-8' is "
     "'utf-8'",
-    "zoo.evaluation.journal.xǁJournalǁappend__mutmut_43": EQ + "the raw lines are read only when a journal is "
+    "zoo.running.journal.xǁJournalǁappend__mutmut_43": EQ + "the raw lines are read only when a journal is "
     "opened (a rewrite); lines appended later are never read from that list",
     "zoo.models.guidance.x_cosine_distance__mutmut_8": EQ + "cosine_similarity's default dim is 1",
     # ---- zoo/attacks/losses.py
@@ -116,16 +116,16 @@ KINDS = {
 }
 
 RULES_TESTS = {
-    "zoo/evaluation/verdicts.py": "tests/rules/test_verdict_inputs.py",
-    "zoo/leaderboard/intervals.py": "tests/rules/test_interval_edges.py",
-    "zoo/leaderboard/comparison.py": "tests/rules/test_interval_edges.py, tests/rules/test_paired_tests.py",
+    "zoo/scoring/verdicts.py": "tests/rules/test_verdict_inputs.py",
+    "zoo/scoring/intervals.py": "tests/rules/test_interval_edges.py",
+    "zoo/reporting/comparison.py": "tests/rules/test_interval_edges.py, tests/rules/test_paired_tests.py",
     "zoo/attacks/draw_decisions.py": "tests/rules/test_repeated_draws.py, tests/rules/test_partial_breaks.py",
     "zoo/attacks/least_robust.py": "tests/rules/test_sub_attacks_alone.py, tests/rules/test_partial_breaks.py",
-    "zoo/evaluation/journal.py": "tests/rules/test_journal_accepts.py, tests/rules/test_journal_reading.py",
+    "zoo/running/journal.py": "tests/rules/test_journal_accepts.py, tests/rules/test_journal_reading.py",
     "zoo/attacks/losses.py": "tests/rules/test_verdict_inputs.py (DLR), tests/rules/test_pgd_options.py",
     "zoo/attacks/base.py": "tests/rules/test_random_starts.py",
     "zoo/attacks/pgd_eot.py": "tests/rules/test_pgd_options.py",
-    "zoo/evaluation/loop.py": "tests/rules/test_loop_records.py",
+    "zoo/running/loop.py": "tests/rules/test_loop_records.py",
     "zoo/models/diffusion/vpsde.py": "tests/rules/test_guidance_direction.py, tests/rules/test_vpsde_settings.py",
     "zoo/models/guidance.py": "tests/rules/test_guidance_terms.py",
     "zoo/attacks/gradients.py": "tests/rules/test_label_aware_logits.py",
@@ -133,17 +133,17 @@ RULES_TESTS = {
 
 _LATER = "not run in this session (time); run it with `mutmut run --max-children 1 \"{}.*\"`"
 NOT_RUN: dict[str, str] = {
-    "zoo/leaderboard/metrics.py": _LATER.format("zoo.leaderboard.metrics"),
+    "zoo/reporting/metrics.py": _LATER.format("zoo.reporting.metrics"),
     "zoo/attacks/pgd_eot.py": _LATER.format("zoo.attacks.pgd_eot") + "; an earlier run's survivors (eot_batch "
     "ignored, anytime without its random start) are killed by tests/rules/test_pgd_options.py",
-    "zoo/evaluation/loop.py": _LATER.format("zoo.evaluation.loop") + "; an earlier run's survivors (tally, seconds "
+    "zoo/running/loop.py": _LATER.format("zoo.running.loop") + "; an earlier run's survivors (tally, seconds "
     "per example, clean draws seeded as adversarial ones) are killed by tests/rules/test_loop_records.py",
-    "zoo/evaluation/draws.py": _LATER.format("zoo.evaluation.draws"),
+    "zoo/running/draws.py": _LATER.format("zoo.running.draws"),
     "zoo/models/diffusion/ddpm.py": _LATER.format("zoo.models.diffusion.ddpm"),
     "zoo/models/purifier.py": "added to only_mutate at the end of this session; not mutated or run yet",
     "zoo/attacks/base.py": "partly run (stopped for time): the random starts, EOT, projections and most input "
     "checks were run; the rest (the 'not run' column) were not",
-    "zoo/evaluation/journal.py": "partly run (stopped for time): the accept and reading rules (_key, append, "
+    "zoo/running/journal.py": "partly run (stopped for time): the accept and reading rules (_key, append, "
     "_refuse_another_result, _rewrite) were run; the rest of opening, scanning and writing (the 'not run' column) were not",
 }
 

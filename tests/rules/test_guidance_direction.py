@@ -22,9 +22,9 @@ def chain_steps(purifier, x, seed):
     generator state the step drew its noise from)."""
     steps, original = [], purifier._step
 
-    def recording(x_t, i, context, need_graph, generator):
+    def recording(x_t, i, context, need_graph, generator, *rest):
         steps.append((x_t.detach().clone(), i, context, generator.get_state()))
-        return original(x_t, i, context, need_graph, generator)
+        return original(x_t, i, context, need_graph, generator, *rest)
 
     purifier._step = recording
     try:

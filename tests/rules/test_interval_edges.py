@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from zoo.leaderboard import intervals
+from zoo.scoring import intervals
+from zoo.scoring import paired
 
 
 @pytest.mark.parametrize("confidence", [0.0, 1.0, -0.5, 1.5])
@@ -55,21 +56,21 @@ def newcombe_by_hand(both, a_only, b_only, neither, z=1.959963984540054):
 def test_paired_interval_is_newcombes(cells):
     """ad - bc far above n/2 (shrunk by n/2), between n/2 and 2n, between n/3 and n/2 and positive but
     at most n/2 (both set to 0); negative; a 2-example table; no association; an empty margin."""
-    from zoo.leaderboard import comparison
+    from zoo.reporting import comparison
 
-    assert comparison.paired_difference_interval(*cells) == pytest.approx(newcombe_by_hand(*cells), abs=1e-12)
-    narrower = comparison.paired_difference_interval(*cells, confidence=0.5)
+    assert paired.paired_difference_interval(*cells) == pytest.approx(newcombe_by_hand(*cells), abs=1e-12)
+    narrower = paired.paired_difference_interval(*cells, confidence=0.5)
     assert narrower == pytest.approx(newcombe_by_hand(*cells, z=0.6744897501960817), abs=1e-12)
 
 
 def test_paired_interval_of_one_example_and_of_certain_differences():
-    from zoo.leaderboard import comparison
+    from zoo.reporting import comparison
 
-    assert all(math.isnan(v) for v in comparison.paired_difference_interval(0, 0, 0, 0))
-    low, high = comparison.paired_difference_interval(1, 0, 0, 0)
+    assert all(math.isnan(v) for v in paired.paired_difference_interval(0, 0, 0, 0))
+    low, high = paired.paired_difference_interval(1, 0, 0, 0)
     assert -1 < low < 0 < high < 1
     for n in (16, 40, 46):
-        low, high = comparison.paired_difference_interval(0, n, 0, 0)  # A right on all, B on none
+        low, high = paired.paired_difference_interval(0, n, 0, 0)  # A right on all, B on none
         assert -1 <= low < high == 1.0
-        low, high = comparison.paired_difference_interval(0, 0, n, 0)
+        low, high = paired.paired_difference_interval(0, 0, n, 0)
         assert low == -1.0 < high <= 1

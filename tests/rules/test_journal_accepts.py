@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from zoo.evaluation.journal import Journal, JournalConflict
+from zoo.running.journal import Journal, JournalConflict
 
 SPEC = {"model": "tiny", "threat": "Linf", "eps": 0.1, "seed": 3}
 

@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from zoo.evaluation.journal import Journal, JournalConflict, JournalRepaired
+from zoo.running.journal import Journal, JournalConflict, JournalRepaired
 
 SPEC = {"model": "tiny", "threat": "Linf", "eps": 0.1, "seed": 3}
 

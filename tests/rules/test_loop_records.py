@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from zoo.evaluation.loop import run_attacks
+from zoo.running.loop import run_attacks
 
 
 class Journal:

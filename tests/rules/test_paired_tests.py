@@ -8,15 +8,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from zoo.leaderboard import comparison, metrics
+from zoo.reporting import comparison, metrics
+from zoo.scoring import paired
 
 
 def test_binary_outcomes_are_counted_in_the_four_cells():
     a = np.array([1, 1, 1, 0, 0, 1, 0, 0, 1, 0], dtype=float)
     b = np.array([1, 0, 0, 1, 0, 1, 0, 0, 0, 0], dtype=float)
-    result = comparison.paired_test(a, b, "worst")
+    result = paired.paired_test(a, b, "worst")
     assert (result["a_only"], result["b_only"], result["test"]) == (3, 1, "exact McNemar")
-    expected = comparison.paired_difference_interval(2, 3, 1, 4)  # both, a only, b only, neither
+    expected = paired.paired_difference_interval(2, 3, 1, 4)  # both, a only, b only, neither
     assert (result["difference_lo"], result["difference_hi"]) == pytest.approx(expected)
     assert result["p_value"] == pytest.approx(stats.binomtest(3, 4, 0.5).pvalue)
 
@@ -24,7 +25,7 @@ def test_binary_outcomes_are_counted_in_the_four_cells():
 def test_fractions_get_the_paired_t_test():
     a = np.array([0.2, 0.8, 1.0, 0.4, 0.6, 0.0, 0.8])
     b = np.array([0.0, 0.8, 0.6, 0.6, 0.2, 0.0, 0.4])
-    result = comparison.paired_test(a, b, "mean")
+    result = paired.paired_test(a, b, "mean")
     reference = stats.ttest_rel(a, b)
     interval = reference.confidence_interval(0.95)
     assert result["test"] == "paired t"
@@ -35,7 +36,7 @@ def test_fractions_get_the_paired_t_test():
 
 
 def test_two_examples_are_enough_for_a_t_test():
-    result = comparison.paired_test(np.array([0.6, 0.8]), np.array([0.2, 0.7]), "mean")
+    result = paired.paired_test(np.array([0.6, 0.8]), np.array([0.2, 0.7]), "mean")
     reference = stats.ttest_rel([0.6, 0.8], [0.2, 0.7])
     assert result["p_value"] == pytest.approx(float(reference.pvalue), rel=1e-12)
 
@@ -43,7 +44,7 @@ def test_two_examples_are_enough_for_a_t_test():
 @pytest.mark.parametrize("a, b", [([0.5, 0.7, 0.1], [0.3, 0.5, -0.1]), ([0.4], [0.2]), ([0.5, 0.5], [0.5, 0.5])])
 def test_no_t_test_without_spread_in_the_differences(a, b):
     """One example, or every example the same difference: the t statistic is undefined, so empty."""
-    result = comparison.paired_test(np.array(a), np.array(b), "mean")
+    result = paired.paired_test(np.array(a), np.array(b), "mean")
     assert all(math.isnan(result[k]) for k in ("difference_lo", "difference_hi", "p_value"))
     assert result["test"] == "paired t"
 

@@ -34,18 +34,16 @@ def test_eot_batch_caps_the_samples_per_forward_call(eot_batch, calls, label_awa
 
 
 @pytest.mark.parametrize("random_start", [False, True])
-def test_anytime_starts_where_the_final_attack_starts(random_start):
+def test_the_pool_starts_where_the_final_attack_starts(random_start):
+    """The anytime pool begins an example at ``start(x, generator)`` and steps with ``step``; with
+    the same generator and no noise that is exactly the final attack's path."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     x, y = torch.rand(3, 1, 8, 8), torch.tensor([1, 2, 3])
-    judged = []
-
-    def never_broken(x_iterate, labels):
-        judged.append(x_iterate.clone())
-        return torch.zeros(len(labels), dtype=torch.bool), torch.zeros(len(labels), 1, dtype=torch.long)
-
     attack = PGDEOT(model, norm="Linf", eps=0.1, steps=2, eot=1, random_start=random_start, seed=5)
-    attack.anytime(x, y, never_broken)
+    first = attack.start(x, torch.Generator().manual_seed(5))
     start = PGDEOT(model, norm="Linf", eps=0.1, steps=2, random_start=True, seed=5).random_point(x)
-    assert torch.equal(judged[0], start if random_start else x)
-    assert len(judged) == 3  # the start and both iterates
+    assert torch.equal(first, start if random_start else x)
+    stepped = attack.step(attack.step(first, x, y), x, y)
+    final = PGDEOT(model, norm="Linf", eps=0.1, steps=2, eot=1, random_start=random_start, seed=5)(x, y)
+    assert torch.allclose(stepped, final)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from zoo.attacks.losses import dlr_sum, margins
-from zoo.evaluation.verdicts import correct, mean_correct, vote_correct, worst_correct
+from zoo.scoring.verdicts import correct, mean_correct, vote_correct, worst_correct
 
 PREDS = np.array([[1, 1, 2], [0, 2, 2], [3, 3, 3]])
 LABELS = np.array([1, 2, 0])

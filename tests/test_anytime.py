@@ -99,7 +99,10 @@ def test_anytime_is_never_more_robust_than_final_and_its_curve_ends_at_the_summa
 
 class SeededNoisyLinear(NoisyLinear):
     """NoisyLinear taking its noise from ``generator=`` when given (as zoo models do); records
-    the seed of every no-grad call's generator (None: the global RNG)."""
+    the seed of every no-grad call's generator (None: the global RNG). It opts in to per-row
+    generators (``accepts_row_generators``), as an own module can."""
+
+    accepts_row_generators = True
 
     def __init__(self):
         super().__init__()

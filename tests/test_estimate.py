@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from zoo.attacks import autoattack_catalogue as aa_catalogue, calls as calls_module, catalogue
+from zoo.attacks import autoattack_catalogue as aa_catalogue, calls as calls_module
 from zoo.running import estimate as est
 from zoo.running import costs
 from zoo.attacks import PGDEOT

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.attacks import autoattack_catalogue as aa_catalogue, calls as calls_module, catalogue
+from zoo.attacks import autoattack_catalogue as aa_catalogue, catalogue
 from zoo.attacks.catalogue import ATTACK_ORDER, TITLES, attacks_for, autoattack_version, build_attack
 from zoo.attacks.gradients import LabelAware, attacker_model, label_aware_attacker
 from zoo.attacks.losses import cross_entropy_sum

@@ -56,7 +56,6 @@ def newcombe_by_hand(both, a_only, b_only, neither, z=1.959963984540054):
 def test_paired_interval_is_newcombes(cells):
     """ad - bc far above n/2 (shrunk by n/2), between n/2 and 2n, between n/3 and n/2 and positive but
     at most n/2 (both set to 0); negative; a 2-example table; no association; an empty margin."""
-    from zoo.reporting import comparison
 
     assert paired.paired_difference_interval(*cells) == pytest.approx(newcombe_by_hand(*cells), abs=1e-12)
     narrower = paired.paired_difference_interval(*cells, confidence=0.5)
@@ -64,7 +63,6 @@ def test_paired_interval_is_newcombes(cells):
 
 
 def test_paired_interval_of_one_example_and_of_certain_differences():
-    from zoo.reporting import comparison
 
     assert all(math.isnan(v) for v in paired.paired_difference_interval(0, 0, 0, 0))
     low, high = paired.paired_difference_interval(1, 0, 0, 0)

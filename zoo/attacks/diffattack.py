@@ -36,7 +36,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-import torch
 from torch import Tensor, nn
 
 from ..models.spaces import to_model_space

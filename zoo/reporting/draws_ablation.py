@@ -93,6 +93,7 @@ def write_ablation_png(path: Path, rows: pd.DataFrame, title: str) -> Path:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for attack, group in rows.groupby("attack", sort=False):
+        color = None  # worst-of-N's line takes the vote's colour
         for metric, style in (("vote", "-"), ("worst", "--")):
             line, = ax.plot(group["draws"], group[f"robust_acc_{metric}"], style, marker="o",
                             label=f"{attack} ({metric})", **({} if metric == "vote" else {"color": color}))

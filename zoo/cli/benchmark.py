@@ -27,6 +27,7 @@ from zoo.cli.module_file import is_module_file, load_module_file
 from zoo.running.benchmark import Execution, benchmark
 from zoo.running.estimate import estimate
 from zoo.running.protocol import JUDGES, Protocol
+from zoo.models.precision import PRECISIONS
 from zoo.models.purifier import GRAD_MODES
 from zoo.models.speed import LEVERS
 from zoo.registry.resolve import OVERRIDABLE
@@ -164,6 +165,9 @@ def _add_execution_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--levers", nargs="+", choices=LEVERS, default=[],
                    help="GPU speed levers (the same function): channels_last (NHWC weights), compile_unet "
                         "(torch.compile of the diffusion UNet)")
+    g.add_argument("--attack-precision", choices=PRECISIONS, default="fp32",
+                   help="precision of the attacker's gradients only (bf16: autocast through the whole chain and its "
+                        "replays; every verdict, clean and adversarial, stays fp32); recorded in every record")
     g.add_argument("--estimate", action="store_true",
                    help="print the expected network evaluations and wall time (from a short timed probe), then exit "
                         "without running anything")
@@ -221,7 +225,7 @@ def protocol_of(args: argparse.Namespace) -> Protocol:
 
 def execution_of(args: argparse.Namespace) -> Execution:
     return Execution(shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode,
-                     levers=tuple(args.levers))
+                     levers=tuple(args.levers), attack_precision=args.attack_precision)
 
 
 def own_defense_of(args: argparse.Namespace, names: list[str]) -> tuple[object, dict]:

@@ -23,6 +23,7 @@ from ..attacks.catalogue import autoattack_version, describe
 from ..attacks.gradients import applicable_gradient
 from ..common.devices import default_device
 from ..common.provenance import provenance
+from ..models.precision import check_precision
 from ..models.purifier import check_grad_mode
 from ..models.speed import check_levers
 from ..registry.resolve import applicable_overrides, as_entry, with_overrides
@@ -49,6 +50,8 @@ class Execution:
         grad_mode: how the exact gradient is computed through the chain (``exact``, ``checkpoint``,
             ``recompute``: the same gradients, the latter two in memory flat in t*).
         levers: GPU speed levers (``channels_last``, ``compile_unet``; the same function).
+        attack_precision: the attacker gradients' precision (``fp32``, the default, or ``bf16``:
+            :mod:`zoo.models.precision`); every verdict, clean and adversarial, stays fp32.
     """
 
     shard: tuple[int, int] | None = None
@@ -57,13 +60,15 @@ class Execution:
     progress: bool = True
     grad_mode: str = "exact"
     levers: tuple[str, ...] = field(default_factory=tuple)
+    attack_precision: str = "fp32"
 
     def __post_init__(self) -> None:
         check_grad_mode(self.grad_mode)
+        check_precision(self.attack_precision)
         object.__setattr__(self, "levers", check_levers(tuple(self.levers)))
 
 
-EXECUTION_FIELDS = ("shard", "resume", "merge_only", "progress", "grad_mode", "levers")
+EXECUTION_FIELDS = ("shard", "resume", "merge_only", "progress", "grad_mode", "levers", "attack_precision")
 
 
 def benchmark(models: list[str | Entry] | nn.Module, protocol: Protocol | str, attacks=None, *,
@@ -78,7 +83,7 @@ def benchmark(models: list[str | Entry] | nn.Module, protocol: Protocol | str, a
     ``eps=``, ``loss=``, ``headline=``, ``protocol="anytime"``, ``overrides=``, ``attacker_grad=``,
     ``surrogate=``, ``seed=``, ``subset_seed=``; :func:`~zoo.running.protocol.protocol_of`). The
     :class:`Execution` may be given whole or by its fields as keywords (``shard=``, ``resume=``,
-    ``merge_only=``, ``progress=``, ``grad_mode=``, ``levers=``). With ``shard=(i, n)``, n > 1,
+    ``merge_only=``, ``progress=``, ``grad_mode=``, ``levers=``, ``attack_precision=``). With ``shard=(i, n)``, n > 1,
     only this shard's journal is filled; run once more with ``merge_only=True`` after every shard
     finished. Under ``torchrun`` with several processes (and no shard) each rank evaluates its own
     shard on its own GPU, and rank 0 writes the merged tables once every rank has finished.
@@ -107,7 +112,7 @@ def benchmark(models: list[str | Entry] | nn.Module, protocol: Protocol | str, a
             evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=execution.resume,
                            progress=execution.progress, grad_mode=execution.grad_mode, levers=execution.levers,
                            model=own.model if own else None, data=own.data if own else None,
-                           headline=protocol.headline)
+                           headline=protocol.headline, precision=execution.attack_precision)
         writes_tables = all_ranks_done() if ranks is not None else shard[1] == 1
         if not writes_tables:
             return {}
@@ -160,7 +165,7 @@ def run_record(settings, records: list[dict], protocol: Protocol, *, device, wal
     whole, every entry's settings and budget, each entry's attacker gradient, what reporting needs
     of each attack (:func:`~zoo.attacks.catalogue.describe`), AutoAttack's departure note where it
     ran, and from the records (all invocations, resumed and sharded ones included) the attack
-    time, grad modes and speed levers they were made with."""
+    time, grad modes, speed levers and attack precisions they were made with."""
     record = provenance(torch.device(device) if device else default_device(), seed=protocol.seed,
                         settings=[s.spec() for s in settings],
                         reduced_budget=any(s.reduced for s in settings),
@@ -177,4 +182,5 @@ def run_record(settings, records: list[dict], protocol: Protocol, *, device, wal
     record["attack_seconds_all_runs"] = round(sum(r.get("seconds", 0.0) for r in records), 1)
     record["grad_modes"] = sorted({r.get("grad_mode", "exact") for r in records})
     record["speed_levers"] = sorted({"+".join(r.get("levers", [])) or "none" for r in records})
+    record["attack_precisions"] = sorted({r.get("attack_precision", "fp32") for r in records})
     return record

@@ -26,6 +26,7 @@ from ..attacks.gradients import attacker_model
 from ..common.devices import device_of
 from ..data import load_test_set
 from ..models.factory import create_model
+from ..models.precision import gradient_module
 from ..models.speed import lever_flags
 from ..registry.schema import Entry
 from ..scoring.verdicts import DEFAULT, check_metric, robust_correct
@@ -113,7 +114,8 @@ def journal_path(out: Path, s: Settings, shard: tuple[int, int]) -> Path:
 def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_dir="./data",
                    shard=(0, 1), resume=False, progress=True, grad_mode: str = "exact",
                    levers: tuple[str, ...] = (), model: nn.Module | None = None,
-                   data: tuple[Tensor, Tensor] | None = None, headline: str | None = None) -> Journal:
+                   data: tuple[Tensor, Tensor] | None = None, headline: str | None = None,
+                   precision: str = "fp32") -> Journal:
     """Run (or resume) one entry's attacks; returns its journal. ``grad_mode`` is how gradients are
     taken through the chain (the same gradients; not part of the journal's settings, so a run killed
     for lack of memory may resume with ``recompute``), ``levers`` the speed levers of
@@ -122,7 +124,8 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
     :func:`~zoo.attacks.gradients.attacker_model`, the examples are judged on the real model).
     ``model`` (a user's defense) is attacked instead of the entry's built model, ``data=(x, y)``
     used instead of the entry's test set (its first ``n_examples``). ``headline``: the metric the
-    progress bar shows (:func:`run_attacks`; it does not enter the records).
+    progress bar shows (:func:`run_attacks`; it does not enter the records). ``precision`` is the
+    attacker gradients' (:mod:`zoo.models.precision`; every verdict stays fp32), recorded per record.
 
     The journal is held (one writer at a time) while the run lasts and released before returning;
     when it already holds every result of this shard, no model is built."""
@@ -144,12 +147,14 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
         elif device is not None:
             model = model.to(device)
         attacker = None if s.attacker_grad == "exact" else attacker_model(model, s.attacker_grad, **(s.surrogate or {}))
+        attacker = gradient_module(model, attacker, precision)
         attacks = {name: build_attack(name, model, norm=s.threat, eps=s.eps, seed=s.seed, budget=s, attacker=attacker)
                    for name in s.attacks}
         done = run_attacks(model, x, y, attacks, journal, seed=s.seed, draws=s.draws,
                            batch_size=s.batch_size, shard=shard, progress=progress,
                            record_fields={"model": s.model, "threat": s.threat, "eps": s.eps, "seed": s.seed,
                                           "grad_mode": grad_mode, "levers": list(levers),
+                                          "attack_precision": precision,
                                           "attacker_grad": s.gradient_label},
                            test_indices=test_indices.tolist(), protocol=s.protocol, stop_on=s.stop_on,
                            headline=headline)

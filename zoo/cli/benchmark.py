@@ -163,7 +163,8 @@ def _add_execution_options(p: argparse.ArgumentParser) -> None:
                         "fastest), checkpoint or recompute (the same gradients in memory flat in t*; a run killed "
                         "for lack of memory can --resume with recompute)")
     g.add_argument("--levers", nargs="+", choices=LEVERS, default=[],
-                   help="GPU speed levers (the same function): channels_last (NHWC weights), compile_unet "
+                   help="GPU speed levers (the same function): channels_last (NHWC weights and input), tf32 (TF32 "
+                        "matrix products), compile_unet "
                         "(torch.compile of the diffusion UNet)")
     g.add_argument("--attack-precision", choices=PRECISIONS, default="fp32",
                    help="precision of the attacker's gradients only (bf16: autocast through the whole chain and its "

@@ -49,7 +49,8 @@ class Execution:
         progress: progress bars on stderr.
         grad_mode: how the exact gradient is computed through the chain (``exact``, ``checkpoint``,
             ``recompute``: the same gradients, the latter two in memory flat in t*).
-        levers: GPU speed levers (``channels_last``, ``compile_unet``; the same function).
+        levers: GPU speed levers (``channels_last``, ``compile_unet``, ``tf32``; the same function up to
+            TF32 rounding).
         attack_precision: the attacker gradients' precision (``fp32``, the default, or ``bf16``:
             :mod:`zoo.models.precision`); every verdict, clean and adversarial, stays fp32.
     """

@@ -169,6 +169,9 @@ def _add_execution_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--attack-precision", choices=PRECISIONS, default="fp32",
                    help="precision of the attacker's gradients only (bf16: autocast through the whole chain and its "
                         "replays; every verdict, clean and adversarial, stays fp32); recorded in every record")
+    g.add_argument("--eot-batch", type=int, default=None,
+                   help="EOT samples per forward call (default: all that fit in the free GPU memory for the grad "
+                        "mode, measured by one probe gradient; all at once on the CPU); recorded in every record")
     g.add_argument("--estimate", action="store_true",
                    help="print the expected network evaluations and wall time (from a short timed probe), then exit "
                         "without running anything")
@@ -226,7 +229,8 @@ def protocol_of(args: argparse.Namespace) -> Protocol:
 
 def execution_of(args: argparse.Namespace) -> Execution:
     return Execution(shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode,
-                     levers=tuple(args.levers), attack_precision=args.attack_precision)
+                     levers=tuple(args.levers), attack_precision=args.attack_precision,
+                     eot_batch=args.eot_batch)
 
 
 def own_defense_of(args: argparse.Namespace, names: list[str]) -> tuple[object, dict]:

@@ -53,6 +53,8 @@ class Execution:
             TF32 rounding).
         attack_precision: the attacker gradients' precision (``fp32``, the default, or ``bf16``:
             :mod:`zoo.models.precision`); every verdict, clean and adversarial, stays fp32.
+        eot_batch: EOT samples per forward call; ``None``: all at once where they fit in the free
+            CUDA memory, else as many as fit (:mod:`zoo.running.sizing`; all at once on the CPU).
     """
 
     shard: tuple[int, int] | None = None
@@ -62,6 +64,7 @@ class Execution:
     grad_mode: str = "exact"
     levers: tuple[str, ...] = field(default_factory=tuple)
     attack_precision: str = "fp32"
+    eot_batch: int | None = None
 
     def __post_init__(self) -> None:
         check_grad_mode(self.grad_mode)
@@ -69,7 +72,8 @@ class Execution:
         object.__setattr__(self, "levers", check_levers(tuple(self.levers)))
 
 
-EXECUTION_FIELDS = ("shard", "resume", "merge_only", "progress", "grad_mode", "levers", "attack_precision")
+EXECUTION_FIELDS = ("shard", "resume", "merge_only", "progress", "grad_mode", "levers", "attack_precision",
+                    "eot_batch")
 
 
 def benchmark(models: list[str | Entry] | nn.Module, protocol: Protocol | str, attacks=None, *,
@@ -84,7 +88,8 @@ def benchmark(models: list[str | Entry] | nn.Module, protocol: Protocol | str, a
     ``eps=``, ``loss=``, ``headline=``, ``protocol="anytime"``, ``overrides=``, ``attacker_grad=``,
     ``surrogate=``, ``seed=``, ``subset_seed=``; :func:`~zoo.running.protocol.protocol_of`). The
     :class:`Execution` may be given whole or by its fields as keywords (``shard=``, ``resume=``,
-    ``merge_only=``, ``progress=``, ``grad_mode=``, ``levers=``, ``attack_precision=``). With ``shard=(i, n)``, n > 1,
+    ``merge_only=``, ``progress=``, ``grad_mode=``, ``levers=``, ``attack_precision=``,
+    ``eot_batch=``). With ``shard=(i, n)``, n > 1,
     only this shard's journal is filled; run once more with ``merge_only=True`` after every shard
     finished. Under ``torchrun`` with several processes (and no shard) each rank evaluates its own
     shard on its own GPU, and rank 0 writes the merged tables once every rank has finished.
@@ -113,7 +118,8 @@ def benchmark(models: list[str | Entry] | nn.Module, protocol: Protocol | str, a
             evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=execution.resume,
                            progress=execution.progress, grad_mode=execution.grad_mode, levers=execution.levers,
                            model=own.model if own else None, data=own.data if own else None,
-                           headline=protocol.headline, precision=execution.attack_precision)
+                           headline=protocol.headline, precision=execution.attack_precision,
+                           eot_batch=execution.eot_batch)
         writes_tables = all_ranks_done() if ranks is not None else shard[1] == 1
         if not writes_tables:
             return {}

@@ -164,3 +164,44 @@ def autocast_if(enabled: bool, device: torch.device):
             yield
     else:
         yield
+
+
+def counted_flops(fn: Callable[[], object]) -> int:
+    """Floating-point operations of the matrix products, convolutions and attention one call runs
+    (forward and backward passes, double backward included; elementwise work is not counted, as a
+    matrix-rate share wants), by ``torch.utils.flop_counter``'s per-operator formulas. Its
+    ``FlopCounterMode`` cannot be used: its module hooks break ``torch.autograd.grad`` inside the
+    call (the guidance gradient), so the operators are counted by a dispatch mode of our own."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Counter(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                Counter.total += int(formula(*args, **kwargs, out_val=out))
+            return out
+
+    with Counter():
+        fn()
+    return Counter.total
+
+
+def matmul_rate(device: torch.device, dtype: torch.dtype = torch.bfloat16, size: int = 8192,
+                repeats: int = 20) -> float:
+    """The card's measured matrix rate (FLOP/s) for ``dtype``: a ``size``-square matrix product
+    repeated ``repeats`` times, the fastest of three timed rounds after a warm-up."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+
+    def products():
+        for _ in range(repeats):
+            a @ b
+
+    products()
+    seconds = min(time_call(products, device) for _ in range(3))
+    return 2 * size ** 3 * repeats / seconds

@@ -58,3 +58,42 @@ def test_levers_are_checked_by_name_and_need_a_unet():
         check_levers(["bf16"])
     with pytest.raises(ValueError, match="standard-tiny-mnist has no diffusion UNet to compile"):
         zoo.load("standard-tiny-mnist", device="cpu", compile_unet=True)
+
+
+def test_channels_last_hands_the_input_on_in_nhwc():
+    """NHWC end to end: the model's input (hence the chain's states) is converted on entry, not just
+    the weights. (The demo's digits have one channel, where both layouts coincide: a 3-channel model.)"""
+    from zoo.models import speed
+
+    seen = []
+    model = speed.speed_up(torch.nn.Conv2d(3, 4, 3), channels_last=True)
+    model.register_forward_pre_hook(lambda module, args: seen.append(args[0]))  # runs after the lever's
+    model(torch.rand(2, 3, 8, 8))
+    assert seen[-1].is_contiguous(memory_format=torch.channels_last) and not seen[-1].is_contiguous()
+    assert model.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_tf32_lever_turns_on_tf32_matrix_products():
+    from zoo.models import speed
+
+    matmul = torch.backends.cuda.matmul
+    attribute = "fp32_precision" if hasattr(matmul, "fp32_precision") else "allow_tf32"
+    before = getattr(matmul, attribute)
+    try:
+        assert before in ("ieee", False, "none")
+        speed.speed_up(torch.nn.Linear(2, 2), tf32=True)
+        assert getattr(matmul, attribute) in ("tf32", True)
+    finally:
+        setattr(matmul, attribute, before)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+                    reason="torch.compile on the CPU needs a C++ compiler")
+def test_compiled_graphs_refuse_the_guidance_double_backward():
+    """Why the guidance net is not compiled: its gradient is differentiated again, which compiled
+    graphs refuse. If a torch release lifts this, the test fails: then compile the guidance too."""
+    net = torch.compile(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.SiLU(), torch.nn.Flatten()))
+    x = torch.rand(1, 1, 5, 5, requires_grad=True)
+    gradient = torch.autograd.grad(net(x).logsumexp(1).sum(), x, create_graph=True)[0]
+    with pytest.raises(RuntimeError, match="does not currently support double backward"):
+        torch.autograd.grad(gradient.square().sum(), x)

@@ -55,7 +55,7 @@ def list_models(dataset: str | None = None, pattern: str | None = None) -> list[
 
 def load(name: str, device: str | torch.device | None = None, *, pretrained: bool = True,
          grad_mode: str = "exact", channels_last: bool = False, compile_unet: bool = False,
-         **overrides: Any) -> DefendedClassifier:
+         tf32: bool = False, **overrides: Any) -> DefendedClassifier:
     """The defended classifier registered as ``name``, ready for attacks.
 
     Args:
@@ -65,9 +65,9 @@ def load(name: str, device: str | torch.device | None = None, *, pretrained: boo
         pretrained: fetch the weights (``False``: random weights, same architecture; for tests).
         grad_mode: ``exact``, ``checkpoint`` or ``recompute`` (same gradients; the latter two use far
             less memory in t*, ``recompute`` memory flat in t*).
-        channels_last, compile_unet: GPU speed levers (:func:`zoo.models.speed.speed_up`; same function).
+        channels_last, compile_unet, tf32: GPU speed levers (:func:`zoo.models.speed.speed_up`; same function).
         **overrides: purification settings to change: t_star, steps, scale, pattern, distance, label.
     """
     entry = with_overrides(get_entry(name), **overrides)
     return create_model(entry, device=device, pretrained=pretrained, grad_mode=grad_mode,
-                        channels_last=channels_last, compile_unet=compile_unet)
+                        channels_last=channels_last, compile_unet=compile_unet, tf32=tf32)

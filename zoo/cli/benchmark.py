@@ -27,6 +27,7 @@ from zoo.cli.module_file import is_module_file, load_module_file
 from zoo.running.benchmark import Execution, benchmark
 from zoo.running.estimate import estimate
 from zoo.running.protocol import JUDGES, Protocol
+from zoo.models.precision import PRECISIONS
 from zoo.models.purifier import GRAD_MODES
 from zoo.models.speed import LEVERS
 from zoo.registry.resolve import OVERRIDABLE
@@ -165,12 +166,19 @@ def _add_execution_options(p: argparse.ArgumentParser) -> None:
                         "fastest), checkpoint or recompute (the same gradients in memory flat in t*; a run killed "
                         "for lack of memory can --resume with recompute)")
     g.add_argument("--levers", nargs="+", choices=LEVERS, default=[],
-                   help="GPU speed levers (the same function): channels_last (NHWC weights), compile_unet "
+                   help="GPU speed levers (the same function): channels_last (NHWC weights and input), tf32 (TF32 "
+                        "matrix products), compile_unet "
                         "(torch.compile of the diffusion UNet)")
     g.add_argument("--save-adversarial", action="store_true",
                    help="keep every attack's adversarial examples: OUT/adversarial/<model>_<threat>_<attack>"
                         ".safetensors (test-set order) and .json (eps, threat, provenance, checksum), for "
                         "'agdm-zoo rejudge' and RobustBench's external evaluations")
+    g.add_argument("--attack-precision", choices=PRECISIONS, default="fp32",
+                   help="precision of the attacker's gradients only (bf16: autocast through the whole chain and its "
+                        "replays; every verdict, clean and adversarial, stays fp32); recorded in every record")
+    g.add_argument("--eot-batch", type=int, default=None,
+                   help="EOT samples per forward call (default: all that fit in the free GPU memory for the grad "
+                        "mode, measured by one probe gradient; all at once on the CPU); recorded in every record")
     g.add_argument("--estimate", action="store_true",
                    help="print the expected network evaluations and wall time (from a short timed probe), then exit "
                         "without running anything")
@@ -229,7 +237,8 @@ def protocol_of(args: argparse.Namespace) -> Protocol:
 
 def execution_of(args: argparse.Namespace) -> Execution:
     return Execution(shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode,
-                     levers=tuple(args.levers), save_adversarial=args.save_adversarial)
+                     levers=tuple(args.levers), save_adversarial=args.save_adversarial,
+                     attack_precision=args.attack_precision, eot_batch=args.eot_batch)
 
 
 def own_defense_of(args: argparse.Namespace, names: list[str]) -> tuple[object, dict]:

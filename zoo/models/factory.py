@@ -16,7 +16,7 @@ from .speed import speed_up
 
 def create_model(entry: Entry, device: str | torch.device | None = None, pretrained: bool = True,
                  grad_mode: str = "exact", channels_last: bool = False,
-                 compile_unet: bool = False) -> DefendedClassifier:
+                 compile_unet: bool = False, tf32: bool = False) -> DefendedClassifier:
     """Build ``entry`` (weights fetched unless ``pretrained=False``) on ``device``, in eval mode
     with every parameter frozen (attacks need input gradients only), with the speed levers of
     :func:`zoo.models.speed.speed_up` asked for."""
@@ -28,7 +28,7 @@ def create_model(entry: Entry, device: str | torch.device | None = None, pretrai
             guidance_net = nets.build(entry.guidance, pretrained)
     model = assemble(entry, classifier, eps_net, guidance_net, grad_mode)
     model = model.to(torch.device(device) if device is not None else default_device())
-    return speed_up(model, channels_last=channels_last, compile_unet=compile_unet)
+    return speed_up(model, channels_last=channels_last, compile_unet=compile_unet, tf32=tf32)
 
 
 def assemble(entry: Entry, classifier: torch.nn.Module, eps_net: torch.nn.Module | None = None,

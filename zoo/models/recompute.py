@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from .guidance import GuidanceContext
+from .precision import autocast_state, replayed_under
 
 
 class RecomputedChain(torch.autograd.Function):
@@ -26,7 +27,8 @@ class RecomputedChain(torch.autograd.Function):
     is kept, as the step's guidance depends on it). Backward: from the last step to the first,
     rebuilds that one step's graph from its stored input (UNet term and guidance term one after the
     other, the guidance gradient with ``create_graph=True``, a double backward: :func:`replay_step`)
-    and pulls the incoming gradient back through it, giving the gradient w.r.t. the step's input and
+    and pulls the incoming gradient back through it (under the autocast state the forward ran in,
+:mod:`.precision`), giving the gradient w.r.t. the step's input and
     adding the step's share of the gradient w.r.t. the reference. Outside this node, autograd
     carries both on to the input x' (through q_sample and through the reference). ``labels`` (an
     argmax) are constants and the networks' parameters are frozen, so these are all the gradients.
@@ -50,6 +52,7 @@ class RecomputedChain(torch.autograd.Function):
                 guide_noise[k].copy_(g_noise)
             x_t = purifier._advance(x_t, i, context, False, noise, g_noise, round_index)
         ctx.purifier, ctx.labels, ctx.states, ctx.guide_noise = purifier, labels, states, guide_noise
+        ctx.autocast = autocast_state(x_start.device.type)  # the replay runs at the forward's precision
         ctx.ref_logits = None if ref_logits is None else ref_logits.detach()
         return x_t
 
@@ -62,8 +65,9 @@ class RecomputedChain(torch.autograd.Function):
         for k in reversed(range(num_steps)):  # the k-th stored step ran at chain position i
             i = num_steps - 1 - k
             g_noise = None if ctx.guide_noise is None else ctx.guide_noise[k]
-            grad_x, ref_part = replay_step(ctx.purifier, ctx.states[k], i, ctx.labels, ctx.ref_logits, grad_x,
-                                           want_ref, g_noise)
+            with replayed_under(ctx.autocast):
+                grad_x, ref_part = replay_step(ctx.purifier, ctx.states[k], i, ctx.labels, ctx.ref_logits, grad_x,
+                                               want_ref, g_noise)
             if ref_part is not None:
                 grad_ref = ref_part if grad_ref is None else grad_ref + ref_part
         ctx.states = ctx.guide_noise = None  # free the stored chain as soon as it has been replayed

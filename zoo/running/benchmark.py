@@ -23,6 +23,7 @@ from ..attacks.catalogue import autoattack_version, describe
 from ..attacks.gradients import applicable_gradient
 from ..common.devices import default_device
 from ..common.provenance import provenance
+from ..models.precision import check_precision
 from ..models.purifier import check_grad_mode
 from ..models.speed import check_levers
 from ..registry.resolve import applicable_overrides, as_entry, with_overrides
@@ -50,10 +51,15 @@ class Execution:
         progress: progress bars on stderr.
         grad_mode: how the exact gradient is computed through the chain (``exact``, ``checkpoint``,
             ``recompute``: the same gradients, the latter two in memory flat in t*).
-        levers: GPU speed levers (``channels_last``, ``compile_unet``; the same function).
+        levers: GPU speed levers (``channels_last``, ``compile_unet``, ``tf32``; the same function up to
+            TF32 rounding).
         save_adversarial: keep every attack's adversarial examples and write them per entry and
             attack in test-set order (:mod:`zoo.running.adversarial`). An execution option: it
             changes no number, so a journal resumes with or without it.
+        attack_precision: the attacker gradients' precision (``fp32``, the default, or ``bf16``:
+            :mod:`zoo.models.precision`); every verdict, clean and adversarial, stays fp32.
+        eot_batch: EOT samples per forward call; ``None``: all at once where they fit in the free
+            CUDA memory, else as many as fit (:mod:`zoo.running.sizing`; all at once on the CPU).
     """
 
     shard: tuple[int, int] | None = None
@@ -63,13 +69,17 @@ class Execution:
     grad_mode: str = "exact"
     levers: tuple[str, ...] = field(default_factory=tuple)
     save_adversarial: bool = False
+    attack_precision: str = "fp32"
+    eot_batch: int | None = None
 
     def __post_init__(self) -> None:
         check_grad_mode(self.grad_mode)
+        check_precision(self.attack_precision)
         object.__setattr__(self, "levers", check_levers(tuple(self.levers)))
 
 
-EXECUTION_FIELDS = ("shard", "resume", "merge_only", "progress", "grad_mode", "levers", "save_adversarial")
+EXECUTION_FIELDS = ("shard", "resume", "merge_only", "progress", "grad_mode", "levers", "save_adversarial",
+                    "attack_precision", "eot_batch")
 
 
 def benchmark(models: list[str | Entry] | nn.Module, threat: Protocol | str | None = None, attacks=None, *,
@@ -84,8 +94,9 @@ def benchmark(models: list[str | Entry] | nn.Module, threat: Protocol | str | No
     ``eps=``, ``loss=``, ``headline=``, ``protocol="anytime"``, ``overrides=``, ``attacker_grad=``,
     ``surrogate=``, ``seed=``, ``subset_seed=``; :func:`~zoo.running.protocol.protocol_of`). The
     :class:`Execution` may be given whole or by its fields as keywords (``shard=``, ``resume=``,
-    ``merge_only=``, ``progress=``, ``grad_mode=``, ``levers=``, ``save_adversarial=``). With
-    ``shard=(i, n)``, n > 1, only this shard's journal is filled; run once more with ``merge_only=True`` after every shard
+    ``merge_only=``, ``progress=``, ``grad_mode=``, ``levers=``, ``save_adversarial=``,
+    ``attack_precision=``, ``eot_batch=``). With ``shard=(i, n)``, n > 1, only this shard's journal
+    is filled; run once more with ``merge_only=True`` after every shard
     finished. Under ``torchrun`` with several processes (and no shard) each rank evaluates its own
     shard on its own GPU, and rank 0 writes the merged tables once every rank has finished.
 
@@ -117,7 +128,8 @@ def benchmark(models: list[str | Entry] | nn.Module, threat: Protocol | str | No
             evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=execution.resume,
                            progress=execution.progress, grad_mode=execution.grad_mode, levers=execution.levers,
                            model=own.model if own else None, data=own.data if own else None,
-                           headline=protocol.headline, save_adversarial=execution.save_adversarial)
+                           headline=protocol.headline, save_adversarial=execution.save_adversarial,
+                           precision=execution.attack_precision, eot_batch=execution.eot_batch)
         writes_tables = all_ranks_done() if ranks is not None else shard[1] == 1
         if not writes_tables:
             return {}
@@ -174,7 +186,7 @@ def run_record(settings, records: list[dict], protocol: Protocol, *, device, wal
     of each attack (:func:`~zoo.attacks.catalogue.describe`), AutoAttack's departure note where it
     ran, and from the records (all invocations, resumed and sharded ones included) the attack
     time, what each attack cost per example (:func:`~zoo.running.costs.measured_costs`: model calls
-    and seconds, beside the final protocol's calls), grad modes and speed levers."""
+    and seconds, beside the final protocol's calls), grad modes, speed levers and attack precisions."""
     record = provenance(torch.device(device) if device else default_device(), seed=protocol.seed,
                         settings=[s.spec() for s in settings],
                         reduced_budget=any(s.reduced for s in settings),
@@ -192,4 +204,5 @@ def run_record(settings, records: list[dict], protocol: Protocol, *, device, wal
     record["attack_costs"] = measured_costs(settings, records)
     record["grad_modes"] = sorted({r.get("grad_mode", "exact") for r in records})
     record["speed_levers"] = sorted({"+".join(r.get("levers", [])) or "none" for r in records})
+    record["attack_precisions"] = sorted({r.get("attack_precision", "fp32") for r in records})
     return record

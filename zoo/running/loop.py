@@ -27,6 +27,7 @@ from ..attacks.gradients import attacker_model
 from ..common.devices import device_of
 from ..data import load_test_set
 from ..models.factory import create_model
+from ..models.precision import gradient_module
 from ..models.speed import lever_flags
 from ..registry.schema import Entry
 from ..scoring.verdicts import DEFAULT, check_metric, robust_correct
@@ -36,6 +37,7 @@ from .journal import Journal
 from .settings import Settings
 from .draws import redraw_predictions
 from .pool import Finished, Pool
+from .sizing import size_eot_batches
 from .shards import batch_seed, redraw_seed, shard_batches
 
 
@@ -139,7 +141,8 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
                    shard=(0, 1), resume=False, progress=True, grad_mode: str = "exact",
                    levers: tuple[str, ...] = (), model: nn.Module | None = None,
                    data: tuple[Tensor, Tensor] | None = None, headline: str | None = None,
-                   save_adversarial: bool = False) -> Journal:
+                   save_adversarial: bool = False, precision: str = "fp32",
+                   eot_batch: int | None = None) -> Journal:
     """Run (or resume) one entry's attacks; returns its journal. ``grad_mode`` is how gradients are
     taken through the chain (the same gradients; not part of the journal's settings, so a run killed
     for lack of memory may resume with ``recompute``), ``levers`` the speed levers of
@@ -149,7 +152,9 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
     ``model`` (a user's defense) is attacked instead of the entry's built model, ``data=(x, y)``
     used instead of the entry's test set (its first ``n_examples``). ``headline``: the metric the
     progress bar shows (:func:`run_attacks`; it does not enter the records). ``save_adversarial``:
-    keep each record's adversarial example (:mod:`zoo.running.adversarial`).
+    keep each record's adversarial example (:mod:`zoo.running.adversarial`). ``precision`` is the
+    attacker gradients' (:mod:`zoo.models.precision`; every verdict stays fp32), ``eot_batch`` the EOT
+    samples per forward (``None``: sized from the free memory, :mod:`.sizing`); both recorded per record.
 
     The journal is held (one writer at a time) while the run lasts and released before returning;
     when it already holds every result of this shard, no model is built."""
@@ -172,12 +177,16 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
             model = model.to(device)
         model = FixedNoise(model) if s.fixed_noise else model
         attacker = None if s.attacker_grad == "exact" else attacker_model(model, s.attacker_grad, **(s.surrogate or {}))
+        attacker = gradient_module(model, attacker, precision)
         attacks = {name: build_attack(name, model, norm=s.threat, eps=s.eps, seed=s.seed, budget=s, attacker=attacker)
                    for name in s.attacks}
+        eot_batch = size_eot_batches(attacks, attacker or model, x.to(device_of(model)), y.to(device_of(model)),
+                                     batch_size=s.batch_size, eot=s.pgd_eot, given=eot_batch)
         done = run_attacks(model, x, y, attacks, journal, seed=s.seed, draws=s.draws,
                            batch_size=s.batch_size, shard=shard, progress=progress,
                            record_fields={"model": s.model, "threat": s.threat, "eps": s.eps, "seed": s.seed,
                                           "grad_mode": grad_mode, "levers": list(levers),
+                                          "attack_precision": precision, "eot_batch": eot_batch,
                                           "attacker_grad": s.gradient_label},
                            test_indices=test_indices.tolist(), protocol=s.protocol, stop_on=s.stop_on,
                            headline=headline, keep=Keeper(out, s).keep if save_adversarial else None)

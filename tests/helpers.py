@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -92,3 +93,12 @@ def benchmark_cli():
     from zoo.cli import benchmark
 
     return benchmark
+
+
+def pyaa_resnet18_component() -> dict:
+    """A real CIFAR-10 classifier available offline: the ResNet-18 pyautoattack ships for its
+    examples (100% on foolbox's 20 CIFAR-10 test images), as a registry component."""
+    import pyautoattack
+
+    weights = Path(pyautoattack.__file__).parent / "examples" / "model_test.pt"
+    return {"arch": "resnet18", "source": f"file://{weights}"}

@@ -95,7 +95,7 @@ def _reason(previous: str, fence: int) -> str | None:
 
 
 def _check_mark_is_followed_by_a_block(lines: list[str], i: int) -> None:
-    if "example:" in lines[i] and lines[i].lstrip().startswith("<!--"):
+    if lines[i].startswith("<!--") and "example:" in lines[i]:
         if i + 1 >= len(lines) or FENCE.match(lines[i + 1]) is None:
             raise ReadmeFormatError(f"README line {i + 1}: an example mark must stand on the line just "
                                     "before a code block")

@@ -1,11 +1,13 @@
 """The one place that papers over robustbench / pyautoattack packaging quirks.
 
 robustbench 1.1.1 does ``from autoattack import AutoAttack`` (and ``autoattack.state``), but the
-AutoAttack on PyPI installs as ``pyautoattack``. :func:`alias_autoattack` (run by ``import zoo``)
-registers an import hook that, when ``autoattack`` is first imported by anyone, hands out
-``pyautoattack``'s modules under that name, so ``from robustbench.utils import load_model`` works
-after ``import zoo`` as it does for RobustBench's users. Nothing is imported until then; a real
-``autoattack`` package, when installed, wins. robustbench also imports ``pkg_resources``, which is
+AutoAttack on PyPI installs as ``pyautoattack``, with another API. :func:`alias_autoattack` (run by
+``import zoo``) registers an import hook that, when ``autoattack`` is first imported by anyone,
+hands out :mod:`zoo.common.autoattack_api` (pyautoattack behind fra31/auto-attack's API) under that
+name and ``pyautoattack``'s submodules under ``autoattack.*``, so ``from robustbench.utils import
+load_model`` and ``robustbench.eval.benchmark`` work after ``import zoo`` as they do for
+RobustBench's users. Nothing is imported until then; a real ``autoattack`` package, when
+installed, wins. robustbench also imports ``pkg_resources``, which is
 why the project pins ``setuptools<81``. The zoo itself imports robustbench through
 :func:`robustbench`.
 """
@@ -24,8 +26,9 @@ ALIAS, PACKAGE = "autoattack", "pyautoattack"
 
 
 class _AutoattackAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports ``autoattack[.sub]`` as ``pyautoattack[.sub]`` (the same module objects, so classes
-    and state are shared), unless a real ``autoattack`` is installed."""
+    """Imports ``autoattack`` as :mod:`zoo.common.autoattack_api` and ``autoattack.sub`` as
+    ``pyautoattack.sub`` (the same module objects, so classes and state are shared), unless a real
+    ``autoattack`` is installed."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname == ALIAS:
@@ -41,6 +44,8 @@ class _AutoattackAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                    if finder is not self and hasattr(finder, "find_spec"))
 
     def create_module(self, spec):
+        if spec.name == ALIAS:
+            return importlib.import_module(f"{__package__}.autoattack_api")
         return importlib.import_module(PACKAGE + spec.name[len(ALIAS):])
 
     def exec_module(self, module):
@@ -48,8 +53,8 @@ class _AutoattackAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def _aliased() -> bool:
-    """Whether ``autoattack`` in ``sys.modules`` is ``pyautoattack`` under the alias."""
-    return getattr(sys.modules.get(ALIAS), "__name__", None) == PACKAGE
+    """Whether ``autoattack`` in ``sys.modules`` is the alias (not a real autoattack)."""
+    return getattr(sys.modules.get(ALIAS), "ALIAS_OF", None) == PACKAGE
 
 
 def alias_autoattack() -> None:

@@ -1,6 +1,6 @@
 """``agdm-zoo download``, run from a source checkout (all of it lives in :mod:`zoo.cli.download`)."""
 import sys
 
-from zoo.cli.download import main
+from zoo.cli import run
 
-sys.exit(main())
+sys.exit(run("download", prog="download.py"))

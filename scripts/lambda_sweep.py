@@ -1,6 +1,6 @@
 """``agdm-zoo lambda-sweep``, run from a source checkout (all of it lives in :mod:`zoo.cli.lambda_sweep`)."""
 import sys
 
-from zoo.cli.lambda_sweep import main
+from zoo.cli import run
 
-sys.exit(main())
+sys.exit(run("lambda-sweep", prog="lambda_sweep.py"))

@@ -1,6 +1,6 @@
 """``agdm-zoo scale-sweep``, run from a source checkout (all of it lives in :mod:`zoo.cli.scale_sweep`)."""
 import sys
 
-from zoo.cli.scale_sweep import main
+from zoo.cli import run
 
-sys.exit(main())
+sys.exit(run("scale-sweep", prog="scale_sweep.py"))

@@ -1,6 +1,6 @@
 """``agdm-zoo train-guidance``, run from a source checkout (all of it lives in :mod:`zoo.cli.train_guidance`)."""
 import sys
 
-from zoo.cli.train_guidance import main
+from zoo.cli import run
 
-sys.exit(main())
+sys.exit(run("train-guidance", prog="train_guidance.py"))

@@ -14,7 +14,9 @@ from zoo.hub.card import PublishError
 from zoo.hub.publish import check_overwrite, publish
 from zoo.leaderboard.files import latest_results
 
-import zoo.cli.publish as cli  # noqa: E402 - scripts/publish.py runs its main
+from helpers import CommandLine
+
+cli = CommandLine("publish")  # as scripts/publish.py and agdm-zoo publish run it
 NAME = "standard-tiny-mnist"
 
 

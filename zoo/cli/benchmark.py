@@ -14,7 +14,6 @@ Several processes: --shard i/n each (same arguments), then once more with --merg
 from __future__ import annotations
 
 import argparse
-import sys
 
 import zoo
 from zoo.attacks.catalogue import ATTACK_ORDER, SPATIAL_THREATS, STADV, autoattack_name, with_loss
@@ -157,34 +156,30 @@ def main(argv=None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
     names = args.model or zoo.list_models(dataset="mnist")
     own = {}
-    try:
-        if any(is_module_file(n) for n in names):
-            if len(names) != 1:
-                raise ValueError("--model file.py:object takes one own defense, without other entries")
-            if args.name is None or args.eps is None:
-                raise ValueError("--model file.py:object needs --name and --eps (an own defense declares neither)")
-            if args.estimate:
-                raise ValueError("--estimate is for zoo entries, not an own defense")
-            names, own = load_module_file(names[0]), {"name": args.name, "dataset": args.dataset}
-        elif args.name is not None:
-            raise ValueError("--name is for an own defense (--model path/to/file.py:object)")
-        gradient = {"attacker_grad": args.attacker_grad, "surrogate": args.surrogate}
-        check_gradient(args.attacker_grad, args.surrogate)
+    if any(is_module_file(n) for n in names):
+        if len(names) != 1:
+            raise ValueError("--model file.py:object takes one own defense, without other entries")
+        if args.name is None or args.eps is None:
+            raise ValueError("--model file.py:object needs --name and --eps (an own defense declares neither)")
         if args.estimate:
-            print(estimate(names, args.threat, with_loss(attacks_of(args), args.loss), device=args.device,
-                           eps=args.eps, n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
-                           subset_seed=args.subset_seed, grad_mode=args.grad_mode, levers=tuple(args.levers),
-                           protocol=args.protocol, headline=args.headline, overrides=overrides_of(args), **gradient))
-            return 0
-        written = benchmark(names, args.threat, attacks_of(args), out=args.out, eps=args.eps,
-                            n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
-                            subset_seed=args.subset_seed, device=args.device, data_dir=args.data_dir,
-                            shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode,
-                            levers=tuple(args.levers), headline=args.headline, protocol=args.protocol,
-                            overrides=overrides_of(args), loss=args.loss, **gradient, **own)
-    except (KeyError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
-        print(f"{prog or 'benchmark.py'}: error: {err}", file=sys.stderr)
-        return 2
+            raise ValueError("--estimate is for zoo entries, not an own defense")
+        names, own = load_module_file(names[0]), {"name": args.name, "dataset": args.dataset}
+    elif args.name is not None:
+        raise ValueError("--name is for an own defense (--model path/to/file.py:object)")
+    gradient = {"attacker_grad": args.attacker_grad, "surrogate": args.surrogate}
+    check_gradient(args.attacker_grad, args.surrogate)
+    if args.estimate:
+        print(estimate(names, args.threat, with_loss(attacks_of(args), args.loss), device=args.device,
+                       eps=args.eps, n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
+                       subset_seed=args.subset_seed, grad_mode=args.grad_mode, levers=tuple(args.levers),
+                       protocol=args.protocol, headline=args.headline, overrides=overrides_of(args), **gradient))
+        return 0
+    written = benchmark(names, args.threat, attacks_of(args), out=args.out, eps=args.eps,
+                        n_examples=args.n_examples, batch_size=args.batch_size, seed=args.seed,
+                        subset_seed=args.subset_seed, device=args.device, data_dir=args.data_dir,
+                        shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode,
+                        levers=tuple(args.levers), headline=args.headline, protocol=args.protocol,
+                        overrides=overrides_of(args), loss=args.loss, **gradient, **own)
     for path in written.values():
         print(f"wrote {path}")
     return 0

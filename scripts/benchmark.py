@@ -1,6 +1,6 @@
 """``agdm-zoo benchmark``, run from a source checkout (all of it lives in :mod:`zoo.cli.benchmark`)."""
 import sys
 
-from zoo.cli import main
+from zoo.cli import run
 
-sys.exit(main(["benchmark", *sys.argv[1:]]))  # threads chosen first (zoo.common.threads)
+sys.exit(run("benchmark", prog="benchmark.py"))

@@ -1,6 +1,6 @@
 """``agdm-zoo download``, run from a source checkout (all of it lives in :mod:`zoo.cli.download`)."""
 import sys
 
-from zoo.cli import main
+from zoo.cli import run
 
-sys.exit(main(["download", *sys.argv[1:]]))  # threads chosen first (zoo.common.threads)
+sys.exit(run("download", prog="download.py"))

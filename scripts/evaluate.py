@@ -1,6 +1,6 @@
 """``agdm-zoo evaluate``, run from a source checkout (all of it lives in :mod:`zoo.cli.evaluate`)."""
 import sys
 
-from zoo.cli import main
+from zoo.cli import run
 
-sys.exit(main(["evaluate", *sys.argv[1:]]))  # threads chosen first (zoo.common.threads)
+sys.exit(run("evaluate", prog="evaluate.py"))

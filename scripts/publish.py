@@ -1,6 +1,6 @@
 """``agdm-zoo publish``, run from a source checkout (all of it lives in :mod:`zoo.cli.publish`)."""
 import sys
 
-from zoo.cli import main
+from zoo.cli import run
 
-sys.exit(main(["publish", *sys.argv[1:]]))  # threads chosen first (zoo.common.threads)
+sys.exit(run("publish", prog="publish.py"))

@@ -1,6 +1,6 @@
 """``agdm-zoo rejudge``, run from a source checkout (all of it lives in :mod:`zoo.cli.rejudge`)."""
 import sys
 
-from zoo.cli.rejudge import main
+from zoo.cli import run
 
-sys.exit(main())
+sys.exit(run("rejudge", prog="rejudge.py"))

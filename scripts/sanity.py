@@ -1,6 +1,6 @@
 """``agdm-zoo sanity``, run from a source checkout (all of it lives in :mod:`zoo.cli.sanity`)."""
 import sys
 
-from zoo.cli import main
+from zoo.cli import run
 
-sys.exit(main(["sanity", *sys.argv[1:]]))  # threads chosen first (zoo.common.threads)
+sys.exit(run("sanity", prog="sanity.py"))

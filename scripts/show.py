@@ -1,6 +1,6 @@
 """``agdm-zoo show``, run from a source checkout (all of it lives in :mod:`zoo.cli.show`)."""
 import sys
 
-from zoo.cli import main
+from zoo.cli import run
 
-sys.exit(main(["show", *sys.argv[1:]]))  # threads chosen first (zoo.common.threads)
+sys.exit(run("show", prog="show.py"))

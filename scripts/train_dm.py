@@ -1,6 +1,6 @@
 """``agdm-zoo train-dm``, run from a source checkout (all of it lives in :mod:`zoo.cli.train_dm`)."""
 import sys
 
-from zoo.cli import main
+from zoo.cli import run
 
-sys.exit(main(["train-dm", *sys.argv[1:]]))  # threads chosen first (zoo.common.threads)
+sys.exit(run("train-dm", prog="train_dm.py"))

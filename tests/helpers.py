@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -86,9 +87,36 @@ def sharpen_guidance(model):
     return model
 
 
-def benchmark_cli():
-    """The benchmark command's module (``zoo.cli.benchmark``, which ``scripts/benchmark.py`` runs):
-    ``main(argv)`` is its command line, run in this process."""
-    from zoo.cli import benchmark
+class CommandLine:
+    """An agdm-zoo command as ``agdm-zoo`` and ``scripts/<command>.py`` run it, in this process:
+    ``main(argv)`` goes through :func:`zoo.cli.run` (the zoo's errors become one line on stderr and
+    exit status 2); every other attribute (``parse_args``, ...) is the command module's."""
 
-    return benchmark
+    def __init__(self, command: str):
+        import importlib
+
+        from zoo.cli import COMMANDS
+
+        self.command, self.module = command, importlib.import_module(f"zoo.cli.{COMMANDS[command][0]}")
+
+    def main(self, argv: list[str]) -> int:
+        from zoo.cli import run
+
+        return run(self.command, argv)
+
+    def __getattr__(self, name: str):
+        return getattr(self.module, name)
+
+
+def benchmark_cli() -> CommandLine:
+    """The benchmark command (``agdm-zoo benchmark``, ``scripts/benchmark.py``), run in this process."""
+    return CommandLine("benchmark")
+
+
+def pyaa_resnet18_component() -> dict:
+    """A real CIFAR-10 classifier available offline: the ResNet-18 pyautoattack ships for its
+    examples (100% on foolbox's 20 CIFAR-10 test images), as a registry component."""
+    import pyautoattack
+
+    weights = Path(pyautoattack.__file__).parent / "examples" / "model_test.pt"
+    return {"arch": "resnet18", "source": f"file://{weights}"}

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 import zoo
-import zoo.cli.rejudge as cli
+import zoo.cli
 from zoo.data import load_test_examples
 from zoo.registry.schema import Budget
 from zoo.reporting.adversarial import AdversarialFileError, read_examples, write_examples
@@ -123,7 +123,7 @@ def test_tampered_or_edited_files_are_refused(tmp_path):
     path.with_suffix(".json").write_text(json.dumps(description))
     with pytest.raises(AdversarialFileError, match="eps"):
         read_examples(path)
-    assert cli.main([str(path), "--model", "agdm-tiny-mnist"]) == 2
+    assert zoo.cli.main(["rejudge", str(path), "--model", "agdm-tiny-mnist"]) == 2
 
 
 def test_examples_outside_the_ball_or_the_box_are_refused(tmp_path):

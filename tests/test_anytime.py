@@ -162,7 +162,9 @@ def test_anytime_writes_the_curve_and_refuses_the_mean(tmp_path):
 
 
 def test_cli_takes_protocol_and_headline_and_refuses_anytime_on_the_mean(tmp_path, capsys):
-    from zoo.cli import benchmark as cli
+    from helpers import benchmark_cli
+
+    cli = benchmark_cli()
 
     args = cli.parse_args(["--threat", "Linf", "--protocol", "anytime", "--headline", "worst"])
     assert (args.judge, args.headline) == ("anytime", "worst")

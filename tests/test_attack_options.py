@@ -11,7 +11,6 @@ import pytest
 import torch
 from torch import nn
 
-import zoo.cli.benchmark as cli
 from zoo.attacks import StAdv
 from zoo.attacks.autoattack import AutoAttackEval
 from zoo.attacks.catalogue import ATTACK_ORDER, build_attack, check_threat, default_attacks
@@ -20,8 +19,9 @@ from zoo.running.protocol import settings_for
 from zoo.registry.resolve import get_entry
 from zoo.registry.schema import parse_registry
 
-from helpers import tiny_entry_dict
+from helpers import benchmark_cli, tiny_entry_dict
 
+cli = benchmark_cli()  # as scripts/benchmark.py and agdm-zoo benchmark run it
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

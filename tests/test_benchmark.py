@@ -8,8 +8,10 @@ import pandas as pd
 import torch
 import pytest
 
+from helpers import benchmark_cli
+
 ROOT = Path(__file__).resolve().parent.parent
-import zoo.cli.benchmark as cli  # scripts/benchmark.py runs its main
+cli = benchmark_cli()  # as scripts/benchmark.py and agdm-zoo benchmark run it
 
 
 def run(tmp_path, *extra):

@@ -8,9 +8,12 @@ import torch
 from torch import nn
 
 import zoo
-import zoo.cli.benchmark as cli
 from zoo.data import mnist_demo
 from zoo.registry.schema import Budget
+
+from helpers import benchmark_cli
+
+cli = benchmark_cli()  # as scripts/benchmark.py and agdm-zoo benchmark run it
 
 TINY = Budget(n_examples=4, draws=3, pgd_steps=10, pgd_eot=1, pgd_step_fraction=0.25, batch_size=4)
 

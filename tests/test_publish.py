@@ -14,7 +14,9 @@ from zoo.publishing.card import PublishError
 from zoo.publishing.publish import check_overwrite, publish
 from zoo.reporting.files import latest_results
 
-import zoo.cli.publish as cli  # noqa: E402 - scripts/publish.py runs its main
+from helpers import CommandLine
+
+cli = CommandLine("publish")  # as scripts/publish.py and agdm-zoo publish run it
 NAME = "standard-tiny-mnist"
 
 

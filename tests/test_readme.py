@@ -1,16 +1,16 @@
 """The README's set-up commands stay true: CI runs the README's test command verbatim."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
+
+from readme_examples import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def readme_commands() -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    setup = text.split("## Set-up", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```bash\n(.+?)\n```", setup)
+    """The shell examples of the README's Set-up section, each one line."""
+    return [e.code.strip() for e in examples() if e.section == "Set-up" and e.language == "bash"]
 
 
 def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():

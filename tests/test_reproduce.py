@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 import zoo.registry.resolve as resolve
-from zoo.cli.reproduce import main
 from zoo.reporting.files import Run, read_summary
 from zoo.reporting.metrics import SUMMARY_COLUMNS
 from zoo.registry.schema import Budget
@@ -18,6 +17,10 @@ from zoo.registry.store import default_registry
 from zoo.studies import paper_tables, reproduce as rep
 from zoo.studies.paper_tables import LINF_EPS, TABLES, get_table
 from zoo.studies.side_by_side import NOT_IN_PAPER, NOT_RUN, PAPER_LABEL, side_by_side
+
+from helpers import CommandLine
+
+cli = CommandLine("reproduce")  # as scripts/reproduce.py and agdm-zoo reproduce run it
 
 
 def read_markdown_table(markdown: str) -> pd.DataFrame:
@@ -44,7 +47,7 @@ def blocks(listing: str) -> dict[str, str]:
 
 
 def test_list_names_every_table_and_flags_missing_weights_offline(empty_machine, capsys):
-    assert main(["--list", "--data-dir", str(empty_machine / "data")]) == 0
+    assert cli.main(["--list", "--data-dir", str(empty_machine / "data")]) == 0
     found = blocks(capsys.readouterr().out)
     assert set(found) == {f"Table {n}" for n in range(1, 8)} | {"demo"}
     assert "all here, ready to run" in found["demo"]
@@ -81,7 +84,7 @@ def test_reproduce_refuses_before_running_when_weights_are_missing(empty_machine
     with pytest.raises(SourceError, match="(?s)Table 7 cannot run here.*wrn-70-16"):
         rep.reproduce("7", out=out, data_dir=empty_machine / "data")
     assert not out.exists()
-    assert main(["7", "--out", str(out), "--data-dir", str(empty_machine / "data")]) == 2
+    assert cli.main(["7", "--out", str(out), "--data-dir", str(empty_machine / "data")]) == 2
 
 
 def test_table_specs_map_to_the_papers_entries_threats_and_t_star():
@@ -204,7 +207,7 @@ def test_reproduce_demo_runs_end_to_end(tmp_path, monkeypatch, capsys):
     demo = paper_tables.DEMO  # its PGD+EOT columns (AutoAttack's cost is checked by its own tests)
     monkeypatch.setitem(paper_tables.TABLES, "demo", dataclasses.replace(demo, columns=demo.columns[:3]))
     out = tmp_path / "demo"
-    assert main(["demo", "--n-examples", "2", "--out", str(out)]) == 0
+    assert cli.main(["demo", "--n-examples", "2", "--out", str(out)]) == 0
     assert f"wrote {out / 'reproduce_demo.md'}" in capsys.readouterr().out
     markdown = (out / "reproduce_demo.md").read_text()
     table = read_markdown_table(markdown)

@@ -15,11 +15,11 @@ import torch
 from zoo.attacks.pgd_eot import PGDEOT
 from zoo.studies import scale_sweep as sweep
 
-from helpers import tiny_entry_dict
+from helpers import CommandLine, tiny_entry_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "leaderboard" / "scale_sweep"
-from zoo.cli import scale_sweep as cli  # noqa: E402  (= agdm-zoo scale-sweep, scripts/scale_sweep.py)
+cli = CommandLine("scale-sweep")  # as agdm-zoo scale-sweep and scripts/scale_sweep.py run it
 
 TINY = dict(scales=(0.0, 1.0), n_examples=2, steps=1, eot=1, draws=2, batch_size=2)
 

@@ -344,7 +344,9 @@ def test_the_model_card_links_the_entry_page_and_carries_the_sites_numbers(tmp_p
 
 
 def test_the_command_line_reports_empty_and_malformed_leaderboards(board, tmp_path, capsys):
-    import zoo.cli.site as cli  # scripts/site.py runs its main
+    from helpers import CommandLine
+
+    cli = CommandLine("site")  # as scripts/site.py and agdm-zoo site run it
 
     (tmp_path / "empty").mkdir()
     assert cli.main(["--leaderboard", str(tmp_path / "empty"), "--out", str(tmp_path / "s1")]) == 0

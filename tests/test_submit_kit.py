@@ -18,7 +18,9 @@ from zoo.publishing.submit_kit import (ROUTE_EXTERNAL, ROUTE_LEADERBOARD, ROUTE_
                                         route, write_kit)
 from zoo.registry import get_entry, load_registry
 
-import zoo.cli.submit_kit as cli  # noqa: E402 - scripts/submit_kit.py runs its main
+from helpers import CommandLine
+
+cli = CommandLine("submit-kit")  # as scripts/submit_kit.py and agdm-zoo submit-kit run it
 MODELS = ["agdm-tiny-mnist", "standard-tiny-mnist"]
 ATTACKS = ["pgd-eot", "autoattack-standard", "autoattack-rand"]
 # RobustBench's convention: <Name><Year><FirstWord>, optionally _<suffix> (e.g. Gowal2020Uncovering_28_10_extra)

@@ -157,9 +157,9 @@ def test_cifar_validation_slice_is_fixed_and_disjoint(monkeypatch):
 
 
 def load_cli():
-    import zoo.cli.train_guidance as cli  # scripts/train_guidance.py runs its main
+    from helpers import CommandLine
 
-    return cli
+    return CommandLine("train-guidance")  # as scripts/train_guidance.py and agdm-zoo train-guidance run it
 
 
 def test_cli_defaults_follow_the_dataset_and_optimizer():

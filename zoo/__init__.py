@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from .common.compat import alias_autoattack
 from .models.factory import create_model
 from .models.purifier import DefendedClassifier
 from .models.timm import register_when_timm_loads
@@ -24,6 +25,7 @@ from .registry.schema import Entry
 from .registry.store import default_registry
 
 register_when_timm_loads()  # RobustBench's load_model finds the entries through timm
+alias_autoattack()  # ... and robustbench's `from autoattack import ...` finds pyautoattack, on first use
 
 __all__ = ["load", "list_models", "run_benchmark", "DefendedClassifier", "Entry"]
 

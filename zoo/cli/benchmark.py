@@ -17,7 +17,6 @@ Several processes: --shard i/n each (same arguments), then once more with --merg
 from __future__ import annotations
 
 import argparse
-import sys
 
 import zoo
 from zoo.attacks.catalogue import default_attacks, families, names as attack_names, spec
@@ -258,18 +257,14 @@ def own_defense_of(args: argparse.Namespace, names: list[str]) -> tuple[object, 
 
 def main(argv=None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
-    try:
-        models, own = own_defense_of(args, args.model or zoo.list_models(dataset="mnist"))
-        protocol, execution = protocol_of(args), execution_of(args)
-        if args.estimate:
-            print(estimate(models, protocol, device=args.device, grad_mode=execution.grad_mode,
-                           levers=execution.levers))
-            return 0
-        written = benchmark(models, protocol, out=args.out, data_dir=args.data_dir, device=args.device,
-                            execution=execution, **own)
-    except (KeyError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
-        print(f"{prog or 'benchmark.py'}: error: {err}", file=sys.stderr)
-        return 2
+    models, own = own_defense_of(args, args.model or zoo.list_models(dataset="mnist"))
+    protocol, execution = protocol_of(args), execution_of(args)
+    if args.estimate:
+        print(estimate(models, protocol, device=args.device, grad_mode=execution.grad_mode,
+                       levers=execution.levers))
+        return 0
+    written = benchmark(models, protocol, out=args.out, data_dir=args.data_dir, device=args.device,
+                        execution=execution, **own)
     for path in written.values():
         print(f"wrote {path}")
     return 0

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -50,15 +49,11 @@ def main(argv=None, prog: str | None = None) -> int:
     start = time.time()
     overrides = {k: v for k, v in (("scale", args.scale), ("t_star", args.t_star), ("steps", args.steps))
                  if v is not None}
-    try:
-        if args.n < 1:
-            raise ValueError(f"--n must be >= 1, got {args.n}")
-        model = zoo.load(args.name, device="cpu", pretrained=not args.random_weights, **overrides)
-        x, what = diagnostic_inputs(model.config.dataset, args.n, args.data_dir, model.config.input_shape)
-        result = guidance_diagnostic(model, x, seed=args.seed)
-    except (KeyError, ValueError) as err:
-        print(f"{prog or 'diagnose.py'}: error: {err}", file=sys.stderr)
-        return 2
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1, got {args.n}")
+    model = zoo.load(args.name, device="cpu", pretrained=not args.random_weights, **overrides)
+    x, what = diagnostic_inputs(model.config.dataset, args.n, args.data_dir, model.config.input_shape)
+    result = guidance_diagnostic(model, x, seed=args.seed)
     p = model.config.purification
     weights = ("RANDOM weights (architecture only; not the trained entry's behaviour)" if args.random_weights
                else "the entry's weights")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from zoo.studies.lambda_sweep import Sweep, SweepSettingsError, run_sweep
+from zoo.studies.lambda_sweep import Sweep, run_sweep
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
@@ -39,8 +39,5 @@ def sweep_of(args: argparse.Namespace) -> Sweep:
 
 
 def main(argv=None, prog: str | None = None) -> int:
-    try:
-        run_sweep(sweep_of(parse_args(argv, prog)))
-    except SweepSettingsError as err:
-        raise SystemExit(str(err)) from None
+    run_sweep(sweep_of(parse_args(argv, prog)))
     return 0

@@ -13,12 +13,10 @@ different bundle already in the repo unless --force. The token comes from HF_TOK
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from zoo.publishing.card import SITE, PublishError
+from zoo.publishing.card import SITE
 from zoo.publishing.publish import publish, write_bundle
-from zoo.registry.sources import SourceError
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
@@ -38,19 +36,14 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
 
 def main(argv=None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
-    try:
-        folder, results = write_bundle(args.name, args.repo, args.out, args.revision, args.leaderboard,
-                                       args.site_url)
-        files = sorted(p for p in folder.iterdir() if p.is_file())
-        for path in files:
-            print(f"{path.stat().st_size / 2**20:8.2f} MiB  {path}")
-        used = ", ".join(f"{r.threat} from {r.path}" for r in results)
-        if args.dry_run:
-            print(f"dry run: would upload these {len(files)} files to https://huggingface.co/{args.repo} "
-                  f"({'private' if args.private else 'public'}; results: {used})")
-            return 0
-        print(f"uploaded: {publish(folder, args.repo, private=args.private, force=args.force, revision=args.revision)}")
+    folder, results = write_bundle(args.name, args.repo, args.out, args.revision, args.leaderboard, args.site_url)
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    for path in files:
+        print(f"{path.stat().st_size / 2**20:8.2f} MiB  {path}")
+    used = ", ".join(f"{r.threat} from {r.path}" for r in results)
+    if args.dry_run:
+        print(f"dry run: would upload these {len(files)} files to https://huggingface.co/{args.repo} "
+              f"({'private' if args.private else 'public'}; results: {used})")
         return 0
-    except (KeyError, PublishError, SourceError) as err:
-        print(f"{prog or 'publish.py'}: error: {err}", file=sys.stderr)
-        return 2
+    print(f"uploaded: {publish(folder, args.repo, private=args.private, force=args.force, revision=args.revision)}")
+    return 0

@@ -13,10 +13,8 @@ transfer:<source>:<attack> on another.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from zoo.cli.module_file import is_module_file, load_module_file
-from zoo.reporting.adversarial import AdversarialFileError
 from zoo.running.rejudge import rejudge
 from zoo.scoring.verdicts import METRICS
 
@@ -37,16 +35,12 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
 
 def main(argv=None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
-    try:
-        own = is_module_file(args.model)
-        if own and not args.name:
-            raise ValueError("--model file.py:object needs --name")
-        model = load_module_file(args.model) if own else args.model
-        written = rejudge(args.file, model, out=args.out, data_dir=args.data_dir, device=args.device,
-                          draws=args.draws, seed=args.seed, headline=args.headline, name=args.name if own else None)
-    except (AdversarialFileError, KeyError, ValueError, FileNotFoundError) as err:
-        print(f"{prog or 'rejudge.py'}: error: {err}", file=sys.stderr)
-        return 2
+    own = is_module_file(args.model)
+    if own and not args.name:
+        raise ValueError("--model file.py:object needs --name")
+    model = load_module_file(args.model) if own else args.model
+    written = rejudge(args.file, model, out=args.out, data_dir=args.data_dir, device=args.device,
+                      draws=args.draws, seed=args.seed, headline=args.headline, name=args.name if own else None)
     for path in written.values():
         print(f"wrote {path}")
     return 0

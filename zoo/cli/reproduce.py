@@ -14,7 +14,6 @@ anything runs.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from zoo.cli.benchmark import shard
 from zoo.reporting.metrics import HEADLINES
@@ -51,21 +50,17 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
 
 def main(argv=None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
-    try:
-        if args.list:
-            print(list_tables(args.data_dir))
-            return 0
-        if args.estimate:
-            print(estimate_table(args.table, device=args.device, grad_mode=args.grad_mode, n_examples=args.n_examples,
-                                 batch_size=args.batch_size, seed=args.seed, subset_seed=args.subset_seed))
-            return 0
-        written = reproduce(args.table, out=args.out, n_examples=args.n_examples, subset_seed=args.subset_seed,
-                            seed=args.seed, batch_size=args.batch_size, device=args.device, data_dir=args.data_dir,
-                            shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode,
-                            headline=args.headline)
-    except (KeyError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
-        print(f"{prog or 'reproduce.py'}: error: {err}", file=sys.stderr)
-        return 2
+    if args.list:
+        print(list_tables(args.data_dir))
+        return 0
+    if args.estimate:
+        print(estimate_table(args.table, device=args.device, grad_mode=args.grad_mode, n_examples=args.n_examples,
+                             batch_size=args.batch_size, seed=args.seed, subset_seed=args.subset_seed))
+        return 0
+    written = reproduce(args.table, out=args.out, n_examples=args.n_examples, subset_seed=args.subset_seed,
+                        seed=args.seed, batch_size=args.batch_size, device=args.device, data_dir=args.data_dir,
+                        shard=args.shard, resume=args.resume, merge_only=args.merge, grad_mode=args.grad_mode,
+                        headline=args.headline)
     for path in written.values():
         print(f"wrote {path}")
     if not written:

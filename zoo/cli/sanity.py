@@ -22,7 +22,6 @@ from zoo.cli.module_file import is_module_file, load_module_file
 from zoo.studies.sanity import SanityBudget, run_sanity, sanity_folder
 from zoo.reporting.sanity_report import FLAG
 from zoo.reporting.sanity_report import sanity_markdown
-from zoo.registry.schema import UnknownEntryError
 
 BUDGET = SanityBudget()
 
@@ -67,30 +66,25 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
 
 def main(argv=None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
-    prog = prog or "sanity.py"
-    try:
-        if (args.name is None) == (args.model is None):
-            raise ValueError("name one defense: an entry (agdm-zoo sanity NAME) or --model file.py:object")
-        if args.model is not None:
-            if not is_module_file(args.model):
-                raise ValueError(f"--model takes path/to/file.py:object, got {args.model!r} "
-                                 "(an entry is named without --model)")
-            model, name = load_module_file(args.model), args.model.rpartition(":")[2]
-        else:
-            if args.dataset is not None:
-                raise ValueError("--dataset is for an own defense (--model file.py:object); an entry has its own")
-            model = name = args.name
-        transfer = args.transfer_from
-        if transfer is not None and is_module_file(transfer):
-            transfer = load_module_file(transfer)
-        budget = budget_of(args, square_queries=args.square_queries, fd_inputs=args.fd_inputs,
-                           fd_directions=args.fd_directions)
-        report = run_sanity(model, args.threat, budget=budget, eps=args.eps, name=name, dataset=args.dataset,
-                            transfer_from=transfer, device=args.device, data_dir=args.data_dir,
-                            out=args.out or sanity_folder(name))
-    except (ValueError, UnknownEntryError) as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
+    if (args.name is None) == (args.model is None):
+        raise ValueError("name one defense: an entry (agdm-zoo sanity NAME) or --model file.py:object")
+    if args.model is not None:
+        if not is_module_file(args.model):
+            raise ValueError(f"--model takes path/to/file.py:object, got {args.model!r} "
+                             "(an entry is named without --model)")
+        model, name = load_module_file(args.model), args.model.rpartition(":")[2]
+    else:
+        if args.dataset is not None:
+            raise ValueError("--dataset is for an own defense (--model file.py:object); an entry has its own")
+        model = name = args.name
+    transfer = args.transfer_from
+    if transfer is not None and is_module_file(transfer):
+        transfer = load_module_file(transfer)
+    budget = budget_of(args, square_queries=args.square_queries, fd_inputs=args.fd_inputs,
+                       fd_directions=args.fd_directions)
+    report = run_sanity(model, args.threat, budget=budget, eps=args.eps, name=name, dataset=args.dataset,
+                        transfer_from=transfer, device=args.device, data_dir=args.data_dir,
+                        out=args.out or sanity_folder(name))
     print(sanity_markdown(report))
     print(f"wrote {args.out or sanity_folder(name)}/sanity_{args.threat}.json and .md", file=sys.stderr)
     return 1 if any(check["status"] == FLAG for check in report["checks"]) else 0

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -63,26 +62,20 @@ def main(argv=None, prog: str | None = None) -> int:
 
     start = time.time()
     torch.set_num_threads(args.threads)
-    try:
-        settings = sweep.SweepSettings(tuple(args.scales), args.split, args.n_examples, args.steps, args.eot,
-                                       args.step_fraction, args.eps, args.draws, args.batch_size, args.seed)
-    except ValueError as err:
-        print(f"{prog or 'scale_sweep.py'}: error: {err}", file=sys.stderr)
-        return 2
+    settings = sweep.SweepSettings(tuple(args.scales), args.split, args.n_examples, args.steps, args.eot,
+                                   args.step_fraction, args.eps, args.draws, args.batch_size, args.seed)
     shorter = None
     if args.compare_with is not None:
         shorter, problem = shorter_sweep(args.compare_with, vars(args))
         if problem:
-            print(f"{prog or 'scale_sweep.py'}: error: --compare-with {args.compare_with}: {problem}", file=sys.stderr)
-            return 2
+            raise ValueError(f"--compare-with {args.compare_with}: {problem}")
     # taken before anything is written: a rerun rewrites committed files, which would read as a dirty tree
     record = provenance(torch.device("cpu"), seed=args.seed, settings=vars(args) | {"out": str(args.out)},
                         reduced_budget=True, budget=settings.describe())
     if args.rescore:
         record, problem = rescored_record(args.out, vars(args), record)
         if problem:
-            print(f"{prog or 'scale_sweep.py'}: error: --rescore {args.out}: {problem}", file=sys.stderr)
-            return 2
+            raise ValueError(f"--rescore {args.out}: {problem}")
         records = sweep.records_of(pd.read_csv(args.out / "per_example.csv"))
     else:
         records = sweep.run_sweep(settings, args.out, progress=not args.no_progress)

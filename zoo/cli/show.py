@@ -32,9 +32,6 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
 def main(argv=None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
     out = args.out or Path("leaderboard/figures") / f"{args.name}_{args.threat}.png"
-    try:
-        result = panels(args.name, args.threat, args.eps, args.n, args.seed, args.data_dir, args.device)
-    except ValueError as err:
-        raise SystemExit(f"{prog or 'show.py'}: error: {err}") from None
+    result = panels(args.name, args.threat, args.eps, args.n, args.seed, args.data_dir, args.device)
     print(f"wrote {save_figure(result, args.name, args.threat, args.seed, out)}")
     return 0

@@ -11,13 +11,11 @@ stops the build with its name, before anything is written.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from zoo.publishing.card import site_cards
-from zoo.reporting.browser import BrowserError, page_url, screenshot
-from zoo.reporting.files import LeaderboardFileError
-from zoo.reporting.site import SiteError, build_site
+from zoo.reporting.browser import page_url, screenshot
+from zoo.reporting.site import build_site
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
@@ -31,18 +29,10 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
 
 def main(argv=None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
-    try:
-        built = build_site(args.leaderboard, args.out, card=site_cards(args.leaderboard))
-    except (FileNotFoundError, LeaderboardFileError, SiteError) as err:
-        print(f"{prog or 'site.py'}: error: {err}", file=sys.stderr)
-        return 2
+    built = build_site(args.leaderboard, args.out, card=site_cards(args.leaderboard))
     print(f"site.py: {built.message}")
     if args.screenshot:
-        try:
-            shot = screenshot(page_url(built.out_dir / "index.html"), built.out_dir / "screenshot.png")
-        except BrowserError as err:
-            print(f"{prog or 'site.py'}: error: {err}", file=sys.stderr)
-            return 2
+        shot = screenshot(page_url(built.out_dir / "index.html"), built.out_dir / "screenshot.png")
         print(f"site.py: screenshot {shot}")
     return 0
 

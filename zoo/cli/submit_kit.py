@@ -13,11 +13,9 @@ paper entry.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from zoo.reporting.files import LeaderboardFileError
-from zoo.publishing.submit_kit import KitError, write_kit
+from zoo.publishing.submit_kit import write_kit
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
@@ -32,12 +30,8 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
 
 def main(argv=None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
-    try:
-        kit = write_kit(args.name, args.out or Path("runs/submit-kit") / args.name, args.leaderboard,
-                        code_url=args.code_url, checkpoint_url=args.checkpoint_url)
-    except (KeyError, KitError, LeaderboardFileError) as err:
-        print(f"{prog or 'submit_kit.py'}: error: {err}", file=sys.stderr)
-        return 2
+    kit = write_kit(args.name, args.out or Path("runs/submit-kit") / args.name, args.leaderboard,
+                    code_url=args.code_url, checkpoint_url=args.checkpoint_url)
     print(f"submit_kit.py: {kit.name} ({kit.route}): {kit.issue}, "
           + ", ".join(str(p) for p in kit.model_info))
     return 0

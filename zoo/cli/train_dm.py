@@ -13,7 +13,6 @@ the same command with --resume ends with exactly the uninterrupted weights.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -42,18 +41,14 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
 
 
 def main(argv=None, prog: str | None = None) -> int:
-    """Train as the arguments say; bad settings or a mismatching checkpoint are a one-line error
-    (exit status 2)."""
+    """Train as the arguments say (bad settings or a mismatching checkpoint are :func:`zoo.cli.run`'s
+    one-line error)."""
     args = parse_args(argv, prog)
     torch.set_num_threads(args.threads)
     start = time.time()
-    try:
-        cfg = DDPMConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, ema=args.ema, max_t=args.max_t,
-                         channels=tuple(args.channels), seed=args.seed)
-        train_ddpm(mnist_demo("train")[0], cfg, args.out, checkpoint_dir=args.checkpoint_dir,
-                   checkpoint_every=args.checkpoint_every, resume=args.resume, progress=not args.no_progress)
-    except ValueError as err:  # ResumeError is a ValueError
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    cfg = DDPMConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, ema=args.ema, max_t=args.max_t,
+                     channels=tuple(args.channels), seed=args.seed)
+    train_ddpm(mnist_demo("train")[0], cfg, args.out, checkpoint_dir=args.checkpoint_dir,
+               checkpoint_every=args.checkpoint_every, resume=args.resume, progress=not args.no_progress)
     print(f"saved EMA weights to {args.out} after {time.time() - start:.0f}s")
     return 0

@@ -21,10 +21,8 @@ The per-epoch log is OUT's stem + ``.log.csv``. (``scripts/train_guidance.py`` i
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from zoo.data import DataUnavailable
 from zoo.training.guidance import OPTIMIZERS, SCHEDULES, TrainConfig
 from zoo.training.run import ARCHS, DATASET_DEFAULTS, NUM_CLASSES, OPTIMIZER_DEFAULTS, net_config, train_net
 
@@ -76,7 +74,7 @@ def fill_defaults(args: argparse.Namespace) -> None:
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.width is not None and args.arch != "small-cnn":
-        raise SystemExit("--width applies to --arch small-cnn only")
+        raise ValueError("--width applies to --arch small-cnn only")
 
 
 def config_from(args: argparse.Namespace) -> TrainConfig:
@@ -87,15 +85,11 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv=None, prog: str | None = None) -> int:
-    """Train as the arguments say; a bad setting, missing data or a mismatching checkpoint is a
-    one-line error (exit status 2), not a traceback."""
+    """Train as the arguments say (a bad setting, missing data or a mismatching checkpoint is
+    :func:`zoo.cli.run`'s one-line error)."""
     args = parse_args(argv, prog)
-    try:
-        train_net(args.out, config_from(args), arch=args.arch, dataset=args.dataset, width=args.width,
-                  data_dir=args.data_dir, val_size=args.val_size, device=args.device, threads=args.threads,
-                  checkpoint_dir=args.checkpoint_dir, resume=args.resume, progress=not args.no_progress,
-                  reference=args.reference)
-    except (ValueError, DataUnavailable) as err:  # ResumeError is a ValueError
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    train_net(args.out, config_from(args), arch=args.arch, dataset=args.dataset, width=args.width,
+              data_dir=args.data_dir, val_size=args.val_size, device=args.device, threads=args.threads,
+              checkpoint_dir=args.checkpoint_dir, resume=args.resume, progress=not args.no_progress,
+              reference=args.reference)
     return 0

@@ -12,14 +12,9 @@ Subpackages, lowest layer first (each imports only those before it): ``common``,
 """
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
-if "torch" not in sys.modules:  # OpenMP reads its wait policy once, when torch loads (zoo.common.threads)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import torch  # noqa: E402
+import torch
 
 from .common.compat import alias_autoattack
 from .models.factory import create_model

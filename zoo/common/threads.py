@@ -1,15 +1,17 @@
 """How many CPU threads torch uses, chosen once when the command line starts.
 
-On a shared 2-core machine a demo attack with two OpenMP threads ran 18-46 s per gradient step
-whenever another process held a core, against about 1 s with one thread. The collapse comes from
-OpenMP's spinning wait, not from the second thread: with ``OMP_WAIT_POLICY=PASSIVE`` idle threads
-sleep instead of spinning on a core another job needs. ``import zoo`` sets PASSIVE (unless the
-environment says otherwise, and only when torch is not loaded yet, since OpenMP reads it when
-torch loads), and then the default is every core; without PASSIVE in effect it is one thread.
-Measured side by side (``benchmarks/cpu_threads.py``, agdm-tiny-mnist, batch 10 x EOT 2, this
-project's 2-core machine with other jobs at load 1.6-3.5): per gradient step, alone 1.56 s with 1
-thread, 2.38 s with 2 spinning threads, 1.45 s with 2 PASSIVE threads; beside a busy loop 2.03,
-5.12 and 1.48 s.
+Default: ONE thread per process. On a shared 2-core machine a demo attack with two OpenMP threads
+ran 18-46 s per gradient step whenever another process held a core, against about 1 s with one
+thread: an OpenMP team waits at every barrier for its slowest thread, and a thread whose core is
+taken stalls the whole team. One thread cannot be stalled that way; more cores are used by more
+processes (``--shard i/n``, torchrun), which degrade one by one instead of all together.
+
+Measured side by side on this project's 2-core machine (a demo run of AutoAttack-rand and
+PGD+EOT on 4 diffpure-tiny-mnist digits, seconds including start-up): alone, 1 thread 22.8,
+2 threads 21.3 (OpenMP's default spinning wait), 2 threads with ``OMP_WAIT_POLICY=PASSIVE`` 30.0;
+beside a busy loop holding a core, 1 thread 19.4, 2 spinning threads 40.6, 2 threads spinning at
+most 20,000 times (``GOMP_SPINCOUNT``) 115. PASSIVE helps large PGD steps but slows AutoAttack's
+many small calls; one thread is never far from the best and never collapses.
 
 Overrides, strongest first: ``--threads N`` on the command line, ``AGDM_ZOO_THREADS=N``, then
 ``OMP_NUM_THREADS=N`` (what torch itself reads).
@@ -23,11 +25,7 @@ import torch
 ENV = "AGDM_ZOO_THREADS"
 
 
-def default_threads() -> int:
-    """Every core when OpenMP's idle threads sleep (``OMP_WAIT_POLICY=PASSIVE``), else one."""
-    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
-        return os.cpu_count() or 1
-    return 1
+DEFAULT = 1
 
 
 def _parse(value: str, source: str) -> int:
@@ -42,13 +40,13 @@ def _parse(value: str, source: str) -> int:
 
 def cpu_threads(requested: int | str | None = None) -> int:
     """The thread count to use: ``requested`` (the ``--threads`` flag), else ``AGDM_ZOO_THREADS``,
-    else ``OMP_NUM_THREADS``, else :func:`default_threads` (module docstring)."""
+    else ``OMP_NUM_THREADS``, else :data:`DEFAULT` (module docstring)."""
     if requested is not None:
         return _parse(str(requested), "--threads")
     for name in (ENV, "OMP_NUM_THREADS"):
         if os.environ.get(name):
             return _parse(os.environ[name], name)
-    return default_threads()
+    return DEFAULT
 
 
 def configure_threads(requested: int | str | None = None) -> int:

@@ -6,41 +6,42 @@ the defense is; a few digits and a few iterations answer that, and every file sa
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from ...registry.schema import Budget
 
 
 @dataclass(frozen=True)
-class SanityBudget:
-    """What the checks spend.
+class SanityBudget(Budget):
+    """What the checks spend: the one attack :class:`~zoo.registry.schema.Budget` every run uses,
+    with the sanity defaults, plus what only the checks spend.
 
-    Attributes:
-        n_examples: test examples (the first n, as the leaderboard's).
-        draws: K purifications every clean and adversarial example is judged by (vote and worst-of-K).
-        pgd_steps, pgd_eot, pgd_step_fraction: the gradient attack, PGD+EOT with steps of
-            ``pgd_step_fraction * eps`` (10 x 0.25 travels 2.5 eps, Madry et al.'s rule).
+    Attributes (besides :class:`Budget`'s):
         square_queries: queries of Square (pyautoattack's, one restart).
         fd_inputs, fd_directions: finite-difference checks: inputs, random directions per input.
-        batch_size: examples attacked at once.
         seed: the attacks' and the purifications' seed.
+
+    PGD+EOT steps of ``pgd_step_fraction * eps`` (10 x 0.25 travels 2.5 eps, Madry et al.'s rule).
     """
 
+    reduced: bool = True
     n_examples: int = 16
     draws: int = 5
     pgd_steps: int = 10
     pgd_eot: int = 2
     pgd_step_fraction: float = 0.25
+    batch_size: int = 16
     square_queries: int = 200
     fd_inputs: int = 2
     fd_directions: int = 2
-    batch_size: int = 16
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            if name == "seed":
-                continue
+        super().__post_init__()
+        for name in ("pgd_step_fraction", "square_queries", "fd_inputs", "fd_directions"):
+            value = getattr(self, name)
             kind = "number" if name == "pgd_step_fraction" else "integer"
-            if isinstance(value, bool) or not value > 0 or (kind == "integer" and int(value) != value):
+            if isinstance(value, bool) or value is None or not value > 0 or (kind == "integer" and int(value) != value):
                 raise ValueError(f"sanity budget {name} must be a positive {kind}, got {value!r}")
 
     def describe(self) -> str:

@@ -1,5 +1,6 @@
-"""Issue 21 item 6: the command line picks torch's CPU threads once at start-up: one by default
-(so a job beside another degrades gracefully), overridable by --threads or AGDM_ZOO_THREADS."""
+"""Issue 21 item 6: the command line picks torch's CPU threads once at start-up: the cores no other
+process uses (so a job started beside another takes one thread and degrades gracefully),
+overridable by --threads or AGDM_ZOO_THREADS."""
 from __future__ import annotations
 
 import pytest
@@ -15,9 +16,30 @@ def restore_threads():
     torch.set_num_threads(before)
 
 
-def test_one_thread_unless_the_user_says_otherwise(monkeypatch):
+def fake_stat(monkeypatch, busy_cores: float, cores: int = 2):
+    """/proc/stat as seen while ``busy_cores`` of ``cores`` are in use."""
+    ticks = iter([(0.0, 0.0), (busy_cores * 100.0, cores * 100.0)])
+    monkeypatch.setattr(threads, "_cpu_times", lambda: next(ticks))
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: cores)
+
+
+@pytest.mark.parametrize("busy, expected", [(0.05, 2), (0.9, 1), (2.0, 1)])
+def test_the_default_is_the_cores_no_one_else_uses(monkeypatch, busy, expected):
+    fake_stat(monkeypatch, busy)
+    assert threads.free_cores(seconds=0) == expected
+
+
+def test_one_thread_where_the_load_cannot_be_read(monkeypatch):
+    def unreadable():
+        raise OSError("no /proc")
+    monkeypatch.setattr(threads, "_cpu_times", unreadable)
+    assert threads.free_cores(seconds=0) == 1
+
+
+def test_the_user_overrides_the_default(monkeypatch):
     monkeypatch.delenv(threads.ENV, raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    fake_stat(monkeypatch, 0.9)
     assert threads.cpu_threads() == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert threads.cpu_threads() == 3
@@ -36,6 +58,7 @@ def test_the_command_line_sets_the_threads_before_the_command_runs(monkeypatch, 
     monkeypatch.setattr(evaluate, "main", lambda argv, prog: seen.append((argv, torch.get_num_threads())) or 0)
     monkeypatch.delenv(threads.ENV, raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "free_cores", lambda: 1)  # another job holds a core
     torch.set_num_threads(2)
     assert cli.main(["evaluate", "--model", "m"]) == 0
     assert cli.main(["evaluate", "--threads", "2", "--model", "m"]) == 0

@@ -1,17 +1,16 @@
 """How many CPU threads torch uses, chosen once when the command line starts.
 
-Default: ONE thread per process. On a shared 2-core machine a demo attack with two OpenMP threads
-ran 18-46 s per gradient step whenever another process held a core, against about 1 s with one
-thread: an OpenMP team waits at every barrier for its slowest thread, and a thread whose core is
-taken stalls the whole team. One thread cannot be stalled that way; more cores are used by more
-processes (``--shard i/n``, torchrun), which degrade one by one instead of all together.
-
-Measured side by side on this project's 2-core machine (a demo run of AutoAttack-rand and
-PGD+EOT on 4 diffpure-tiny-mnist digits, seconds including start-up): alone, 1 thread 22.8,
-2 threads 21.3 (OpenMP's default spinning wait), 2 threads with ``OMP_WAIT_POLICY=PASSIVE`` 30.0;
-beside a busy loop holding a core, 1 thread 19.4, 2 spinning threads 40.6, 2 threads spinning at
-most 20,000 times (``GOMP_SPINCOUNT``) 115. PASSIVE helps large PGD steps but slows AutoAttack's
-many small calls; one thread is never far from the best and never collapses.
+Default: the cores no other process is using at start-up (sampled from ``/proc/stat`` over a
+quarter of a second), at least one; one where that cannot be read. On a shared 2-core machine a
+demo attack with two OpenMP threads ran 18-46 s per gradient step whenever another process held a
+core, against about 1 s with one thread: an OpenMP team waits at every barrier for its slowest
+thread, and a thread whose core is taken stalls the whole team. Alone, two threads run the main
+job's guided chains about twice as fast as one. Measured side by side on this project's 2-core
+machine (a demo run of AutoAttack-rand and PGD+EOT on 4 diffpure-tiny-mnist digits, seconds,
+start-up included): alone, 1 thread 22.8, 2 threads 21.3, 2 threads with
+``OMP_WAIT_POLICY=PASSIVE`` 30.0; beside a busy loop, 1 thread 19.4, 2 threads 40.6. A job that
+starts beside ours after it chose its threads can still slow it; more cores are then better used
+by more processes (``--shard i/n``, torchrun), which degrade one by one.
 
 Overrides, strongest first: ``--threads N`` on the command line, ``AGDM_ZOO_THREADS=N``, then
 ``OMP_NUM_THREADS=N`` (what torch itself reads).
@@ -19,13 +18,34 @@ Overrides, strongest first: ``--threads N`` on the command line, ``AGDM_ZOO_THRE
 from __future__ import annotations
 
 import os
+import time
 
 import torch
 
 ENV = "AGDM_ZOO_THREADS"
 
 
-DEFAULT = 1
+SAMPLE_SECONDS = 0.25
+
+
+def _cpu_times() -> tuple[float, float]:
+    """(busy, total) jiffies of all cores together, from ``/proc/stat``'s first line."""
+    fields = [float(v) for v in open("/proc/stat").readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def free_cores(seconds: float = SAMPLE_SECONDS) -> int:
+    """Cores no process is using now (at least 1; 1 where ``/proc/stat`` cannot be read)."""
+    cores = os.cpu_count() or 1
+    try:
+        busy0, total0 = _cpu_times()
+        time.sleep(seconds)
+        busy1, total1 = _cpu_times()
+    except (OSError, ValueError, IndexError):
+        return 1
+    used = cores * (busy1 - busy0) / max(total1 - total0, 1e-9)
+    return max(1, cores - round(used))
 
 
 def _parse(value: str, source: str) -> int:
@@ -40,13 +60,13 @@ def _parse(value: str, source: str) -> int:
 
 def cpu_threads(requested: int | str | None = None) -> int:
     """The thread count to use: ``requested`` (the ``--threads`` flag), else ``AGDM_ZOO_THREADS``,
-    else ``OMP_NUM_THREADS``, else :data:`DEFAULT` (module docstring)."""
+    else ``OMP_NUM_THREADS``, else :func:`free_cores` (module docstring)."""
     if requested is not None:
         return _parse(str(requested), "--threads")
     for name in (ENV, "OMP_NUM_THREADS"):
         if os.environ.get(name):
             return _parse(os.environ[name], name)
-    return DEFAULT
+    return free_cores()
 
 
 def configure_threads(requested: int | str | None = None) -> int:

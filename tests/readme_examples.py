@@ -126,7 +126,7 @@ def _unbracket(token: str) -> str:
 @dataclass(frozen=True)
 class Command:
     """What a shell command runs: ``kind`` is ``zoo`` (``target``: the agdm-zoo command name),
-    ``file`` (``target``: a Python file of the checkout) or ``tool`` (venv, pip, pytest)."""
+    ``file`` (``target``: a Python file of the checkout) or ``tool`` (venv, pip, pytest, mutmut)."""
 
     kind: str
     target: str
@@ -136,6 +136,10 @@ class Command:
 def command(words: list[str]) -> Command:
     """Classify one simple command; anything the test cannot check is a :class:`ReadmeFormatError`."""
     program, rest = Path(words[0]).name, words[1:]
+    if program == "nice":  # nice [-n N] COMMAND: the command it runs
+        return command(rest[2:] if rest[:1] == ["-n"] else rest)
+    if program == "mutmut":
+        return Command("tool", "mutmut", tuple(rest))
     if program == "agdm-zoo":
         return Command("zoo", rest[0] if rest else "", tuple(rest[1:]))
     if program == "torchrun":

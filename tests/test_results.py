@@ -207,7 +207,8 @@ def test_write_outputs_csv_adds_up_and_no_temp_files(tmp_path):
     paths = write_outputs(tmp_path, records, provenance, entries)
 
     expected = {f"per_example_{m}_Linf.csv" for m in models} | {f"model_info/{m}_Linf.json" for m in models} | \
-        {"summary_Linf.csv", "results_Linf.md", "provenance_Linf.json"}
+        {f"draws_ablation_{m}_Linf.png" for m in models} | \
+        {"summary_Linf.csv", "results_Linf.md", "provenance_Linf.json", "draws_ablation_Linf.csv", "draws_ablation_Linf.md"}
     assert set(paths) == expected
     on_disk = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
     assert on_disk == expected                     # nothing else, in particular no temporary files

@@ -335,6 +335,7 @@ def test_the_model_card_links_the_entry_page_and_carries_the_sites_numbers(tmp_p
     label = latest.path.parent.relative_to(leaderboard).as_posix()
     page = (built.out_dir / "runs" / f"{label if label != '.' else 'leaderboard'}_Linf.html").read_text()
     section = page.split('id="m-guided-tiny-mnist"', 1)[1].split("</section>", 1)[0]
+    section = section.split("</table>", 1)[0]  # the summary table (an N-ablation table may follow)
     header = re.findall(r"<th>(.*?)</th>", section)
     rows = [dict(zip(header, re.findall(r"<td>(.*?)</td>", tr))) for tr in re.findall(r"<tr><td>.*?</tr>", section)]
     shown = {f"robust accuracy, {r['attack']}, Linf eps={float(r['eps']):g}": float(r["robust_acc_vote"]) for r in rows}

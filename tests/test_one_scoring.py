@@ -21,8 +21,8 @@ from zoo.registry import load_registry
 from zoo.reporting.files import write_outputs
 from zoo.reporting.metrics import per_example_frame, summarize
 from zoo.running import loop
-from zoo.running.draws import broken_by_draws
 from zoo.running.journal import Journal
+from zoo.running.pool import Pool, Slot
 from zoo.studies import scale_sweep as sweep
 from zoo.studies.sanity.bench import Bench
 from zoo.studies.sanity.budget import SanityBudget
@@ -145,11 +145,17 @@ def test_sanity_verdicts(k):
 @pytest.mark.parametrize("metric", ["vote", "worst"])
 @pytest.mark.parametrize("k", sorted(CASES))
 def test_the_anytime_judge(k, metric):
+    """The anytime pool's K-draw verdict on an iterate (a slot at its final iterate is judged
+    either way): right exactly where the leaderboard scores it right."""
     model, x, y, spec = case(k)
-    clean_broken, _ = broken_by_draws(model, x, y, k, metric)
-    adv_broken, _ = broken_by_draws(model, shift(x, y), y, k, metric)
-    assert (~clean_broken).tolist() == [bool(v) for v in spec["clean"][metric]]
-    assert (~clean_broken & ~adv_broken).tolist() == [bool(v) for v in spec["robust"][metric]]
+    pool = Pool(model, None, attack_index=0, seed=0, draws=k, stop_on=metric, batch_size=len(x))
+
+    def right(inputs):
+        slots = [Slot(i, i, inputs[i:i + 1], y[i:i + 1], inputs[i:i + 1], torch.empty(0)) for i in range(len(x))]
+        return np.array([s.outcome["broken_at"] is None for s in pool.judge(slots, candidate=False)])
+    clean, adv = right(x), right(shift(x, y))
+    assert clean.tolist() == [bool(v) for v in spec["clean"][metric]]
+    assert (clean & adv).tolist() == [bool(v) for v in spec["robust"][metric]]
 
 
 class Bar:

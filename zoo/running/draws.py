@@ -1,6 +1,6 @@
 """Predictions over independent purifications: seeded clean accuracy (one purification per
-example), the K re-draws every benchmark result is judged by, and the verdict on an attack
-iterate they give."""
+example) and the K re-draws every benchmark result is judged by (the anytime pool judges its
+iterates with them, :mod:`zoo.running.pool`)."""
 from __future__ import annotations
 
 import inspect
@@ -11,7 +11,6 @@ from torch import Tensor, nn
 from ..attacks.calls import ModelCalls
 from ..common.devices import device_of
 from ..models.predict import fraction_equal, predicted_labels
-from ..scoring.verdicts import BINARY, check_metric, correct
 
 
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 100, seed: int = 0,
@@ -58,13 +57,3 @@ def redraw_calls(draws: int) -> ModelCalls:
     clean input and ``draws`` of the adversarial one (:func:`redraw_predictions`, twice)."""
     return ModelCalls(forward=2 * draws)
 
-
-def broken_by_draws(model: nn.Module, x: Tensor, y: Tensor, draws: int, metric: str,
-                    seed: int | None = None) -> tuple[Tensor, Tensor]:
-    """Which examples of ``x`` (true labels ``y``) ``draws`` purifications judge wrong by ``metric``
-    (``vote`` or ``worst``, :mod:`zoo.scoring.verdicts`), and the predictions (N x draws, CPU).
-    ``seed``: the draws' own generator, as in :func:`redraw_predictions`."""
-    check_metric(metric, BINARY)
-    preds = redraw_predictions(model, x, draws, seed=seed)
-    right = correct(preds.numpy(), y.cpu().numpy(), metric)
-    return torch.from_numpy(~right), preds

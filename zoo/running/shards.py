@@ -14,15 +14,12 @@ def batch_seed(seed: int, attack_index: int, batch_index: int) -> int:
     return (seed * 1_000_003 + attack_index * 10_007 + batch_index) % (2**63)
 
 
-def redraw_seed(seed: int, attack_index: int, batch_index: int, adversarial: bool,
-                iteration: int | None = None) -> int:
+def redraw_seed(seed: int, attack_index: int, batch_index: int, adversarial: bool) -> int:
     """The seed of one (attack, batch)'s K re-draws, clean or adversarial: fixed by the run seed and
     the batch's position like :func:`batch_seed`, but from a different stream (a numpy
-    ``SeedSequence`` of the four numbers), so the re-draws never replay the attack's noise.
-    ``iteration`` (the anytime protocol's judged iterate, 0 = the start) gives every judgement of
-    an adversarial batch a stream of its own."""
-    tail = [] if iteration is None else [iteration + 1]
-    words = np.random.SeedSequence([seed, attack_index, batch_index, int(adversarial), 0x6472617773, *tail])
+    ``SeedSequence`` of the four numbers), so the re-draws never replay the attack's noise. (The
+    anytime pool seeds its verdicts per example instead, :func:`example_seed`.)"""
+    words = np.random.SeedSequence([seed, attack_index, batch_index, int(adversarial), 0x6472617773])
     return int(words.generate_state(1, np.uint64)[0] % (2**63))
 
 

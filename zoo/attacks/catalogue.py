@@ -22,6 +22,7 @@ from typing import Any
 from torch import nn
 
 from .calls import ModelCalls
+from .losses import check_loss
 from .spec import EPS_BALL, AttackSpec, registered
 
 ENTRY_POINTS = "agdm_zoo.attacks"
@@ -89,7 +90,6 @@ def variant(name: str, **options: str) -> str:
 def with_loss(names, loss: str) -> tuple[str, ...]:
     """``names`` with every attack that has a loss ascending ``loss`` instead (label-aware ones stay
     label-aware); other attacks unchanged."""
-    from .losses import check_loss
     check_loss(loss)
     return tuple(variant(n, loss=loss) for n in check_attacks(names))
 

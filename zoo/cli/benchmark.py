@@ -23,7 +23,8 @@ from zoo.attacks.catalogue import default_attacks, families, names as attack_nam
 from zoo.attacks.gradients import ATTACKER_GRADIENTS
 from zoo.attacks.losses import LOSSES
 from zoo.cli.module_file import is_module_file, load_module_file
-from zoo.running.benchmark import Execution, benchmark
+from zoo.running.benchmark import benchmark
+from zoo.running.execution import Execution
 from zoo.running.estimate import estimate
 from zoo.running.protocol import JUDGES, Protocol
 from zoo.models.precision import PRECISIONS

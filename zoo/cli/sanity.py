@@ -20,8 +20,7 @@ from pathlib import Path
 
 from zoo.cli.module_file import is_module_file, load_module_file
 from zoo.studies.sanity import SanityBudget, run_sanity, sanity_folder
-from zoo.reporting.sanity_report import FLAG
-from zoo.reporting.sanity_report import sanity_markdown
+from zoo.reporting.sanity_report import FLAG, sanity_markdown
 
 BUDGET = SanityBudget()
 

@@ -30,7 +30,8 @@ SAMPLE_SECONDS = 0.25
 
 def _cpu_times() -> tuple[float, float]:
     """(busy, total) jiffies of all cores together, from ``/proc/stat``'s first line."""
-    fields = [float(v) for v in open("/proc/stat").readline().split()[1:]]
+    with open("/proc/stat") as stat:
+        fields = [float(v) for v in stat.readline().split()[1:]]
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
     return sum(fields) - idle, sum(fields)
 

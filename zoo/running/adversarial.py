@@ -10,7 +10,7 @@ records were never journaled, is superseded by the newer part of the rerun (part
 the order they were written). Merging needs a part for every record: a run journaled without
 ``--save-adversarial`` cannot save its examples afterwards, and says so.
 
-It is an option of the :class:`~zoo.running.benchmark.Execution`, not of the protocol: it changes
+It is an option of the :class:`~zoo.running.execution.Execution`, not of the protocol: it changes
 no number (the same attacks, the same verdicts), so a run may be resumed with or without it and
 its journal stays the same.
 """

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,12 @@ from ..attacks.catalogue import autoattack_version, describe
 from ..attacks.gradients import applicable_gradient
 from ..common.devices import default_device
 from ..common.provenance import provenance
-from ..models.precision import check_precision
-from ..models.purifier import check_grad_mode
-from ..models.speed import check_levers
 from ..registry.resolve import applicable_overrides, as_entry, with_overrides
 from ..registry.schema import Entry
 from ..reporting.files import write_outputs
 from .adversarial import write_adversarial
 from .costs import measured_costs
+from .execution import EXECUTION_FIELDS, Execution
 from .loop import collect_records, evaluate_entry
 from .own_defense import own_defense
 from .protocol import Protocol, protocol_of
@@ -38,48 +35,6 @@ from .shards import all_ranks_done, rank_device, torchrun_world
 
 OWN_DEFENSE_FIELDS = ("name", "dataset", "data")
 """Keywords that describe an own ``nn.Module`` defense (not the protocol)."""
-
-
-@dataclass(frozen=True)
-class Execution:
-    """How a run is carried out; none of it changes a number.
-
-    Attributes:
-        shard: evaluate only slice ``(i, n)``; ``None``: all (or one shard per torchrun rank).
-        resume: continue the journaled run (the same protocol; anything else is refused).
-        merge_only: write the tables from finished shard journals, attack nothing.
-        progress: progress bars on stderr.
-        grad_mode: how the exact gradient is computed through the chain (``exact``, ``checkpoint``,
-            ``recompute``: the same gradients, the latter two in memory flat in t*).
-        levers: GPU speed levers (``channels_last``, ``compile_unet``, ``tf32``; the same function up to
-            TF32 rounding).
-        save_adversarial: keep every attack's adversarial examples and write them per entry and
-            attack in test-set order (:mod:`zoo.running.adversarial`). An execution option: it
-            changes no number, so a journal resumes with or without it.
-        attack_precision: the attacker gradients' precision (``fp32``, the default, or ``bf16``:
-            :mod:`zoo.models.precision`); every verdict, clean and adversarial, stays fp32.
-        eot_batch: EOT samples per forward call; ``None``: all at once where they fit in the free
-            CUDA memory, else as many as fit (:mod:`zoo.running.sizing`; all at once on the CPU).
-    """
-
-    shard: tuple[int, int] | None = None
-    resume: bool = False
-    merge_only: bool = False
-    progress: bool = True
-    grad_mode: str = "exact"
-    levers: tuple[str, ...] = field(default_factory=tuple)
-    save_adversarial: bool = False
-    attack_precision: str = "fp32"
-    eot_batch: int | None = None
-
-    def __post_init__(self) -> None:
-        check_grad_mode(self.grad_mode)
-        check_precision(self.attack_precision)
-        object.__setattr__(self, "levers", check_levers(tuple(self.levers)))
-
-
-EXECUTION_FIELDS = ("shard", "resume", "merge_only", "progress", "grad_mode", "levers", "save_adversarial",
-                    "attack_precision", "eot_batch")
 
 
 def benchmark(models: list[str | Entry] | nn.Module, threat: Protocol | str | None = None, attacks=None, *,
@@ -125,11 +80,8 @@ def benchmark(models: list[str | Entry] | nn.Module, threat: Protocol | str | No
     entries, settings = planned(entries, protocol, own=own is not None)
     if not execution.merge_only:
         for entry, s in zip(entries.values(), settings):
-            evaluate_entry(entry, s, out, device=device, data_dir=data_dir, shard=shard, resume=execution.resume,
-                           progress=execution.progress, grad_mode=execution.grad_mode, levers=execution.levers,
-                           model=own.model if own else None, data=own.data if own else None,
-                           headline=protocol.headline, save_adversarial=execution.save_adversarial,
-                           precision=execution.attack_precision, eot_batch=execution.eot_batch)
+            evaluate_entry(entry, s, out, execution, device=device, data_dir=data_dir, shard=shard, own=own,
+                           headline=protocol.headline)
         writes_tables = all_ranks_done() if ranks is not None else shard[1] == 1
         if not writes_tables:
             return {}

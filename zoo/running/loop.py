@@ -33,6 +33,7 @@ from ..registry.schema import Entry
 from ..scoring.verdicts import DEFAULT, check_metric, robust_correct
 from .adversarial import Keeper
 from .fixed_noise import FixedNoise, fix_noise
+from .execution import Execution
 from .journal import Journal
 from .settings import Settings
 from .draws import redraw_predictions
@@ -137,32 +138,27 @@ def journal_path(out: Path, s: Settings, shard: tuple[int, int]) -> Path:
     return out / "journal" / f"{s.model}_{s.threat}{suffix}.jsonl"
 
 
-def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_dir="./data",
-                   shard=(0, 1), resume=False, progress=True, grad_mode: str = "exact",
-                   levers: tuple[str, ...] = (), model: nn.Module | None = None,
-                   data: tuple[Tensor, Tensor] | None = None, headline: str | None = None,
-                   save_adversarial: bool = False, precision: str = "fp32",
-                   eot_batch: int | None = None) -> Journal:
-    """Run (or resume) one entry's attacks; returns its journal. ``grad_mode`` is how gradients are
-    taken through the chain (the same gradients; not part of the journal's settings, so a run killed
-    for lack of memory may resume with ``recompute``), ``levers`` the speed levers of
-    :func:`zoo.models.speed.speed_up` (the same function, faster on a GPU); each record names both,
-    and the attacker gradient of ``s`` (``attacker_grad``: every attack's gradients come from
-    :func:`~zoo.attacks.gradients.attacker_model`, the examples are judged on the real model).
-    ``model`` (a user's defense) is attacked instead of the entry's built model, ``data=(x, y)``
-    used instead of the entry's test set (its first ``n_examples``). ``headline``: the metric the
-    progress bar shows (:func:`run_attacks`; it does not enter the records). ``save_adversarial``:
-    keep each record's adversarial example (:mod:`zoo.running.adversarial`). ``precision`` is the
-    attacker gradients' (:mod:`zoo.models.precision`; every verdict stays fp32), ``eot_batch`` the EOT
-    samples per forward (``None``: sized from the free memory, :mod:`.sizing`); both recorded per record.
+def evaluate_entry(entry: Entry, s: Settings, out: Path, execution: Execution, *, device=None, data_dir="./data",
+                   shard=(0, 1), own=None, headline: str | None = None) -> Journal:
+    """Run (or resume) one entry's attacks as ``execution`` says (:class:`~zoo.running.execution.Execution`);
+    returns its journal. Its grad mode (the same gradients; not part of the journal's settings, so a
+    run killed for lack of memory may resume with ``recompute``), speed levers, attack precision
+    (every verdict stays fp32) and EOT batch (``None``: sized from the free memory, :mod:`.sizing`)
+    are named in each record, with the attacker gradient of ``s`` (every attack's gradients come
+    from :func:`~zoo.attacks.gradients.attacker_model`, the examples are judged on the real model).
+    ``own`` (a user's defense, :class:`~zoo.running.own_defense.OwnDefense`): its module is attacked
+    instead of the entry's built model, and its ``data=(x, y)`` (if any) used instead of the entry's
+    test set (the first ``n_examples``). ``headline``: the metric the progress bar shows
+    (:func:`run_attacks`; it does not enter the records).
 
     The journal is held (one writer at a time) while the run lasts and released before returning;
     when it already holds every result of this shard, no model is built."""
-    with Journal(journal_path(out, s, shard), s.spec(), resume=resume) as journal:
+    model, data = (own.model, own.data) if own is not None else (None, None)
+    with Journal(journal_path(out, s, shard), s.spec(), resume=execution.resume) as journal:
         batches = shard_batches(s.n_examples, s.batch_size, shard)
         owned = {(a, i) for a in s.attacks for _, idx in batches for i in idx}
         missing, resumed = len(owned - journal.done()), bool(journal.done())
-        if progress and resumed:
+        if execution.progress and resumed:
             print(f"resuming {journal.path}: {len(owned) - missing} of {len(owned)} results journaled, "
                   f"{missing} to compute", file=sys.stderr, flush=True)
         if not missing:
@@ -172,25 +168,25 @@ def evaluate_entry(entry: Entry, s: Settings, out: Path, *, device=None, data_di
         else:
             x, y, test_indices = data[0][:s.n_examples], data[1][:s.n_examples], torch.arange(s.n_examples)
         if model is None:
-            model = create_model(entry, device=device, grad_mode=grad_mode, **lever_flags(levers))
+            model = create_model(entry, device=device, grad_mode=execution.grad_mode, **lever_flags(execution.levers))
         elif device is not None:
             model = model.to(device)
         model = FixedNoise(model) if s.fixed_noise else model
         attacker = None if s.attacker_grad == "exact" else attacker_model(model, s.attacker_grad, **(s.surrogate or {}))
-        attacker = gradient_module(model, attacker, precision)
+        attacker = gradient_module(model, attacker, execution.attack_precision)
         attacks = {name: build_attack(name, model, norm=s.threat, eps=s.eps, seed=s.seed, budget=s, attacker=attacker)
                    for name in s.attacks}
         eot_batch = size_eot_batches(attacks, attacker or model, x.to(device_of(model)), y.to(device_of(model)),
-                                     batch_size=s.batch_size, eot=s.pgd_eot, given=eot_batch)
+                                     batch_size=s.batch_size, eot=s.pgd_eot, given=execution.eot_batch)
         done = run_attacks(model, x, y, attacks, journal, seed=s.seed, draws=s.draws,
-                           batch_size=s.batch_size, shard=shard, progress=progress,
+                           batch_size=s.batch_size, shard=shard, progress=execution.progress,
                            record_fields={"model": s.model, "threat": s.threat, "eps": s.eps, "seed": s.seed,
-                                          "grad_mode": grad_mode, "levers": list(levers),
-                                          "attack_precision": precision, "eot_batch": eot_batch,
+                                          "grad_mode": execution.grad_mode, "levers": list(execution.levers),
+                                          "attack_precision": execution.attack_precision, "eot_batch": eot_batch,
                                           "attacker_grad": s.gradient_label},
                            test_indices=test_indices.tolist(), protocol=s.protocol, stop_on=s.stop_on,
-                           headline=headline, keep=Keeper(out, s).keep if save_adversarial else None)
-        if progress and resumed:
+                           headline=headline, keep=Keeper(out, s).keep if execution.save_adversarial else None)
+        if execution.progress and resumed:
             print(f"resumed {journal.path}: attacked {done['examples']} examples in {done['batches']} batches "
                   f"(partly recorded batches whole, for their seeds), recorded the {done['recorded']} missing",
                   file=sys.stderr, flush=True)

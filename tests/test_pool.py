@@ -186,3 +186,43 @@ def test_a_killed_pooled_run_resumes_to_the_uninterrupted_tables(tmp_path, monke
     assert journal_results(out) == expected
     for name in TABLES:
         assert (out / name).read_text() == (reference / name).read_text(), name
+
+
+def test_sharded_and_torchrun_pooled_runs_write_the_one_process_tables(tmp_path):
+    """The pool under --shard i/n + --merge and under torchrun (two CPU ranks, gloo): each shard
+    attacks only its own examples, and the merged tables equal one process's, byte for byte (every
+    example's noise is its own, so who attacks it does not matter)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from helpers import benchmark_cli
+
+    cli = benchmark_cli()
+    one = tmp_path / "one"
+    assert cli.main([*ARGS, "--out", str(one)]) == 0
+    expected = journal_results(one)
+
+    sharded = tmp_path / "sharded"
+    for shard in ("0/2", "1/2"):
+        assert cli.main([*ARGS, "--out", str(sharded), "--shard", shard]) == 0
+    owned = [{json.loads(line)["index"] for line in path.read_text().splitlines()[1:]}
+             for path in sorted((sharded / "journal").glob("*_shard*.jsonl"))]
+    assert len(owned) == 2 and owned[0] and owned[1] and not owned[0] & owned[1]
+    assert owned[0] | owned[1] == set(range(6))
+    assert cli.main([*ARGS, "--out", str(sharded), "--merge"]) == 0
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "benchmark.py"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    ranks = tmp_path / "ranks"
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29519",
+                    str(script), *ARGS, "--out", str(ranks)], env=env, check=True, capture_output=True)
+    for out in (sharded, ranks):
+        for name in TABLES:
+            assert (out / name).read_text() == (one / name).read_text(), (out.name, name)
+    merged = {}
+    for path in (ranks / "journal").glob("*_shard*.jsonl"):
+        merged.update({r["index"]: {k: v for k, v in r.items() if k not in ("seconds", "_check")}
+                       for r in map(json.loads, path.read_text().splitlines()[1:])})
+    assert merged == expected

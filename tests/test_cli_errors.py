@@ -105,6 +105,7 @@ BAD_CALLS = {  # command -> a call the zoo refuses quickly, and a word of the re
     "train-guidance": (["--out", "x.safetensors", "--arch", "resnet18", "--width", "3"], "--width applies"),
     "train-dm": (["--steps", "0", "--out", "dm"], "must be >= 1"), "scale-sweep": (["--split", "test"], "never 'test'"),
     "rejudge": (["missing.safetensors", "--model", "agdm-tiny-mnist"], "missing.safetensors"),
+    "compare-runs": (["missing", "other"], "missing holds no per_example"),
 }
 
 

@@ -44,6 +44,7 @@ COMMANDS = {
     "sanity": ("sanity", "gradient-masking checks: can a defense's robust accuracy be trusted?"),
     "rejudge": ("rejudge", "re-classify stored adversarial examples (--save-adversarial) with fresh draws"),
     "gradient-ablation": ("gradient_ablation", "robust accuracy under each attacker gradient (exact, bpda, ...)"),
+    "compare-runs": ("compare_runs", "two runs of the same entries compared example by example (paired)"),
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from ..common.files import atomic_write_text
+from .attack_ranking import rank_attacks, ranking_markdown
 from .attack_info import recorded
 from .comparison import comparisons
 from .curves import robustness_curve, write_curve_png
@@ -50,7 +51,9 @@ def write_outputs(out_dir: str | Path, records: Iterable[Mapping[str, Any]], pro
     benchmark run's do) and two models ran under one (threat, eps, attack) on the same ones,
     ``comparison_<threat>.csv`` and ``comparison_<threat>.md`` give each pair's difference
     (:func:`~zoo.reporting.comparison.comparisons`). Without ``test_index`` two runs' positions
-    need not be the same images, so nothing is compared.
+    need not be the same images, so nothing is compared. Likewise ``attack_ranking_<threat>.csv`` and
+    ``.md`` rank each entry's attacks, strongest first, with paired tests against the strongest
+    (:func:`~zoo.reporting.attack_ranking.rank_attacks`).
 
     Returns the written paths, keyed by path relative to ``out_dir``.
 
@@ -94,6 +97,10 @@ def write_outputs(out_dir: str | Path, records: Iterable[Mapping[str, Any]], pro
             put(f"comparison_{threat}.csv", compared.to_csv(index=False))
             put(f"comparison_{threat}.md", comparison_markdown(compared, provenance, headline))
         _put_ablation(put, written, out_dir, threat_frame, threat, info, provenance)
+        ranking = rank_attacks(threat_frame, headline, info) if paired else None
+        if ranking is not None and not ranking.empty:
+            put(f"attack_ranking_{threat}.csv", ranking.to_csv(index=False))
+            put(f"attack_ranking_{threat}.md", ranking_markdown(ranking, provenance, headline))
         for model, rows in threat_summary.groupby("model", sort=True):
             eps = float(rows["eps"].iloc[0])
             record = model_info(entries[model], rows, threat, eps, provenance, headline=headline)

@@ -1,0 +1,32 @@
+"""Attacks ranked per entry, strongest first, with paired tests (zoo.reporting.attack_ranking)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from zoo.reporting.attack_ranking import rank_attacks, ranking_markdown
+from test_two_runs import frame
+
+
+def test_the_strongest_attack_leads_and_is_compared_on_the_same_examples():
+    n = 60
+    strong = [1] * 10 + [0] * 50  # 16.7% robust
+    near = [1] * 12 + [0] * 48  # breaks all but two more examples than strong
+    weak = [1] * 40 + [0] * 20  # 66.7%: 30 examples robust only against it
+    data = pd.concat([frame({"weak": weak, "strong": strong, "near": near}, range(n)),
+                      frame({"only": [1] * 5}, range(5)).assign(model="single")], ignore_index=True)
+    ranking = rank_attacks(data, "vote")
+    assert set(ranking["model"]) == {"m"}  # one attack on "single": nothing to rank
+    assert ranking["attack"].tolist() == ["strong", "near", "weak"] and ranking["rank"].tolist() == [1, 2, 3]
+    rows = ranking.set_index("attack")
+    assert rows.loc["weak", "vs_strongest"] == round(100 * 30 / n, 2) and rows.loc["weak", "vs_strongest_lo"] > 0
+    assert rows.loc["near", "vs_strongest_lo"] < 0 < rows.loc["near", "vs_strongest_hi"]
+    assert pd.isna(rows.loc["strong", "vs_strongest"])
+    text = ranking_markdown(ranking, {"command": "c", "commit": "x"})
+    assert "strongest: **strong** (16.67%); stronger beyond the interval than weak; within the interval of near" in text
+
+
+def test_a_tie_keeps_the_runs_attack_order_and_the_worst_case_is_not_ranked():
+    data = frame({"b": [1, 0, 0, 1], "a": [0, 1, 0, 1]}, range(4))
+    info = {"b": {"order": 0}, "a": {"order": 1}}
+    assert rank_attacks(data, "vote", info)["attack"].tolist() == ["b", "a"]
+    assert rank_attacks(data, "vote", {"b": {"order": 1}, "a": {"order": 0}})["attack"].tolist() == ["a", "b"]

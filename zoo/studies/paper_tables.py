@@ -121,6 +121,7 @@ def _elsewhere(label: str, model: str, architecture: str, other: str = "") -> st
     return (f"{label}: the paper's numbers are RobustBench's `{model}`, a {architecture}, not this table's "
             f"WRN-28-10{other}")
 
+
 TABLE_1 = PaperTable(
     "1", "AutoAttack Linf (eps = 8/255) on CIFAR-10", "WRN-28-10",
     _pair("AA Linf", "cifar10", "Linf", LINF_EPS, AA, "AutoAttack Linf"),

@@ -6,6 +6,7 @@ import torch
 
 from ..common.devices import default_device
 from ..registry.schema import Entry
+from ..registry.sources import SourceError
 from . import nets
 from .defended import DefendedClassifier
 from .diffusion import ReverseProcess, TruncatedDDPM, TruncatedVPSDE, linear_betas
@@ -20,15 +21,25 @@ def create_model(entry: Entry, device: str | torch.device | None = None, pretrai
     """Build ``entry`` (weights fetched unless ``pretrained=False``) on ``device``, in eval mode
     with every parameter frozen (attacks need input gradients only), with the speed levers of
     :func:`zoo.models.speed.speed_up` asked for."""
-    classifier = nets.build(entry.classifier, pretrained)
+    classifier = _network(entry, "classifier", pretrained)
     eps_net = guidance_net = None
     if entry.purification is not None:
-        eps_net = nets.build(entry.diffusion, pretrained)
+        eps_net = _network(entry, "diffusion", pretrained)
         if entry.purification.pattern in ("plain", "robust") and not _guided_by_classifier(entry):
-            guidance_net = nets.build(entry.guidance, pretrained)
+            guidance_net = _network(entry, "guidance", pretrained)
     model = assemble(entry, classifier, eps_net, guidance_net, grad_mode)
     model = model.to(torch.device(device) if device is not None else default_device())
     return speed_up(model, channels_last=channels_last, compile_unet=compile_unet, tf32=tf32)
+
+
+def _network(entry: Entry, role: str, pretrained: bool) -> torch.nn.Module:
+    """The entry's ``role`` network built; weights that cannot be had raise an error naming the
+    entry and the role besides the source (the source's own message fills in the entry to download)."""
+    try:
+        return nets.build(getattr(entry, role), pretrained)
+    except SourceError as err:
+        text = str(err).replace("<entry>", entry.name)
+        raise SourceError(f"{text} (the {role} of entry {entry.name!r})") from err
 
 
 def assemble(entry: Entry, classifier: torch.nn.Module, eps_net: torch.nn.Module | None = None,

@@ -240,7 +240,9 @@ def _fetch_robustbench(parsed: ParsedSource, source: str) -> Path:
         return path
     dataset, threat, name = parsed.location.split("/")
     if is_offline():
-        raise SourceError(_missing(source, f"RobustBench checkpoint {path}"))
+        raise SourceError(_missing(source, f"RobustBench checkpoint {path}") + (
+            f" Or put the checkpoint RobustBench's own `robustbench.utils.load_model({name!r}, model_dir=DIR, "
+            f"dataset={dataset!r}, threat_model={threat!r})` saves as DIR/{dataset}/{threat}/{name}.pt at {path}."))
     return _fetch_gdrive(robustbench_models(dataset, threat)[name]["gdrive_id"], path, source,
                          f"RobustBench checkpoint to {path}")
 

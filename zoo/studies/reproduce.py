@@ -118,6 +118,7 @@ def describe(table: PaperTable, data_dir: str | Path = "./data") -> str:
     for row in table.rows:
         entries = "; ".join(f"{e} ({_t_star(e, table)})" for e in dict.fromkeys(row.entries.values()))
         lines.append(f"  row {row.label!r}: {entries}")
+    lines += [f"  named, not run: {other}" for other in table.other_rows]
     lines += [f"  gap: column {key!r}: {why}" for key, why in gaps_of(table).items()]
     absent = missing(table, data_dir)
     lines.append("  weights: all here, ready to run" if not absent else f"  weights: {len(absent)} missing here:")

@@ -1,0 +1,141 @@
+"""The paper's adversarially trained rows that RobustBench hosts: registry entries through
+``robustbench://`` (deterministic WRN-28-10 classifiers), loaded offline from a cache laid out as
+robustbench's own loader lays it out, and run by ``reproduce`` for their table; every other AT row
+named with its reason."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import zoo
+from zoo.common.compat import robustbench_models
+from zoo.models.nets.robustbench import robustbench_architecture
+from zoo.registry import default_registry
+from zoo.registry.sources import SourceError, parse_source, robustbench_checkpoint
+from zoo.studies import reproduce as rep
+from zoo.studies.paper_tables import get_table
+from zoo.studies.side_by_side import PAPER_LABEL, side_by_side
+
+from test_reproduce import fake_run, read_markdown_table
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+BASELINES = {  # entry -> (table, the paper's row, RobustBench's model name)
+    "rb-zhang2020-wrn28-cifar10-linf": ("1", "Zhang et al. (2020)", "Zhang2020Geometry"),
+    "rb-gowal2020-wrn28-cifar10-linf": ("1", "Gowal et al. (2020)", "Gowal2020Uncovering_28_10_extra"),
+    "rb-rebuffi2021-wrn28-cifar10-linf": ("1", "Rebuffi et al. (2021)", "Rebuffi2021Fixing_28_10_cutmix_ddpm"),
+    "rb-wang2023-wrn28-cifar10-l2": ("2", "Wang et al. (2023)", "Wang2023Better_WRN-28-10"),
+    "rb-rebuffi2021-wrn28-cifar10-l2": ("2", "Rebuffi et al. (2021)", "Rebuffi2021Fixing_28_10_cutmix_ddpm"),
+    "rb-hendrycks2019-wrn28-cifar100-linf": ("3", "Hendrycks et al. (2019)", "Hendrycks2019Using"),
+    "rb-cui2023-wrn28-cifar100-linf": ("3", "Cui et al. (2023) (synthetic data)", "Cui2023Decoupled_WRN-28-10"),
+    "rb-pang2022-wrn28-cifar100-linf": ("3", "Pang et al. (2022)", "Pang2022Robustness_WRN28_10"),
+}
+PAPER_AT_ROWS = {  # every adversarially trained row the paper prints, by table (its labels, disambiguated)
+    "1": ["Zhang et al. (2020)", "Gowal et al. (2020)", "Bai et al. (2023)", "Gowal et al. (2021)",
+          "Wang et al. (2023)", "Peng et al. (2023)", "Rebuffi et al. (2021)"],
+    "2": ["Augustin et al. (2020)", "Gowal et al. (2020)", "Wang et al. (2023)", "Ding et al. (2019)",
+          "Rebuffi et al. (2021)"],
+    "3": ["Hendrycks et al. (2019)", "Cui et al. (2023) (synthetic data)", "Wang et al. (2023)",
+          "Pang et al. (2022)", "Cui et al. (2023) (no extra data)"],
+    "5": ["Standard Training", "Adv. Training with Linf / L2 / StAdv / all, PAT-self (Laidlaw et al., 2021), "
+          "Adv. CRAIG (Dolatabadi et al., 2022)"],
+}
+
+
+def source_of(name: str) -> str:
+    return default_registry()[name].classifier.source
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_each_hosted_row_is_a_robustbench_entry_in_its_tables_run(name):
+    key, label, model = BASELINES[name]
+    table, entry = get_table(key), default_registry()[name]
+    (row,) = [row for row in table.rows if row.label == label]
+    assert row.entries == {entry.dataset: name} and model in row.note and row.paper
+    (run,) = rep.runs_of(table)  # Tables 1-3: one threat, one run each
+    assert name in run.entries and run.attacks == ("autoattack-rand",)
+    assert entry.purification is None and entry.diffusion is None and entry.guidance is None
+    assert entry.classifier.arch == "robustbench" and dict(entry.threats) == {run.threat: run.eps}
+    assert entry.classifier.source == f"robustbench://{entry.dataset}/{run.threat}/{model}"
+    assert model in robustbench_models(entry.dataset, run.threat)
+    assert sorted(n for n in default_registry() if n.startswith("rb-")) == sorted(BASELINES)
+
+
+@pytest.mark.parametrize("key", PAPER_AT_ROWS)
+def test_every_at_row_of_the_paper_runs_or_is_named_with_its_reason(key):
+    table = get_table(key)
+    run = {row.label for row in table.rows}
+    named = {other.split(": ")[0]: other.split(": ", 1)[1] for other in table.other_rows}
+    for label in PAPER_AT_ROWS[key]:
+        assert (label in run) != (label in named), label
+        if label in named:  # the reason: RobustBench's model behind the numbers, or that it hosts none
+            assert "RobustBench" in named[label] and ("WRN-28-10" in named[label] or "not host" in named[label])
+    listing = rep.describe(table)
+    for label in PAPER_AT_ROWS[key]:
+        assert (f"row {label!r}: rb-" in listing) == (label in run)
+        assert (f"named, not run: {label}: " in listing) == (label in named)
+
+
+def count_wrn_28_10_layers(net: nn.Module, x: torch.Tensor) -> tuple[int, list[int]]:
+    """3x3 convolutions a forward pass runs (WRN-28-10: 1 + 12 blocks x 2 = 25) and the in_features
+    of its linear heads (640 = 64 x 10)."""
+    fired = []
+    hooks = [m.register_forward_hook(lambda *_: fired.append(1)) for m in net.modules()
+             if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    with torch.no_grad():
+        net(x)
+    for hook in hooks:
+        hook.remove()
+    return len(fired), [m.in_features for m in net.modules() if isinstance(m, nn.Linear)]
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_entry_loads_offline_from_robustbenchs_cache_layout(name, offline):
+    """A checkpoint of the right architecture with random weights, saved where robustbench's
+    ``load_model`` saves its download: the entry loads it through the registry, unchanged."""
+    entry, source = default_registry()[name], source_of(name)
+    path = robustbench_checkpoint(parse_source(source))
+    dataset, threat, model = parse_source(source).location.split("/")
+    assert path == offline / "zoo-cache" / "robustbench" / dataset / threat / f"{model}.pt"  # model_dir/dataset/threat
+    torch.manual_seed(1)
+    cached = robustbench_architecture(source).eval()
+    path.parent.mkdir(parents=True)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in cached.state_dict().items()}}, path)
+    torch.manual_seed(2)  # a fresh random init would differ from the cached weights
+    with pytest.warns(UserWarning, match="no sha256 pinned"):
+        loaded = zoo.load(name, device="cpu")
+    path.unlink()  # 150 MB: not kept among pytest's temporary folders
+    assert loaded.purifier is None and type(loaded.classifier) is type(cached)
+    state, expected = loaded.classifier.state_dict(), cached.state_dict()
+    assert state.keys() == expected.keys() and all(torch.equal(state[k], expected[k]) for k in expected)
+    x = torch.rand(2, *entry.input_shape)
+    logits = loaded(x)
+    assert logits.shape == (2, entry.num_classes)
+    with torch.no_grad():
+        torch.testing.assert_close(logits, cached(x))
+    assert count_wrn_28_10_layers(loaded.classifier, x) == (25, [640])
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_absent_checkpoint_names_the_entry_the_source_and_how_to_supply_it(name, offline):
+    source = source_of(name)
+    path = robustbench_checkpoint(parse_source(source))
+    with pytest.raises(SourceError) as info:
+        zoo.load(name, device="cpu")
+    text = str(info.value)
+    model = source.rsplit("/", 1)[1]
+    assert text.startswith(f"{source}: RobustBench checkpoint {path} is missing")
+    assert f"scripts/download.py {name}`" in text and f"entry {name!r}" in text
+    assert f"robustbench.utils.load_model({model!r}, model_dir=DIR" in text
+
+
+def test_the_side_by_side_puts_an_at_rows_measurement_beside_the_papers_number():
+    t2 = get_table("2")
+    ours = {("rb-wang2023-wrn28-cifar10-l2", "autoattack-rand"): (91.0, 80.0)}
+    table = read_markdown_table(side_by_side(t2, {"L2": fake_run(t2, "L2", ours)}))
+    (i,) = [i for i, entry in enumerate(table["zoo entry"]) if entry == "`rb-wang2023-wrn28-cifar10-l2`"]
+    assert table["paper's row"][i] == "Wang et al. (2023)"
+    assert table["AutoAttack L2: robust acc.: ours"][i] == "80.00 [79.00, 81.00]"
+    assert table[f"AutoAttack L2: robust acc.: {PAPER_LABEL}"][i] == "83.68"
+    assert table[f"AutoAttack L2: standard acc.: {PAPER_LABEL}"][i] == "95.16"

@@ -17,14 +17,11 @@ import pandas as pd
 from ..scoring.paired import paired_test
 from ..scoring.verdicts import check_metric
 from .attack_info import Info, ordered
-from .metrics import GROUP, WORST_CASE, outcomes
+from .metrics import GROUP, WORST_CASE, outcomes, percent
 
 RANKING_COLUMNS = ["model", "threat", "eps", "rank", "attack", "n", "robust_acc", "vs_strongest",
                    "vs_strongest_lo", "vs_strongest_hi", "test", "p_value"]
 
-
-def _percent(value: float) -> float:
-    return value if math.isnan(value) else round(100.0 * value, 2)
 
 
 def rank_attacks(frame: pd.DataFrame, headline: str = "vote", info: Info | None = None) -> pd.DataFrame:
@@ -45,15 +42,15 @@ def rank_attacks(frame: pd.DataFrame, headline: str = "vote", info: Info | None 
         for rank, attack in enumerate(ranked, start=1):
             values = by_attack[attack]
             row: dict[str, Any] = {**dict(zip(GROUP, key)), "rank": rank, "attack": attack, "n": len(values),
-                                   "robust_acc": _percent(values.mean()), "vs_strongest": math.nan,
+                                   "robust_acc": percent(values.mean()), "vs_strongest": math.nan,
                                    "vs_strongest_lo": math.nan, "vs_strongest_hi": math.nan, "test": "",
                                    "p_value": math.nan}
             if rank > 1:
                 shared = values.index.intersection(strongest.index)
                 a, b = values.loc[shared].to_numpy(float), strongest.loc[shared].to_numpy(float)
                 test = paired_test(a, b, headline)
-                row.update(vs_strongest=_percent(a.mean() - b.mean()), vs_strongest_lo=_percent(test["difference_lo"]),
-                           vs_strongest_hi=_percent(test["difference_hi"]), test=test["test"], p_value=test["p_value"])
+                row.update(vs_strongest=percent(a.mean() - b.mean()), vs_strongest_lo=percent(test["difference_lo"]),
+                           vs_strongest_hi=percent(test["difference_hi"]), test=test["test"], p_value=test["p_value"])
             rows.append(row)
     return pd.DataFrame(rows, columns=RANKING_COLUMNS)
 

@@ -14,22 +14,18 @@ p-values are per comparison, not corrected for the number of comparisons in the 
 from __future__ import annotations
 
 import itertools
-import math
 
 import pandas as pd
 
 from ..scoring.paired import paired_test
 from ..scoring.verdicts import check_metric
 from .attack_info import Info, ordered, plain_twin
-from .metrics import GROUP, WORST_CASE, outcomes
+from .metrics import GROUP, WORST_CASE, outcomes, percent
 
 COMPARISON_COLUMNS = ["threat", "eps", "attack", "headline", "model_a", "model_b", "n", "robust_acc_a",
                       "robust_acc_b", "difference", "difference_lo", "difference_hi", "a_only", "b_only",
                       "test", "p_value"]
 
-
-def _percent(value: float) -> float:
-    return value if math.isnan(value) else round(100.0 * value, 2)
 
 
 def comparisons(frame: pd.DataFrame, headline: str = "vote", info: Info | None = None) -> pd.DataFrame:
@@ -63,9 +59,9 @@ def comparisons(frame: pd.DataFrame, headline: str = "vote", info: Info | None =
             result = paired_test(a.to_numpy(float), b.to_numpy(float), headline)
             rows.append({"threat": threat, "eps": eps, "attack": attack, "headline": headline,
                          "model_a": model_a, "model_b": model_b, "n": len(a),
-                         "robust_acc_a": _percent(a.mean()), "robust_acc_b": _percent(b.mean()),
-                         "difference": _percent(a.mean() - b.mean()),
-                         **{k: _percent(v) if k.startswith("difference") else v for k, v in result.items()}})
+                         "robust_acc_a": percent(a.mean()), "robust_acc_b": percent(b.mean()),
+                         "difference": percent(a.mean() - b.mean()),
+                         **{k: percent(v) if k.startswith("difference") else v for k, v in result.items()}})
     out = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
     rank = {a: i for i, a in enumerate(ordered(sorted(set(out["attack"])), info))}
     keys = [(t, e, rank[a]) for t, e, a in zip(out["threat"], out["eps"], out["attack"])]

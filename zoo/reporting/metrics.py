@@ -216,8 +216,10 @@ def _worst_case(key: tuple, group: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------- summary
-def _percent(fraction: float) -> float:
-    return round(100.0 * float(fraction), 2)
+def percent(fraction: float) -> float:
+    """A fraction as percent with two decimals (NaN stays NaN): how every table prints accuracies."""
+    value = float(fraction)
+    return value if math.isnan(value) else round(100.0 * value, 2)
 
 
 def _accuracies(scores: pd.DataFrame) -> dict[str, float]:
@@ -231,7 +233,7 @@ def _accuracies(scores: pd.DataFrame) -> dict[str, float]:
                 continue
             value = float(scores[f"{kind}_{metric}"].mean())
             low, high = wilson(min(max(value, 0.0), 1.0), n)
-            out[name], out[f"{name}_lo"], out[f"{name}_hi"] = _percent(value), _percent(low), _percent(high)
+            out[name], out[f"{name}_lo"], out[f"{name}_hi"] = percent(value), percent(low), percent(high)
     return out
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..scoring.intervals import wilson
 from ..scoring.paired import paired_test
-from .metrics import GROUP, WORST_CASE, outcomes
+from .metrics import GROUP, WORST_CASE, outcomes, percent
 
 METRICS = ("vote", "worst")
 COLUMNS = ["model", "threat", "eps", "attack", "metric", "n", "a", "a_lo", "a_hi", "b", "b_lo", "b_hi",
@@ -58,9 +58,6 @@ def _scores(frame: pd.DataFrame) -> pd.DataFrame:
     return scores[~((scores["attack"] == WORST_CASE) & pd.Series(is_single, index=scores.index))]
 
 
-def _percent(fraction: float) -> float:
-    return round(100.0 * float(fraction), 2)
-
 
 def _row(key: tuple, metric: str, old: pd.Series, new: pd.Series) -> dict[str, Any]:
     n = len(old)
@@ -68,10 +65,10 @@ def _row(key: tuple, metric: str, old: pd.Series, new: pd.Series) -> dict[str, A
     for side, values in (("a", old), ("b", new)):
         p = float(values.mean())
         low, high = wilson(p, n)
-        row.update({side: _percent(p), f"{side}_lo": _percent(low), f"{side}_hi": _percent(high)})
+        row.update({side: percent(p), f"{side}_lo": percent(low), f"{side}_hi": percent(high)})
     test = paired_test(new.to_numpy(), old.to_numpy(), metric)
-    row.update(change=_percent(new.mean() - old.mean()), change_lo=_percent(test["difference_lo"]),
-               change_hi=_percent(test["difference_hi"]), a_only=test["b_only"], b_only=test["a_only"],
+    row.update(change=percent(new.mean() - old.mean()), change_lo=percent(test["difference_lo"]),
+               change_hi=percent(test["difference_hi"]), a_only=test["b_only"], b_only=test["a_only"],
                p_value=test["p_value"])
     return row
 

@@ -150,7 +150,7 @@ TABLE_1 = PaperTable(
          "classifier guidance by the classifier itself (the zoo's plain pattern), DDPM t* = 70"),
      Row("Ours", _C10["agdm"], {"AA Linf clean": "90.82", "AA Linf robust": "78.12"})),
     other_rows=("Bai et al. (2023): RobustBench's `Bai2023Improving_edm`, a ResNet-152 + WRN-70-16 mixture with a "
-                "mixing network, not run: robustbench 1.1.1 builds it only on a CUDA machine (its BiT ResNet-152 "
+                "mixing network: robustbench 1.1.1 builds it only on a CUDA machine (its BiT ResNet-152 "
                 "calls `.cuda()` in `__init__`) and loads it from three checkpoint files (`_m0.pt`..`_m2.pt`), "
                 "where the zoo's `robustbench://` source fetches one",))
 

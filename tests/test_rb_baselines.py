@@ -1,7 +1,8 @@
 """The paper's adversarially trained rows that RobustBench hosts: registry entries through
-``robustbench://`` (deterministic WRN-28-10 classifiers), loaded offline from a cache laid out as
-robustbench's own loader lays it out, and run by ``reproduce`` for their table; every other AT row
-named with its reason."""
+``robustbench://`` (deterministic classifiers: WRN-28-10s, or the WRN-70-16 / RaWideResNet-70-16 /
+WRN-34-10 / WRN-28-4 that RobustBench hosts as the model behind the paper's number, said in the
+entry and the row), loaded offline from a cache laid out as robustbench's own loader lays it out,
+and run by ``reproduce`` for their table; every other AT row named with its reason."""
 from __future__ import annotations
 
 import pytest
@@ -21,25 +22,36 @@ from test_reproduce import fake_run, read_markdown_table
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-BASELINES = {  # entry -> (table, the paper's row, RobustBench's model name)
-    "rb-zhang2020-wrn28-cifar10-linf": ("1", "Zhang et al. (2020)", "Zhang2020Geometry"),
-    "rb-gowal2020-wrn28-cifar10-linf": ("1", "Gowal et al. (2020)", "Gowal2020Uncovering_28_10_extra"),
-    "rb-rebuffi2021-wrn28-cifar10-linf": ("1", "Rebuffi et al. (2021)", "Rebuffi2021Fixing_28_10_cutmix_ddpm"),
-    "rb-wang2023-wrn28-cifar10-l2": ("2", "Wang et al. (2023)", "Wang2023Better_WRN-28-10"),
-    "rb-rebuffi2021-wrn28-cifar10-l2": ("2", "Rebuffi et al. (2021)", "Rebuffi2021Fixing_28_10_cutmix_ddpm"),
-    "rb-hendrycks2019-wrn28-cifar100-linf": ("3", "Hendrycks et al. (2019)", "Hendrycks2019Using"),
-    "rb-cui2023-wrn28-cifar100-linf": ("3", "Cui et al. (2023) (synthetic data)", "Cui2023Decoupled_WRN-28-10"),
-    "rb-pang2022-wrn28-cifar100-linf": ("3", "Pang et al. (2022)", "Pang2022Robustness_WRN28_10"),
+W28, W70 = "WRN-28-10", "WRN-70-16"
+BASELINES = {  # entry -> (table, the paper's row, RobustBench's model name, its architecture)
+    "rb-zhang2020-wrn28-cifar10-linf": ("1", "Zhang et al. (2020)", "Zhang2020Geometry", W28),
+    "rb-gowal2020-wrn28-cifar10-linf": ("1", "Gowal et al. (2020)", "Gowal2020Uncovering_28_10_extra", W28),
+    "rb-gowal2021-wrn70-cifar10-linf": ("1", "Gowal et al. (2021)", "Gowal2021Improving_70_16_ddpm_100m", W70),
+    "rb-wang2023-wrn70-cifar10-linf": ("1", "Wang et al. (2023)", "Wang2023Better_WRN-70-16", W70),
+    "rb-peng2023-rawrn70-cifar10-linf": ("1", "Peng et al. (2023)", "Peng2023Robust", "RaWideResNet-70-16"),
+    "rb-rebuffi2021-wrn28-cifar10-linf": ("1", "Rebuffi et al. (2021)", "Rebuffi2021Fixing_28_10_cutmix_ddpm", W28),
+    "rb-augustin2020-wrn34-cifar10-l2": ("2", "Augustin et al. (2020)", "Augustin2020Adversarial_34_10", "WRN-34-10"),
+    "rb-gowal2020-wrn70-cifar10-l2": ("2", "Gowal et al. (2020)", "Gowal2020Uncovering_extra", W70),
+    "rb-wang2023-wrn28-cifar10-l2": ("2", "Wang et al. (2023)", "Wang2023Better_WRN-28-10", W28),
+    "rb-ding2019-wrn28x4-cifar10-l2": ("2", "Ding et al. (2019)", "Ding2020MMA", "WRN-28-4"),
+    "rb-rebuffi2021-wrn28-cifar10-l2": ("2", "Rebuffi et al. (2021)", "Rebuffi2021Fixing_28_10_cutmix_ddpm", W28),
+    "rb-hendrycks2019-wrn28-cifar100-linf": ("3", "Hendrycks et al. (2019)", "Hendrycks2019Using", W28),
+    "rb-cui2023-wrn28-cifar100-linf": ("3", "Cui et al. (2023) (synthetic data)", "Cui2023Decoupled_WRN-28-10", W28),
+    "rb-wang2023-wrn70-cifar100-linf": ("3", "Wang et al. (2023)", "Wang2023Better_WRN-70-16", W70),
+    "rb-pang2022-wrn28-cifar100-linf": ("3", "Pang et al. (2022)", "Pang2022Robustness_WRN28_10", W28),
+    "rb-cui2023-wrn34-cifar100-linf": ("3", "Cui et al. (2023) (no extra data)", "Cui2023Decoupled_WRN-34-10_autoaug",
+                                       "WRN-34-10"),
 }
-PAPER_AT_ROWS = {  # every adversarially trained row the paper prints, by table (its labels, disambiguated)
-    "1": ["Zhang et al. (2020)", "Gowal et al. (2020)", "Bai et al. (2023)", "Gowal et al. (2021)",
-          "Wang et al. (2023)", "Peng et al. (2023)", "Rebuffi et al. (2021)"],
-    "2": ["Augustin et al. (2020)", "Gowal et al. (2020)", "Wang et al. (2023)", "Ding et al. (2019)",
-          "Rebuffi et al. (2021)"],
-    "3": ["Hendrycks et al. (2019)", "Cui et al. (2023) (synthetic data)", "Wang et al. (2023)",
-          "Pang et al. (2022)", "Cui et al. (2023) (no extra data)"],
-    "5": ["Standard Training", "Adv. Training with Linf / L2 / StAdv / all, PAT-self (Laidlaw et al., 2021), "
-          "Adv. CRAIG (Dolatabadi et al., 2022)"],
+WRN28_BASELINES = [name for name, (*_, arch) in BASELINES.items() if arch == W28]
+# millions of parameters of each architecture (RobustBench's WRN-28-10s: 36.5, GAIRAT's 38.1)
+PARAMS = {W28: (36.4, 38.2), "WRN-34-10": (46.1, 46.3), "WRN-28-4": (5.8, 5.9), W70: (266.7, 267.0),
+          "RaWideResNet-70-16": (267.1, 267.4)}
+NAMED = {  # every row of these tables neither an rb-* entry nor a zoo purifier runs -> a word of the reason
+    "1": {"Bai et al. (2023)": "three checkpoint files"},
+    "2": {"Lee & Kim (2023)": "a purifier the zoo does not implement"},
+    "5": {"Standard Training": "no public weights",
+          "Adv. Training with Linf / L2 / StAdv / all, PAT-self (Laidlaw et al., 2021), Adv. CRAIG (Dolatabadi "
+          "et al., 2022)": "RobustBench does not host"},
 }
 
 
@@ -49,30 +61,49 @@ def source_of(name: str) -> str:
 
 @pytest.mark.parametrize("name", BASELINES)
 def test_each_hosted_row_is_a_robustbench_entry_in_its_tables_run(name):
-    key, label, model = BASELINES[name]
+    key, label, model, arch = BASELINES[name]
     table, entry = get_table(key), default_registry()[name]
     (row,) = [row for row in table.rows if row.label == label]
     assert row.entries == {entry.dataset: name} and model in row.note and row.paper
+    assert arch in row.note and arch in entry.description  # the architecture is said where it is used
+    other = "not the table's WRN-28-10"
+    assert (other in row.note) == (other in entry.description) == (arch != W28)
     (run,) = rep.runs_of(table)  # Tables 1-3: one threat, one run each
     assert name in run.entries and run.attacks == ("autoattack-rand",)
     assert entry.purification is None and entry.diffusion is None and entry.guidance is None
     assert entry.classifier.arch == "robustbench" and dict(entry.threats) == {run.threat: run.eps}
     assert entry.classifier.source == f"robustbench://{entry.dataset}/{run.threat}/{model}"
-    assert model in robustbench_models(entry.dataset, run.threat)
     assert sorted(n for n in default_registry() if n.startswith("rb-")) == sorted(BASELINES)
 
 
-@pytest.mark.parametrize("key", PAPER_AT_ROWS)
+@pytest.mark.parametrize("name", BASELINES)
+def test_each_entrys_model_is_one_robustbench_checkpoint_of_the_stated_architecture(name):
+    """Built on the meta device (no memory, no weights, no download): robustbench 1.1.1 has the
+    model under the entry's dataset and threat, fetches it as one file (what ``robustbench://``
+    fetches) and constructs it on a CPU-only machine, with the parameter count of the architecture
+    the entry and its row state."""
+    *_, model, arch = BASELINES[name]
+    dataset, threat, found = parse_source(source_of(name)).location.split("/")
+    assert found == model and model in robustbench_models(dataset, threat)
+    info = robustbench_models(dataset, threat)[model]
+    assert isinstance(info["gdrive_id"], str)  # one checkpoint, not an ensemble's list of files
+    with torch.device("meta"):
+        net = info["model"]()
+    low, high = PARAMS[arch]
+    assert low <= sum(p.numel() for p in net.parameters()) / 1e6 <= high
+
+
+@pytest.mark.parametrize("key", ["1", "2", "3", "5"])
 def test_every_at_row_of_the_paper_runs_or_is_named_with_its_reason(key):
     table = get_table(key)
-    run = {row.label for row in table.rows}
+    run = {row.label for row in table.rows if any(e.startswith("rb-") for e in row.entries.values())}
+    assert run == {label for t, label, *_ in BASELINES.values() if t == key}  # every hosted row runs
     named = {other.split(": ")[0]: other.split(": ", 1)[1] for other in table.other_rows}
-    for label in PAPER_AT_ROWS[key]:
-        assert (label in run) != (label in named), label
-        if label in named:  # the reason: RobustBench's model behind the numbers, or that it hosts none
-            assert "RobustBench" in named[label] and ("WRN-28-10" in named[label] or "not host" in named[label])
+    assert set(named) == set(NAMED.get(key, {})) and not run & set(named)
+    for label, reason in NAMED.get(key, {}).items():
+        assert reason in named[label], label
     listing = rep.describe(table)
-    for label in PAPER_AT_ROWS[key]:
+    for label in run | set(named):
         assert (f"row {label!r}: rb-" in listing) == (label in run)
         assert (f"named, not run: {label}: " in listing) == (label in named)
 
@@ -90,7 +121,7 @@ def count_wrn_28_10_layers(net: nn.Module, x: torch.Tensor) -> tuple[int, list[i
     return len(fired), [m.in_features for m in net.modules() if isinstance(m, nn.Linear)]
 
 
-@pytest.mark.parametrize("name", BASELINES)
+@pytest.mark.parametrize("name", WRN28_BASELINES)  # a WRN-70-16 checkpoint would be 1 GB
 def test_entry_loads_offline_from_robustbenchs_cache_layout(name, offline):
     """A checkpoint of the right architecture with random weights, saved where robustbench's
     ``load_model`` saves its download: the entry loads it through the registry, unchanged."""

@@ -9,10 +9,12 @@ entries under that protocol and writes our numbers beside the paper's
 The paper's numbers are transcribed here, as printed (strings; ``-`` where the paper prints none),
 and are only ever shown in a column labelled ``paper (Lin et al.)``: they are the paper's claims,
 never the zoo's results, and nothing computes with them. The adversarially trained rows of Tables
-1-3 whose WRN-28-10 weights RobustBench hosts run as ``rb-*`` entries (deterministic classifiers,
-no purification, the table's protocol); every other row (no public weights, weights hosted only for
-another architecture, or a purifier the zoo does not implement: Yoon et al., Lee & Kim) is named in
-``other_rows`` with the reason, not reproduced.
+1-3 whose weights RobustBench hosts run as ``rb-*`` entries (deterministic classifiers, no
+purification, the table's protocol), under the architecture the paper's number was measured on
+(a WRN-70-16, WRN-34-10 or WRN-28-4 where that is what RobustBench hosts, stated in the row's note);
+every other row (no public weights, a model robustbench cannot build from one checkpoint on a CPU,
+or a purifier the zoo does not implement: Yoon et al., Lee & Kim) is named in ``other_rows`` with
+the reason, not reproduced.
 
 Where the paper's row is not exactly a zoo entry, ``note`` says how the entry differs. The
 AutoAttack columns run the zoo's ``autoattack-rand`` (the paper's AutoAttack "utilizes EOT" for
@@ -107,19 +109,18 @@ _C10_100 = _patterns(W28, ("cifar10", "cifar100"))
 _AT_NOTE = "adversarially trained classifiers (RobustBench models, not purifiers)"
 
 
-def _rb(label: str, entry: str, model: str, paper: Mapping[str, str], more: str = "") -> Row:
+def _rb(label: str, entry: str, model: str, paper: Mapping[str, str], more: str = "",
+        arch: str = "WRN-28-10") -> Row:
     """An adversarially trained row run from RobustBench's weights: ``entry`` loads RobustBench's
-    ``model``, a WRN-28-10 classifier with no purification, benchmarked under the table's protocol."""
+    ``model``, an ``arch`` classifier with no purification, benchmarked under the table's protocol.
+    An ``arch`` other than the table's WRN-28-10 is said in the note: it is the model behind the
+    paper's number, which is why it runs rather than a WRN-28-10 of the same authors."""
     dataset = "cifar100" if "-cifar100-" in entry else "cifar10"
+    which = (" (WRN-28-10)," if arch == "WRN-28-10" else
+             f", a {arch}, not the table's WRN-28-10: the weights behind the paper's number;")
     return Row(label, {dataset: entry}, paper,
-               f"RobustBench `{model}` (WRN-28-10), adversarially trained, deterministic: no purification; run with "
-               f"the table's autoattack-rand (RobustBench's own numbers are AutoAttack standard){more}")
-
-
-def _elsewhere(label: str, model: str, architecture: str, other: str = "") -> str:
-    """Why a row RobustBench hosts is not run: the model behind the paper's numbers is not a WRN-28-10."""
-    return (f"{label}: the paper's numbers are RobustBench's `{model}`, a {architecture}, not this table's "
-            f"WRN-28-10{other}")
+               f"RobustBench `{model}`{which} adversarially trained, deterministic: no purification; run "
+               f"with the table's autoattack-rand (RobustBench's own numbers are AutoAttack standard){more}")
 
 
 TABLE_1 = PaperTable(
@@ -131,6 +132,14 @@ TABLE_1 = PaperTable(
          "not the paper's 85.36 / 59.96"),
      _rb("Gowal et al. (2020)", "rb-gowal2020-wrn28-cifar10-linf", "Gowal2020Uncovering_28_10_extra",
          {"AA Linf clean": "89.48", "AA Linf robust": "62.70"}),
+     _rb("Gowal et al. (2021)", "rb-gowal2021-wrn70-cifar10-linf", "Gowal2021Improving_70_16_ddpm_100m",
+         {"AA Linf clean": "88.74", "AA Linf robust": "66.11"},
+         "; its WRN-28-10, `Gowal2021Improving_28_10_ddpm_100m`, is another model", "WRN-70-16"),
+     _rb("Wang et al. (2023)", "rb-wang2023-wrn70-cifar10-linf", "Wang2023Better_WRN-70-16",
+         {"AA Linf clean": "93.25", "AA Linf robust": "70.69"}, "; `Wang2023Better_WRN-28-10` is another model",
+         "WRN-70-16"),
+     _rb("Peng et al. (2023)", "rb-peng2023-rawrn70-cifar10-linf", "Peng2023Robust",
+         {"AA Linf clean": "93.27", "AA Linf robust": "71.07"}, arch="RaWideResNet-70-16"),
      _rb("Rebuffi et al. (2021)", "rb-rebuffi2021-wrn28-cifar10-linf", "Rebuffi2021Fixing_28_10_cutmix_ddpm",
          {"AA Linf clean": "87.33", "AA Linf robust": "61.72"}, "; RobustBench lists 87.33 / 60.75 for it"),
      Row("Nie et al. (2022)", {"cifar10": "diffpure-sde-wrn28-cifar10"}, {"AA Linf clean": "89.02", "AA Linf robust": "70.64"},
@@ -141,28 +150,28 @@ TABLE_1 = PaperTable(
          "classifier guidance by the classifier itself (the zoo's plain pattern), DDPM t* = 70"),
      Row("Ours", _C10["agdm"], {"AA Linf clean": "90.82", "AA Linf robust": "78.12"})),
     other_rows=("Bai et al. (2023): RobustBench's `Bai2023Improving_edm`, a ResNet-152 + WRN-70-16 mixture with a "
-                "mixing network, not this table's WRN-28-10",
-                _elsewhere("Gowal et al. (2021)", "Gowal2021Improving_70_16_ddpm_100m", "WRN-70-16",
-                           " (its WRN-28-10, `Gowal2021Improving_28_10_ddpm_100m`, is another model)"),
-                _elsewhere("Wang et al. (2023)", "Wang2023Better_WRN-70-16", "WRN-70-16",
-                           " (`Wang2023Better_WRN-28-10` is another model)"),
-                _elsewhere("Peng et al. (2023)", "Peng2023Robust", "RaWideResNet-70-16")))
+                "mixing network: robustbench 1.1.1 builds it only on a CUDA machine (its BiT ResNet-152 "
+                "calls `.cuda()` in `__init__`) and loads it from three checkpoint files (`_m0.pt`..`_m2.pt`), "
+                "where the zoo's `robustbench://` source fetches one",))
 
 TABLE_2 = PaperTable(
     "2", "AutoAttack L2 (eps = 0.5) on CIFAR-10", "WRN-28-10",
     _pair("AA L2", "cifar10", "L2", 0.5, AA, "AutoAttack L2"),
-    (_rb("Wang et al. (2023)", "rb-wang2023-wrn28-cifar10-l2", "Wang2023Better_WRN-28-10",
+    (_rb("Augustin et al. (2020)", "rb-augustin2020-wrn34-cifar10-l2", "Augustin2020Adversarial_34_10",
+         {"AA L2 clean": "92.23", "AA L2 robust": "77.93"}, "; RobustBench lists 92.23 / 76.25 for it", "WRN-34-10"),
+     _rb("Gowal et al. (2020)", "rb-gowal2020-wrn70-cifar10-l2", "Gowal2020Uncovering_extra",
+         {"AA L2 clean": "94.74", "AA L2 robust": "80.53"}, "; RobustBench hosts no L2 WRN-28-10 of theirs",
+         "WRN-70-16"),
+     _rb("Wang et al. (2023)", "rb-wang2023-wrn28-cifar10-l2", "Wang2023Better_WRN-28-10",
          {"AA L2 clean": "95.16", "AA L2 robust": "83.68"}),
+     _rb("Ding et al. (2019)", "rb-ding2019-wrn28x4-cifar10-l2", "Ding2020MMA",
+         {"AA L2 clean": "88.02", "AA L2 robust": "67.77"}, "; RobustBench lists 88.02 / 66.09 for it", "WRN-28-4"),
      _rb("Rebuffi et al. (2021)", "rb-rebuffi2021-wrn28-cifar10-l2", "Rebuffi2021Fixing_28_10_cutmix_ddpm",
          {"AA L2 clean": "91.79", "AA L2 robust": "78.32"}, "; RobustBench lists 91.79 / 78.80 for it"),
      Row("Anonymous (2023)", _C10["guided"], {"AA L2 clean": "92.58", "AA L2 robust": "83.13"},
          "the zoo's plain pattern, DDPM t* = 70"),
      Row("Ours", _C10["agdm"], {"AA L2 clean": "90.82", "AA L2 robust": "86.84"})),
-    other_rows=(_elsewhere("Augustin et al. (2020)", "Augustin2020Adversarial_34_10", "WRN-34-10"),
-                _elsewhere("Gowal et al. (2020)", "Gowal2020Uncovering_extra", "WRN-70-16",
-                           " (RobustBench hosts no L2 WRN-28-10 of theirs)"),
-                _elsewhere("Ding et al. (2019)", "Ding2020MMA", "WRN-28-4"),
-                "Lee & Kim (2023): a purifier the zoo does not implement"))
+    other_rows=("Lee & Kim (2023): a purifier the zoo does not implement",))
 
 TABLE_3 = PaperTable(
     "3", "AutoAttack Linf (eps = 8/255) on CIFAR-100", "WRN-28-10",
@@ -171,12 +180,15 @@ TABLE_3 = PaperTable(
          {"AA Linf clean": "59.23", "AA Linf robust": "28.42"}),
      _rb("Cui et al. (2023) (synthetic data)", "rb-cui2023-wrn28-cifar100-linf", "Cui2023Decoupled_WRN-28-10",
          {"AA Linf clean": "73.85", "AA Linf robust": "39.18"}),
+     _rb("Wang et al. (2023)", "rb-wang2023-wrn70-cifar100-linf", "Wang2023Better_WRN-70-16",
+         {"AA Linf clean": "75.22", "AA Linf robust": "42.67"}, "; `Wang2023Better_WRN-28-10` is another model",
+         "WRN-70-16"),
      _rb("Pang et al. (2022)", "rb-pang2022-wrn28-cifar100-linf", "Pang2022Robustness_WRN28_10",
          {"AA Linf clean": "63.66", "AA Linf robust": "31.08"}),
-     Row("Ours", {"cifar100": "agdm-wrn28-cifar100"}, {"AA Linf clean": "69.73", "AA Linf robust": "46.09"})),
-    other_rows=(_elsewhere("Wang et al. (2023)", "Wang2023Better_WRN-70-16", "WRN-70-16",
-                           " (`Wang2023Better_WRN-28-10` is another model)"),
-                _elsewhere("Cui et al. (2023) (no extra data)", "Cui2023Decoupled_WRN-34-10_autoaug", "WRN-34-10")))
+     _rb("Cui et al. (2023) (no extra data)", "rb-cui2023-wrn34-cifar100-linf", "Cui2023Decoupled_WRN-34-10_autoaug",
+         {"AA Linf clean": "65.93", "AA Linf robust": "32.52"}, "; trained with AutoAugment", "WRN-34-10"),
+     Row("Ours", {"cifar100": "agdm-wrn28-cifar100"}, {"AA Linf clean": "69.73", "AA Linf robust": "46.09"})))
+
 
 TABLE_4 = PaperTable(
     "4", "robust accuracy of the three guidance patterns under AutoAttack", "WRN-28-10",

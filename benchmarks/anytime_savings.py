@@ -8,7 +8,8 @@ never run by pytest).
 For every entry (default ``diffpure-tiny-mnist agdm-tiny-mnist``) it runs ``zoo.run_benchmark`` with
 PGD+EOT (Lee & Kim's loss) twice in one process, the same seed, examples and budget: the final
 protocol, then the anytime one (headline vote). Each run's wall time is measured around the call
-(model build and data loading included, the same for both). From the per-example tables it
+(model build and data loading included, the same for both), and so is the CPU time this process
+spent (``time.process_time``), which other jobs on a shared machine move far less than the wall. From the per-example tables it
 reports both robust accuracies (vote) with Wilson 95% intervals and the paired difference
 anytime - final with Newcombe's 95% interval and the exact McNemar p-value, against the targets:
 anytime wall time <= 1/3 of final's for diffpure-tiny-mnist and <= 0.7 for agdm-tiny-mnist, and
@@ -41,30 +42,31 @@ RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = {"diffpure-tiny-mnist": 1 / 3, "agdm-tiny-mnist": 0.7}
 
 
-def run(entry: str, judge: str, args, out: Path) -> tuple[float, pd.DataFrame, dict]:
-    """One protocol on one entry: (wall seconds, per-example table, provenance)."""
+def run(entry: str, judge: str, args, out: Path) -> tuple[float, float, pd.DataFrame, dict]:
+    """One protocol on one entry: (wall seconds, CPU seconds, per-example table, provenance)."""
     budget = {"n_examples": args.n_examples, "batch_size": args.batch_size, "pgd_steps": args.steps,
               "pgd_eot": args.eot, "draws": args.draws}
     protocol = Protocol("Linf", ("pgd-eot",), budget=budget, judge=judge, headline="vote", seed=args.seed)
     folder = out / judge
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     benchmark([entry], protocol, out=folder, data_dir=args.data_dir, device="cpu", progress=False,
               resume=(folder / "journal").exists())
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     frame = pd.read_csv(folder / f"per_example_{entry}_Linf.csv").sort_values("index")
-    return wall, frame, json.loads((folder / "provenance_Linf.json").read_text())
+    return wall, cpu, frame, json.loads((folder / "provenance_Linf.json").read_text())
 
 
 def compare(entry: str, args, out: Path) -> dict:
     """Both protocols on ``entry`` and their comparison (the module docstring)."""
-    final_wall, final, final_prov = run(entry, "final", args, out / entry)
-    any_wall, anytime, any_prov = run(entry, "anytime", args, out / entry)
+    final_wall, final_cpu, final, final_prov = run(entry, "final", args, out / entry)
+    any_wall, any_cpu, anytime, any_prov = run(entry, "anytime", args, out / entry)
     a, f = anytime["robust_vote_correct"].astype(bool).values, final["robust_vote_correct"].astype(bool).values
     paired = paired_test(a, f, "vote")
     n = len(a)
     cost = any_prov["attack_costs"][entry]["pgd-eot"]
     return {"entry": entry, "n": n, "final_wall_s": round(final_wall, 1), "anytime_wall_s": round(any_wall, 1),
             "wall_ratio": round(any_wall / final_wall, 3), "target_ratio": TARGETS.get(entry),
+            "final_cpu_s": round(final_cpu, 1), "anytime_cpu_s": round(any_cpu, 1), "cpu_ratio": round(any_cpu / final_cpu, 3),
             "final_robust": a_interval(f), "anytime_robust": a_interval(a),
             "difference": round(100 * (a.mean() - f.mean()), 2),
             "difference_interval": [round(100 * paired["difference_lo"], 2), round(100 * paired["difference_hi"], 2)],
@@ -85,15 +87,15 @@ def markdown(rows: list[dict], record: dict) -> str:
              f"{record['eot']} EOT, K = {record['draws']} draws, batch (pool) {record['batch_size']}, seed "
              f"{record['seed']}, headline vote; CPU, {record['threads']} torch thread(s). Robust accuracy in % "
              "[Wilson 95%]; difference anytime - final in points [Newcombe 95%, paired].", "",
-             "| entry | n | final wall s | anytime wall s | ratio (target) | final robust | anytime robust | "
+             "| entry | n | final wall s | anytime wall s | ratio (target) | CPU s final / anytime (ratio) | final robust | anytime robust | "
              "anytime - final | McNemar p | gradient calls/example final -> anytime | confirmed / candidates |",
-             "|" + "---|" * 11]
+             "|" + "---|" * 12]
     for r in rows:
         target = "-" if r["target_ratio"] is None else f"<= {r['target_ratio']:.2f}"
         fr, ar, (lo, hi) = r["final_robust"], r["anytime_robust"], r["difference_interval"]
         c = r["anytime_cost"]
         lines.append(f"| {r['entry']} | {r['n']} | {r['final_wall_s']} | {r['anytime_wall_s']} | {r['wall_ratio']} "
-                     f"({target}) | {fr[0]} [{fr[1]}, {fr[2]}] | {ar[0]} [{ar[1]}, {ar[2]}] | {r['difference']:+} "
+                     f"({target}) | {r['final_cpu_s']} / {r['anytime_cpu_s']} ({r['cpu_ratio']}) | {fr[0]} [{fr[1]}, {fr[2]}] | {ar[0]} [{ar[1]}, {ar[2]}] | {r['difference']:+} "
                      f"[{lo:+}, {hi:+}] | {r['mcnemar_p']:.3g} | {c['final_calls_per_example']['gradient']} -> "
                      f"{c['calls_per_example']['gradient']} | {c['confirmed']} / {c['candidates']} |")
     lines += ["", f"Command: `{record['command']}`", f"Commit: `{record['commit']}`", f"Device: {record['device']}",

@@ -22,6 +22,7 @@ def test_the_comparison_runs_both_protocols_and_reports_them(tmp_path):
     report = json.loads((tmp_path / "anytime_smoke.json").read_text())
     (row,) = report["rows"]
     assert row["n"] == 4 and row["final_wall_s"] > 0 and row["anytime_wall_s"] > 0
+    assert 0 < row["final_cpu_s"] and row["cpu_ratio"] == pytest.approx(row["anytime_cpu_s"] / row["final_cpu_s"], abs=0.02)
     assert row["final_cost"]["protocol"] == "final" and row["anytime_cost"]["protocol"] == "anytime"
     assert row["anytime_cost"]["final_calls_per_example"] == row["final_cost"]["calls_per_example"]
     low, high = row["difference_interval"]

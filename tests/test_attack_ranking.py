@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from zoo.reporting.attack_ranking import rank_attacks, ranking_markdown
 from test_two_runs import frame
@@ -30,3 +31,24 @@ def test_a_tie_keeps_the_runs_attack_order_and_the_worst_case_is_not_ranked():
     info = {"b": {"order": 0}, "a": {"order": 1}}
     assert rank_attacks(data, "vote", info)["attack"].tolist() == ["b", "a"]
     assert rank_attacks(data, "vote", {"b": {"order": 1}, "a": {"order": 0}})["attack"].tolist() == ["a", "b"]
+
+
+def test_the_command_ranks_a_finished_run_without_touching_its_files(tmp_path):
+    import json
+
+    from zoo.cli import main
+
+    frame({"p": [1, 1, 0, 1], "q": [0, 0, 0, 1]}, range(4)).to_csv(tmp_path / "per_example_m_Linf.csv", index=False)
+    run = {"command": "run it", "commit": "abc", "headline": "worst", "attacks": {"p": {"order": 0}, "q": {"order": 1}}}
+    (tmp_path / "provenance_Linf.json").write_text(json.dumps(run))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert main(["rank-attacks", str(tmp_path)]) == 0
+    text = (tmp_path / "attack_ranking_Linf.md").read_text()
+    assert "Attacks ranked per entry by the robust accuracy they leave (worst, %)" in text  # the run's headline
+    assert "strongest: **q** (25.00%)" in text and "`run it`" in text
+    assert pd.read_csv(tmp_path / "attack_ranking_Linf.csv")["attack"].tolist() == ["q", "p"]
+    assert json.loads((tmp_path / "attack_ranking_Linf.json").read_text())["run"]["command"] == "run it"
+    assert all((tmp_path / name).read_bytes() == data for name, data in before.items())
+    frame({"p": [1]}, [0]).to_csv(tmp_path / "per_example_m_Linf.csv", index=False)
+    with pytest.raises(ValueError, match="two or more attacks"):
+        main(["rank-attacks", str(tmp_path), "--debug"])

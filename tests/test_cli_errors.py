@@ -106,6 +106,7 @@ BAD_CALLS = {  # command -> a call the zoo refuses quickly, and a word of the re
     "train-dm": (["--steps", "0", "--out", "dm"], "must be >= 1"), "scale-sweep": (["--split", "test"], "never 'test'"),
     "rejudge": (["missing.safetensors", "--model", "agdm-tiny-mnist"], "missing.safetensors"),
     "compare-runs": (["missing", "other"], "missing holds no per_example"),
+    "rank-attacks": (["missing"], "missing holds no per_example"),
 }
 
 

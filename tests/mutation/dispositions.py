@@ -23,22 +23,28 @@ DISPOSITIONS = {
     "zoo.scoring.verdicts.x_vote_correct__mutmut_24": EQ + "any negative stand-in for the label's own count is "
     "below every other (non-negative) count",
     # ---- zoo/reporting/comparison.py: paired tests
-    "zoo.reporting.comparison.x_mcnemar_exact__mutmut_14": EQ + "scipy's binomtest defaults to p = 0.5",
+    "zoo.scoring.paired.x_mcnemar_exact__mutmut_14": EQ + "scipy's binomtest defaults to p = 0.5",
     "zoo.reporting.comparison.x__percent__mutmut_1": EQ + "round(100 * nan, 2) is nan",
     **{f"zoo.reporting.comparison.x_comparisons__mutmut_{n}": EQ + "the groups' order (groupby's sort): the table "
        "is sorted by (threat, eps, attack) at the end, and model pairs come from sorted names"
        for n in (22, 24, 31, 37, 39, 42)},
     **{f"zoo.reporting.comparison.x_comparisons__mutmut_{n}": EQ + "outcome columns are numeric; paired_test casts "
        "them (astype(bool)) or subtracts them alike whatever their dtype" for n in (73, 74)},
-    "zoo.reporting.comparison.x_paired_difference_interval__mutmut_44": EQ + "at ad - bc = n/2 the shrunk value "
+    "zoo.scoring.paired.x_paired_difference_interval__mutmut_44": EQ + "at ad - bc = n/2 the shrunk value "
     "is ad - bc - n/2 = 0, the value the other branch gives",
-    "zoo.reporting.comparison.x_paired_difference_interval__mutmut_49": EQ + "ad - bc = 0 gives 0 in both branches",
-    "zoo.reporting.comparison.x_paired_difference_interval__mutmut_50": EQ + "ad - bc is an integer: < 1 is <= 0, "
+    "zoo.scoring.paired.x_paired_difference_interval__mutmut_49": EQ + "ad - bc = 0 gives 0 in both branches",
+    "zoo.scoring.paired.x_paired_difference_interval__mutmut_50": EQ + "ad - bc is an integer: < 1 is <= 0, "
     "and 0 gives 0 in both branches",
-    **{f"zoo.reporting.comparison.x_paired_difference_interval__mutmut_{n}": OPEN + "the clip to [-1, 1] guards "
-       "against rounding only; no table tried (p_A = 1 and p_B = 0 at n = 16, 40, 46 among them) takes a limit "
-       "past it" for n in (109, 115)},
-    "zoo.reporting.comparison.x_paired_test__mutmut_56": EQ + "with n >= 2 (checked first), every difference "
+    **{f"zoo.scoring.paired.x_paired_difference_interval__mutmut_{n}": EQ + "the clip to [-1, 1] is never "
+       "reached: |phi| <= 1 (a correlation, only shrunk), so below <= (p_A - low_A) + (high_B - p_B) and diff - "
+       "below >= low_A - high_B >= -1, with equality only at p_A = 0, p_B = 1, where both Wilson widths and so "
+       "below are exactly 0 (the upper limit likewise); rounding is orders of magnitude inside that margin"
+       for n in (109, 115)},
+    **{f"zoo.scoring.paired.x_paired_test__mutmut_{n}": EQ + "one side cast to float and the other not: for the "
+       "numeric or boolean outcomes a scorer passes (verdicts, fractions), numpy upcasts the other side in a - b "
+       "and scipy casts both, so the differences, interval and p-value are the same (only text would differ)"
+       for n in (4, 6, 8, 10)},
+    "zoo.scoring.paired.x_paired_test__mutmut_65": EQ + "with n >= 2 (checked first), every difference "
     "equals diff[0] exactly when every difference equals diff[1]",
     # ---- zoo/attacks/draw_decisions.py: AutoAttack's repeated-draw decisions
     "zoo.attacks.draw_decisions.x_row_keys__mutmut_5": CPU + " (without device='cpu', .numpy() fails on a GPU tensor)",

@@ -86,3 +86,19 @@ def test_a_flat_batch_of_features_is_attacked_too():
     x, y = torch.full((2, 4), 0.5), torch.tensor([0, 1])
     x_adv = PGDEOT(model, norm="Linf", eps=EPS, steps=2, eot=1)(x, y)
     assert x_adv.shape == x.shape and float((x_adv - x).abs().max()) <= EPS + 1e-6
+
+
+def test_an_attack_built_without_a_seed_starts_where_the_documented_default_seed_0_does():
+    """The base class's default seed is 0, the default every attack documents, so an attack built
+    without one (the TRADES training attack) draws the same starts as one given seed 0."""
+    from zoo.attacks.base import Attack
+
+    class Start(Attack):
+        def perturb(self, x, y):
+            return self.random_point(x)
+
+    x = torch.full((3, 1, 2, 2), 0.5)
+    y = torch.zeros(3, dtype=torch.long)
+    torch.testing.assert_close(Start(nn.Flatten(), norm="Linf", eps=EPS)(x, y),
+                               Start(nn.Flatten(), norm="Linf", eps=EPS, seed=0)(x, y))
+    assert Start(nn.Flatten(), norm="Linf", eps=EPS).seed == 0

@@ -81,3 +81,66 @@ def test_anytime_needs_the_metric_it_stops_on():
     with pytest.raises(ValueError, match="the anytime protocol needs stop_on"):
         run_attacks(Noisy(), x, y, {"a": identity}, Journal(), seed=0, draws=1, batch_size=2, progress=False,
                     protocol="anytime")
+
+
+def test_anytime_records_name_their_test_index_and_seconds_and_hand_their_kept_input_on():
+    """The pooled (anytime) records are the final protocol's in these fields: the example's place in
+    the test set, seconds per example in milliseconds; and each kept input goes to ``keep`` with its
+    record's index before the record is journaled."""
+    from test_pool import LABELS, STARTS, Decoy
+    from zoo.attacks import PGDEOT
+
+    model, journal, kept = Decoy(), Journal(), []
+
+    def keep(name, indices, x_kept):
+        assert not any(r["index"] in indices for r in journal.records)  # not journaled yet
+        kept.append((name, indices, x_kept.clone()))
+
+    attack = PGDEOT(model, norm="Linf", eps=0.45, steps=10, eot=3, step_size=0.1)
+    run_attacks(model, STARTS, LABELS, {"pgd": attack}, journal, seed=0, draws=5, batch_size=2, progress=False,
+                test_indices=[30, 31, 32, 33], protocol="anytime", stop_on="vote", keep=keep)
+    records = {r["index"]: r for r in journal.records}
+    assert {i: r["test_index"] for i, r in records.items()} == {0: 30, 1: 31, 2: 32, 3: 33}
+    assert all(isinstance(r["seconds"], float) and r["seconds"] == round(r["seconds"], 3) for r in records.values())
+    assert sorted(i for _, (i,), _ in kept) == [0, 1, 2, 3] and all(name == "pgd" for name, _, _ in kept)
+    by_index = {i: x for _, (i,), x in kept}
+    assert by_index[0].shape == (1, 1, 1, 1) and float(by_index[0]) == pytest.approx(0.55)  # broken at iterate 1
+    assert float(by_index[3]) == pytest.approx(0.6)  # wrong at the start: the start kept
+
+
+def test_seconds_of_a_pooled_record_are_rounded_to_milliseconds(monkeypatch):
+    """Measured seconds with more digits than milliseconds are cut to three."""
+    from test_pool import LABELS, STARTS, Decoy
+    from zoo.attacks import PGDEOT
+    from zoo.running import pool
+
+    ticks = iter(k * 0.123456789 for k in range(100000))
+    monkeypatch.setattr(pool.time, "perf_counter", lambda: next(ticks))
+    model, journal = Decoy(), Journal()
+    attack = PGDEOT(model, norm="Linf", eps=0.45, steps=10, eot=3, step_size=0.1)
+    run_attacks(model, STARTS, LABELS, {"pgd": attack}, journal, seed=0, draws=5, batch_size=2, progress=False,
+                protocol="anytime", stop_on="vote")
+    seconds = [r["seconds"] for r in journal.records]
+    assert all(s > 0 and s == round(s, 3) for s in seconds) and any(s != round(s, 2) for s in seconds)
+
+
+def test_a_run_whose_records_are_all_held_attacks_nothing_in_either_protocol():
+    from test_pool import LABELS, STARTS, Decoy
+    from zoo.attacks import PGDEOT
+
+    model = Decoy()
+    attack = PGDEOT(model, norm="Linf", eps=0.45, steps=10, eot=3, step_size=0.1)
+    journal = Journal(done={("pgd", i) for i in range(4)})
+    for protocol in ("anytime", "final"):
+        tally = run_attacks(model, STARTS, LABELS, {"pgd": attack}, journal, seed=0, draws=5, batch_size=2,
+                            progress=False, protocol=protocol, stop_on="vote")
+        assert tally == {"batches": 0, "examples": 0, "recorded": 0} and journal.records == []
+    assert model.gradient_calls == [] and model.forward_rows == []
+
+
+def test_the_progress_bar_shows_unless_turned_off(capsys):
+    x, y = data(3)
+    run_attacks(Noisy(), x, y, {"attack-a": identity}, Journal(), seed=0, draws=2, batch_size=3)
+    assert "attack-a" in capsys.readouterr().err
+    run_attacks(Noisy(), x, y, {"attack-a": identity}, Journal(), seed=0, draws=2, batch_size=3, progress=False)
+    assert "attack-a" not in capsys.readouterr().err

@@ -144,3 +144,93 @@ def test_the_progress_bar_shows_unless_turned_off(capsys):
     assert "attack-a" in capsys.readouterr().err
     run_attacks(Noisy(), x, y, {"attack-a": identity}, Journal(), seed=0, draws=2, batch_size=3, progress=False)
     assert "attack-a" not in capsys.readouterr().err
+
+
+def test_the_anytime_progress_bar_names_the_attack_and_the_headline_metric(capsys):
+    from test_pool import LABELS, STARTS, Decoy
+    from zoo.attacks import PGDEOT
+
+    model = Decoy()
+    attack = PGDEOT(model, norm="Linf", eps=0.45, steps=10, eot=3, step_size=0.1)
+    run_attacks(model, STARTS, LABELS, {"pgd-x": attack}, Journal(), seed=0, draws=5, batch_size=2,
+                protocol="anytime", stop_on="worst")
+    err = capsys.readouterr().err
+    assert "pgd-x" in err and "(worst)" in err and "(vote)" not in err
+
+
+class Zero(nn.Module):
+    """Always class 0."""
+
+    def forward(self, x):
+        return torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 10).float()
+
+
+def test_the_final_progress_bar_shows_robust_accuracy_so_far_by_the_headline(capsys):
+    """Labels 0, 1, 2 against a model that always says 0: one example of three is robust, 50% after
+    the first batch of two, 33.3% after the second."""
+    x, y = data(3)
+    run_attacks(Zero(), x, y, {"attack-a": identity}, Journal(), seed=0, draws=2, batch_size=2, headline="worst")
+    err = capsys.readouterr().err
+    assert "50.0% (worst)" in err and "33.3% (worst)" in err and "batch" in err
+
+
+def test_the_headline_given_wins_over_the_metric_the_pool_stops_on(capsys):
+    from test_pool import LABELS, STARTS, Decoy
+    from zoo.attacks import PGDEOT
+
+    model = Decoy()
+    attack = PGDEOT(model, norm="Linf", eps=0.45, steps=10, eot=3, step_size=0.1)
+    run_attacks(model, STARTS, LABELS, {"pgd": attack}, Journal(), seed=0, draws=5, batch_size=2,
+                protocol="anytime", stop_on="worst", headline="mean")
+    err = capsys.readouterr().err
+    assert "(mean)" in err and "(worst)" not in err
+
+
+def test_anytime_runs_an_attack_without_iterates_as_final_and_tallies_both():
+    """Under ``anytime`` only attacks with iterates go to the pool; the others (here a plain function)
+    run batch by batch as under ``final``, and the tally adds the two."""
+    from test_pool import LABELS, STARTS, Decoy
+    from zoo.attacks import PGDEOT
+
+    model, journal = Decoy(), Journal()
+    attack = PGDEOT(model, norm="Linf", eps=0.45, steps=10, eot=3, step_size=0.1)
+    tally = run_attacks(model, STARTS, LABELS, {"pgd": attack, "plain": identity}, journal, seed=0, draws=5,
+                        batch_size=2, progress=False, protocol="anytime", stop_on="vote")
+    plain = [r for r in journal.records if r["attack"] == "plain"]
+    pooled = [r for r in journal.records if r["attack"] == "pgd"]
+    assert len(plain) == len(pooled) == 4
+    assert all("broken_at" not in r for r in plain) and all("broken_at" in r for r in pooled)
+    # the pool's batches are its gradient steps (12 for these four examples), then 2 batches of 2
+    assert tally == {"batches": 12 + 2, "examples": 8, "recorded": 8}
+
+
+def test_the_final_protocol_hands_each_batchs_kept_examples_to_keep_before_journaling():
+    x, y = data(5)
+    journal, kept = Journal(done={("a", 1)}), []
+
+    def shifted(x, y):
+        return (x + 0.25).clamp(0, 1)
+
+    def keep(name, indices, x_kept):
+        assert not any(r["index"] in indices for r in journal.records)
+        kept.append((name, indices, x_kept))
+
+    run_attacks(Noisy(), x, y, {"a": shifted}, journal, seed=0, draws=1, batch_size=3, progress=False, keep=keep)
+    assert [(name, indices) for name, indices, _ in kept] == [("a", [0, 2]), ("a", [3, 4])]
+    torch.testing.assert_close(kept[0][2], shifted(x[[0, 2]], None))
+    torch.testing.assert_close(kept[1][2], shifted(x[[3, 4]], None))
+
+
+def test_with_fixed_noise_every_draw_of_a_batch_shares_the_noise():
+    """``--fixed-noise`` (a weaker, labelled protocol): the loop fixes the noise of each batch before
+    attacking it, so all K clean and adversarial draws of an example are the same draw."""
+    from zoo.running.fixed_noise import FixedNoise
+
+    x, y = data(4)
+    journal = Journal()
+    run_attacks(FixedNoise(Noisy()), x, y, {"a": identity}, journal, seed=0, draws=5, batch_size=2, progress=False)
+    for r in journal.records:
+        assert len(set(r["clean_preds"])) == 1 and r["adv_preds"] == r["clean_preds"]
+    journal = Journal()
+    run_attacks(Noisy(), x, y, {"a": identity}, journal, seed=0, draws=5, batch_size=2, progress=False)
+    assert any(len(set(r["clean_preds"])) > 1 for r in journal.records)  # without it, the draws differ

@@ -102,6 +102,15 @@ DISPOSITIONS = {
     "zoo.running.journal.xǁJournalǁappend__mutmut_43": EQ + "the raw lines are read only when a journal is "
     "opened (a rewrite); lines appended later are never read from that list",
     "zoo.models.guidance.x_cosine_distance__mutmut_8": EQ + "cosine_similarity's default dim is 1",
+    # ---- zoo/running/loop.py
+    **{f"zoo.running.loop.x_run_attacks__mutmut_{n}": EQ + "the protocol is only compared with 'anytime': any "
+       "other default spelling runs the final protocol, as 'final' does" for n in (2, 3)},
+    **{f"zoo.running.loop.x_run_attacks__mutmut_{n}": EQ + "getattr's default for an attack without "
+       "``iterates``: None (or no default on an attack that has it) is falsy like False" for n in (36, 39)},
+    "zoo.running.loop.x_run_attacks__mutmut_16": CPU + " (device None: tensors stay where they are, the CPU)",
+    # ---- zoo/running/draws.py
+    **{f"zoo.running.draws.x_seeded_forward__mutmut_{n}": CPU + " (which devices' RNGs fork_rng saves and "
+       "restores: the CUDA one only on a GPU; on a CPU the list is empty either way)" for n in (15, 18, 19)},
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",
@@ -118,7 +127,6 @@ KINDS = {
     # the original line raises, or is a message string continued from the line above
     r'(?m)^-\s*(raise \w+\(|f?"[^"]*"\)?$|f?"[^"]*"\s*\)?\s*(from err)?$)': OPEN + "the wording of an error message "
     "(the error itself is raised and tested)",
-    r"tqdm\(|set_postfix|unit=|desc=": OPEN + "the progress bar's display",
 }
 
 RULES_TESTS = {

@@ -91,16 +91,19 @@ def status_of(code) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--snapshot", action="store_true", help="only save today's survivors to FIRST (before a "
-                        "rerun of them with new tests)")
+    parser.add_argument("--snapshot", action="store_true", help="only add today's survivors to FIRST and the "
+                        "mutants without tests to NO_TESTS (before a rerun of them with new tests)")
     parser.add_argument("--commit")
     parser.add_argument("--date")
     parser.add_argument("--command")
     parser.add_argument("--timing", default="")
     args = parser.parse_args()
     if args.snapshot:
-        names = sorted(n for codes in results().values() for n, c in codes.items() if c == 0)
-        FIRST.write_text("".join(f"{n}\n" for n in sorted(set(names) | first_survivors())))
+        codes = {n: c for by_name in results().values() for n, c in by_name.items()}
+        survived = {n for n, c in codes.items() if c == 0}
+        untested = {n for n, c in codes.items() if c == 33}
+        FIRST.write_text("".join(f"{n}\n" for n in sorted(survived | first_survivors())))
+        NO_TESTS.write_text("".join(f"{n}\n" for n in sorted(untested | first_untested())))
         return
     first, untested = first_survivors(), first_untested()
     configured = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]

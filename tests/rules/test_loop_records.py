@@ -78,7 +78,8 @@ def test_seconds_are_per_example_in_milliseconds():
 
 def test_anytime_needs_the_metric_it_stops_on():
     x, y = data(2)
-    with pytest.raises(ValueError, match="the anytime protocol needs stop_on"):
+    with pytest.raises(ValueError, match="^the anytime protocol needs stop_on, the metric that decides when an example "
+                                         "is broken$"):
         run_attacks(Noisy(), x, y, {"a": identity}, Journal(), seed=0, draws=1, batch_size=2, progress=False,
                     protocol="anytime")
 

@@ -111,6 +111,15 @@ DISPOSITIONS = {
     # ---- zoo/running/draws.py
     **{f"zoo.running.draws.x_seeded_forward__mutmut_{n}": CPU + " (which devices' RNGs fork_rng saves and "
        "restores: the CUDA one only on a GPU; on a CPU the list is empty either way)" for n in (15, 18, 19)},
+    # ---- zoo/running/pool.py
+    "zoo.running.pool.x_takes_row_generators__mutmut_5": EQ + "getattr's default None is falsy like False",
+    "zoo.running.pool.x_with_noise__mutmut_6": CPU + " (the model's device replaced by the CPU)",
+    **{f"zoo.running.pool.x_with_noise__mutmut_{n}": CPU + " (which devices' RNGs fork_rng saves and restores: "
+       "the CUDA one only on a GPU; on a CPU the list is empty either way)" for n in (13, 16, 17)},
+    "zoo.running.pool.x_with_noise__mutmut_26": EQ + "SeedSequence.generate_state's first word is the same "
+    "whatever the number of words asked for",
+    **{f"zoo.running.pool.xǁPoolǁseeds__mutmut_{n}": EQ + "the only call that passes an iteration (the clean "
+       "draws, at entry) passes 0, the iteration t of a slot just entered" for n in (10, 12)},
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",

@@ -60,7 +60,7 @@ def _block(lines: list[str], head: str) -> list[str]:
     end = start + 1
     while end < len(lines) and (not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) > indent):
         end += 1
-    return lines[start + 1:end]
+    return lines[start:end]
 
 
 def diff(name: str, path: str) -> str:
@@ -69,6 +69,9 @@ def diff(name: str, path: str) -> str:
     local = name.rsplit(".", 1)[1]
     function = local.rsplit("__mutmut_", 1)[0]
     original, mutant = _block(lines, f"def {function}__mutmut_orig("), _block(lines, f"def {local}(")
+    # the def lines differ by name only, unless the mutant changed the signature (a default value)
+    original[0], mutant[0] = (line.replace(name_, f"def {function}", 1) for line, name_ in
+                              ((original[0], f"def {function}__mutmut_orig"), (mutant[0], f"def {local}")))
     changed = difflib.unified_diff(original, mutant, n=0, lineterm="")
     return "\n".join(line for line in changed if line[:1] in "+-" and line[:3] not in ("+++", "---"))
 

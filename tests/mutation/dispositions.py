@@ -64,12 +64,6 @@ DISPOSITIONS = {
     "zoo.attacks.least_robust.xǁKeptǁoffer__mutmut_24": EQ + "pyautoattack hands its sub-attacks float32 inputs, "
     "so candidates and kept points share the dtype",
     "zoo.attacks.least_robust.xǁKeptǁoffer__mutmut_41": EQ + "as xǁKeptǁoffer__mutmut_24 (clean rows are float32)",
-    "zoo.attacks.least_robust.x_run_sub_attack__mutmut_1[35]": OPEN + "without y, APGD takes the decider's prediction "
-    "as the label; it differs from y only for an example wrong on every one of R fresh draws at the sub-attack's "
-    "start, whose kept score (0) no point can lower; no test builds an example that is live (score > 0) yet wrong "
-    "on all R fresh draws",
-    "zoo.attacks.least_robust.x_run_sub_attack__mutmut_2[13]": OPEN + "as x_run_sub_attack__mutmut_13 (APGD-T)",
-    "zoo.attacks.least_robust.x_run_sub_attack__mutmut_4[57]": OPEN + "as x_run_sub_attack__mutmut_13 (Square)",
     # ---- zoo/attacks/base.py: random starts
     **{f"zoo.attacks.base.xǁAttackǁrandom_point__mutmut_{n}": EQ + "in law: the L2 start's direction or radius is "
        "drawn at another precision (float32 for a float64 input), which changes which equally distributed start "
@@ -83,20 +77,8 @@ DISPOSITIONS = {
                                                        "x_kl_distance__mutmut_11", "x_kl_distance__mutmut_13",
                                                        "xǁGuidanceǁobjective__mutmut_9",
                                                        "xǁGuidanceǁobjective__mutmut_11")},
-    "zoo.attacks.least_robust.x_run_sub_attack__mutmut_34": OPEN + "FAB-T's restarts (1 per target, as "
-    "run_standard_evaluation): with the budget's 2 restarts the tiny deterministic net's second FAB-T run finds "
-    "the same points, so tests/rules/test_sub_attacks_alone.py cannot tell",
     **{f"zoo.attacks.gradients.xǁLabelAwareǁforward__mutmut_{n}": EQ + "log_softmax of N x K logits: no dim or "
        "dim=+1 is the last dim, dim=-1" for n in (3, 5, 9, 14, 16, 18)},
-    "zoo.attacks.base.xǁAttackǁ__init____mutmut_1": OPEN + "the base class's default seed: PGD+EOT, AutoAttack and "
-    "StAdv pass their own (default 0); only the TRADES training attack uses it, and no test pins its start",
-    **{f"zoo.running.journal.xǁJournalǁ_rewrite__mutmut_{n}": OPEN + "the error raised when the side file "
-       "cannot be written (a full disk): tests/test_faults.py injects that failure, outside the fast selection"
-       for n in range(49, 58)},
-    "zoo.running.journal.xǁJournalǁ_rewrite__mutmut_60": OPEN + "the message a second writer gets while the "
-    "repaired journal is held (the lock itself is taken and tested)",
-    **{f"zoo.running.journal.xǁJournalǁ_rewrite__mutmut_{n}": OPEN + "which caller line the repair warning "
-       "names (stacklevel)" for n in (76, 79)},
     "zoo.running.journal.xǁJournalǁ_rewrite__mutmut_25": EQ + "codec names are case-insensitive: 'UTF-8' is "
     "'utf-8'",
     "zoo.running.journal.xǁJournalǁappend__mutmut_43": EQ + "the raw lines are read only when a journal is "
@@ -120,15 +102,11 @@ DISPOSITIONS = {
     "whatever the number of words asked for",
     **{f"zoo.running.pool.xǁPoolǁseeds__mutmut_{n}": EQ + "the only call that passes an iteration (the clean "
        "draws, at entry) passes 0, the iteration t of a slot just entered" for n in (10, 12)},
+    # ---- zoo/models/diffusion/ddpm.py
+    **{f"zoo.models.diffusion.ddpm.xǁTruncatedDDPMǁ__init____mutmut_{n}": INT_LIST for n in (27, 29)},
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",
-    # ---- zoo/attacks/gradients.py: outside the label-aware logits, the gradient-ablation attackers
-    **{f"zoo.attacks.gradients.{function}__*": OPEN + "the gradient-ablation attackers (surrogate and BPDA "
-       "selection, their checks and names): an ablation is labelled weaker and scores no leaderboard row; "
-       "tests/test_attack_options.py and tests/test_gradient_ablation.py test them, outside the fast selection"
-       for function in ("x_check_gradient", "x_applicable_gradient", "xǁSurrogateǁ*", "x_attacker_model",
-                        "x_gradient_label")},
 }
 
 KINDS = {

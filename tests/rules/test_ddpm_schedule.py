@@ -35,3 +35,21 @@ def test_t_star_runs_from_one_to_the_schedules_length():
 def test_a_step_count_outside_one_to_t_star_is_refused_naming_the_range(steps):
     with pytest.raises(ValueError, match=f"^{re.escape(f'steps must be in [1, t_star=5], got {steps}')}$"):
         respaced_indices(5, steps)
+
+
+def test_the_forward_marginal_takes_one_alpha_bar_per_example_as_a_tensor():
+    """DDPM training draws one step per example: q_sample with a tensor of alpha-bars is, row by
+    row, q_sample with each row's number, sqrt(abar) x0 + sqrt(1 - abar) eps."""
+    from zoo.models.diffusion.ddpm import q_sample
+
+    x0 = torch.rand(3, 1, 2, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
+    noise = torch.randn(3, 1, 2, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    abar = torch.tensor([0.9, 0.5, 0.1], dtype=torch.float64).view(3, 1, 1, 1)
+    got = q_sample(x0, noise, abar)
+    for i, a in enumerate([0.9, 0.5, 0.1]):
+        torch.testing.assert_close(got[i], q_sample(x0[i], noise[i], a))
+        torch.testing.assert_close(got[i], a ** 0.5 * x0[i] + (1 - a) ** 0.5 * noise[i])
+
+
+def test_the_chain_names_the_t_star_it_diffuses_to():
+    assert TruncatedDDPM(linear_betas(10), 7, 3).t_star == 7

@@ -104,6 +104,20 @@ DISPOSITIONS = {
        "draws, at entry) passes 0, the iteration t of a slot just entered" for n in (10, 12)},
     # ---- zoo/models/diffusion/ddpm.py
     **{f"zoo.models.diffusion.ddpm.xǁTruncatedDDPMǁ__init____mutmut_{n}": INT_LIST for n in (27, 29)},
+    # ---- zoo/reporting/metrics.py
+    **{name: EQ + "groupby's sort: None or no argument is the default, sort=True" for name in (
+        "zoo.reporting.metrics.x_summarize__mutmut_7", "zoo.reporting.metrics.x_summarize__mutmut_9",
+        "zoo.reporting.metrics.x_outcomes__mutmut_38", "zoo.reporting.metrics.x_outcomes__mutmut_40",
+        "zoo.reporting.metrics.x__worst_case__mutmut_9", "zoo.reporting.metrics.x__worst_case__mutmut_11")},
+    "zoo.reporting.metrics.x__worst_case__mutmut_14": EQ + "the test indices are looked up by example index "
+    "(.loc), so the order they are grouped in does not matter",
+    "zoo.reporting.metrics.x_outcomes__mutmut_23": EQ + "astype(None) is astype(float64) (numpy's default dtype)",
+    "zoo.reporting.metrics.x__accuracies__mutmut_10": EQ + "None in a summary column of floats is stored as NaN "
+    "(every summary has a row of n >= 1, so the column is float)",
+    "zoo.reporting.metrics.x__accuracies__mutmut_11": EQ + "with n = 0 every accuracy is NaN: the columns left "
+    "unset by the break are filled with NaN by the summary's fixed columns",
+    "zoo.reporting.metrics.x__accuracies__mutmut_28": EQ + "the clip to [0, 1]: a mean of scores in [0, 1] never "
+    "exceeds 1",
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",

@@ -1,0 +1,75 @@
+"""What the metrics refuse and fill in (zoo.reporting.metrics): a record lacking a key, with an
+unknown threat, the reserved worst-case name or predictions that are not a list is refused naming
+the record and the problem; a frame missing a column or empty is refused; a frame without test
+indices (written before they were recorded) takes the positions; the worst-case rows carry the
+example and test indices; rows are numbered afresh, and the summary follows the recorded order."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from zoo.reporting.metrics import REQUIRED_KEYS, outcomes, per_example_frame, summarize
+from zoo.registry.schema import THREATS
+
+from test_metrics import rec
+
+
+def exactly(message):
+    return f"^{re.escape(message)}$"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"seed": None}, f"record 0 lacks key(s) ['seed']; every record needs {list(REQUIRED_KEYS)}"),
+    ({"threat": "L1"}, f"record 0: threat must be one of {THREATS}, got 'L1'"),
+    ({"attack": "worst-case"}, "record 0: attack name 'worst-case' is reserved for the combined row"),
+    ({"adv_preds": "111"}, "record 0: adv_preds must be a list of K ints, got '111'"),
+    ({"clean_preds": 7}, "record 0: clean_preds must be a list of K ints, got 7"),
+])
+def test_a_bad_record_is_refused_naming_it_and_the_problem(change, message):
+    record = rec("a", 0, 1, [1, 1], [1, 0])
+    for key, value in change.items():
+        if value is None:
+            del record[key]
+        else:
+            record[key] = value
+    with pytest.raises(ValueError, match=exactly(message)):
+        per_example_frame([record])
+
+
+def frame():
+    return per_example_frame([rec(a, i, 1, [1, 1], [1, 0], test_index=50 + i) for a in ("a", "b") for i in (0, 1)])
+
+
+def test_a_frame_missing_a_column_or_rows_is_refused():
+    with pytest.raises(ValueError, match=exactly("needs a per-example frame; missing column(s) "
+                                                 "['robust_vote_correct']")):
+        outcomes(frame().drop(columns="robust_vote_correct"))
+    with pytest.raises(ValueError, match=exactly("nothing to summarize: the frame has no rows")):
+        outcomes(frame().iloc[:0])
+
+
+def test_a_frame_without_test_indices_takes_the_positions():
+    scores = outcomes(frame().drop(columns="test_index"))
+    assert (scores["test_index"] == scores["index"]).all()
+
+
+def test_worst_case_rows_carry_the_example_and_test_indices_and_rows_are_numbered_afresh():
+    scores = outcomes(frame())
+    worst = scores[scores["attack"] == "worst-case"]
+    assert worst["index"].tolist() == [0, 1] and worst["test_index"].tolist() == [50, 51]
+    assert scores.index.tolist() == list(range(len(scores)))
+
+
+def test_worst_case_rows_follow_model_threat_and_eps_after_the_attacks_rows():
+    records = [rec("a", 0, 0, [0], [0], model=m, eps=e) for m in ("m2", "m1") for e in (0.5, 0.1)]
+    scores = outcomes(per_example_frame(records).iloc[::-1])
+    worst = scores[scores["attack"] == "worst-case"]
+    assert list(zip(worst["model"], worst["eps"])) == [("m1", 0.1), ("m1", 0.5), ("m2", 0.1), ("m2", 0.5)]
+    assert (scores["attack"] == "worst-case").tolist() == [False] * 4 + [True] * 4
+
+
+def test_summary_rows_follow_the_recorded_attack_order():
+    info = {"b": {"order": 1}, "a": {"order": 2}}
+    assert summarize(frame(), info)["attack"].tolist() == ["b", "a", "worst-case"]
+    assert summarize(frame())["attack"].tolist() == ["a", "b", "worst-case"]

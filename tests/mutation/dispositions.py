@@ -118,6 +118,9 @@ DISPOSITIONS = {
     "unset by the break are filled with NaN by the summary's fixed columns",
     "zoo.reporting.metrics.x__accuracies__mutmut_28": EQ + "the clip to [0, 1]: a mean of scores in [0, 1] never "
     "exceeds 1",
+    **{f"zoo.reporting.metrics.x_per_example_frame__mutmut_{n}": EQ + "predictions are checked to be ints >= 0 "
+       "first; as an array they are compared for equality and counted, alike in any integer dtype"
+       for n in (39, 41, 46, 48)},
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",

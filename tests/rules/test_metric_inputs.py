@@ -73,3 +73,39 @@ def test_summary_rows_follow_the_recorded_attack_order():
     info = {"b": {"order": 1}, "a": {"order": 2}}
     assert summarize(frame(), info)["attack"].tolist() == ["b", "a", "worst-case"]
     assert summarize(frame())["attack"].tolist() == ["a", "b", "worst-case"]
+
+
+def test_the_per_example_frame_has_every_documented_column_with_its_type():
+    records = [rec("a", 0, 1, [1, 2, 2], [1, 0, 0], seed=7, attacker_grad="bpda (weaker)"),
+               rec("b", 0, 1, [1, 1, 1], [2, 2, 2], seed=7)]
+    frame = per_example_frame(records).set_index("attack")
+    assert frame.loc["a", "attacker_grad"] == "bpda (weaker)" and frame.loc["b", "attacker_grad"] == "exact"
+    assert frame.loc["a", "seed"] == 7 and frame.loc["a", "test_index"] == 0
+    assert frame.loc["a", "clean_vote"] == 2 and frame.loc["a", "adv_vote"] == 0 and frame.loc["b", "adv_vote"] == 2
+    for kind in ("clean", "adv", "robust"):
+        for metric in ("vote", "worst"):
+            assert frame[f"{kind}_{metric}_correct"].dtype == bool, (kind, metric)
+        assert frame[f"{kind}_correct_mean"].dtype == float, kind
+    assert frame.loc["a", "clean_correct_mean"] == pytest.approx(1 / 3)
+    assert frame.loc["a", "robust_correct_mean"] == pytest.approx(1 / 3)  # draw 0 only: right clean and adversarial
+    assert not frame.loc["a", "clean_vote_correct"] and frame.loc["b", "clean_worst_correct"]
+
+
+@pytest.mark.parametrize("second, message", [
+    (rec("a", 1, 1, [1, 1], [1]), "records disagree on K, the number of draws: record 1 (m, a, index 1) has 1 "
+                                  "adv_preds, expected 2"),
+    (rec("a", 1, 1, [1, 1, 1], [1, 1, 1]), "records disagree on K, the number of draws: record 1 (m, a, index 1) "
+                                           "has 3 clean_preds, expected 2"),
+    (rec("a", 1, 1, [1, 1], [1, 1], threat="L0"), f"record 1: threat must be one of {THREATS}, got 'L0'"),
+])
+def test_the_second_record_is_named_when_it_is_the_bad_one(second, message):
+    with pytest.raises(ValueError, match=exactly(message)):
+        per_example_frame([rec("a", 0, 1, [1, 1], [1, 0]), second])
+
+
+def test_no_records_and_no_draws_are_refused():
+    with pytest.raises(ValueError, match=exactly("no records to tabulate")):
+        per_example_frame([])
+    with pytest.raises(ValueError, match=exactly("records disagree on K, the number of draws: record 0 (m, a, "
+                                                 "index 0) has 0 clean_preds, expected 0")):
+        per_example_frame([rec("a", 0, 1, [], [])])

@@ -121,6 +121,9 @@ DISPOSITIONS = {
     **{f"zoo.reporting.metrics.x_per_example_frame__mutmut_{n}": EQ + "predictions are checked to be ints >= 0 "
        "first; as an array they are compared for equality and counted, alike in any integer dtype"
        for n in (39, 41, 46, 48)},
+    **{f"zoo.reporting.metrics.x_per_example_frame__mutmut_{n}": EQ + "pandas applies sort_values' kind only "
+       "when sorting on one column; on these five it sorts lexicographically (stably) whatever the kind"
+       for n in (178, 180, 191, 192)},
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",

@@ -109,3 +109,42 @@ def test_no_records_and_no_draws_are_refused():
     with pytest.raises(ValueError, match=exactly("records disagree on K, the number of draws: record 0 (m, a, "
                                                  "index 0) has 0 clean_preds, expected 0")):
         per_example_frame([rec("a", 0, 1, [], [])])
+
+
+@pytest.mark.parametrize("bad", [-1, True, 1.0])
+def test_a_prediction_that_is_not_an_int_of_at_least_zero_is_refused(bad):
+    with pytest.raises(ValueError, match=exactly(f"record 0: labels and predictions must be ints >= 0, got {bad!r}")):
+        per_example_frame([rec("a", 0, 1, [1, bad], [1, 0])])
+
+
+def test_an_attack_without_an_iteration_budget_has_an_empty_steps_cell_beside_an_anytime_one():
+    frame = per_example_frame([rec("pgd", 0, 1, [1], [0], broken_at=3, steps=10), rec("aa", 0, 1, [1], [1])])
+    frame = frame.set_index("attack")
+    assert str(frame["steps"].dtype) == "Int64" and str(frame["broken_at"].dtype) == "Int64"
+    assert frame.loc["pgd", "steps"] == 10 and frame.loc["pgd", "broken_at"] == 3
+    assert frame["steps"].isna().tolist() == [True, False]  # rows sorted by attack: aa, pgd
+
+
+def test_a_result_recorded_twice_is_refused_naming_the_first_one():
+    records = [rec("a", 0, 1, [1], [1]), rec("a", 1, 1, [1], [1]), rec("a", 1, 1, [1], [0]), rec("a", 0, 1, [1], [0])]
+    with pytest.raises(ValueError, match=exactly("the same result is recorded more than once: {'model': 'm', "
+                                                 "'threat': 'Linf', 'eps': 0.3, 'attack': 'a', 'index': 0}")):
+        per_example_frame(records)
+
+
+def test_an_example_with_two_labels_is_refused_naming_at_most_five():
+    records = [rec("a", 0, 1, [1], [1]), rec("b", 0, 1, [1], [1])]  # one label: not named
+    records += [rec(a, i, 1 if a == "a" else 2, [1], [1]) for i in range(1, 8) for a in ("a", "b")]
+    named = [("m", "Linf", 0.3, i) for i in range(1, 6)]
+    with pytest.raises(ValueError, match=exactly(f"examples with different labels across attacks: {named}")):
+        per_example_frame(records)
+
+
+def test_the_frame_has_the_documented_columns_only_numbered_afresh():
+    frame = per_example_frame([rec("b", 1, 1, [1, 0], [1, 0]), rec("a", 0, 1, [1, 1], [0, 0])])
+    documented = {"model", "threat", "eps", "attack", "attacker_grad", "seed", "index", "test_index", "label",
+                  "clean_pred_0", "clean_pred_1", "adv_pred_0", "adv_pred_1", "clean_vote", "adv_vote",
+                  *(f"{kind}_{metric}_correct" for kind in ("clean", "adv", "robust") for metric in ("vote", "worst")),
+                  "clean_correct_mean", "adv_correct_mean", "robust_correct_mean"}
+    assert set(frame.columns) == documented
+    assert frame.index.tolist() == [0, 1] and frame["attack"].tolist() == ["a", "b"]

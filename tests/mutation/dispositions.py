@@ -68,8 +68,8 @@ DISPOSITIONS = {
     **{f"zoo.attacks.base.xǁAttackǁrandom_point__mutmut_{n}": EQ + "in law: the L2 start's direction or radius is "
        "drawn at another precision (float32 for a float64 input), which changes which equally distributed start "
        "is drawn, not its law or its reproducibility; a test could pin it only with hard-coded draws"
-       for n in (21, 24, 31, 34)},
-    "zoo.attacks.base.xǁAttackǁrandom_point__mutmut_58": EQ + "in law: the ball and the box are symmetric, so x - "
+       for n in (25, 28, 35, 38)},
+    "zoo.attacks.base.xǁAttackǁrandom_point__mutmut_62": EQ + "in law: the ball and the box are symmetric, so x - "
     "delta has the law of x + delta",
     # ---- zoo/models/guidance.py
     **{f"zoo.models.guidance.{name}": EQ + "log_softmax without dim picks dim 1 for an N x C tensor (the "

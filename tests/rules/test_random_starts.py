@@ -102,3 +102,24 @@ def test_an_attack_built_without_a_seed_starts_where_the_documented_default_seed
     torch.testing.assert_close(Start(nn.Flatten(), norm="Linf", eps=EPS)(x, y),
                                Start(nn.Flatten(), norm="Linf", eps=EPS, seed=0)(x, y))
     assert Start(nn.Flatten(), norm="Linf", eps=EPS).seed == 0
+
+
+def test_an_eot_gradient_hands_a_single_generator_to_the_model_as_it_is():
+    """A plain ``torch.Generator`` (one stream for the batch) is passed on unchanged for every EOT
+    chunk; only a per-row generator (RowGenerators) is repeated with the batch."""
+    class TakesGenerator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.given = []
+
+        def forward(self, x, generator=None):
+            self.given.append(generator)
+            return x.flatten(1) + torch.randn(x.flatten(1).shape, generator=generator)
+
+    model = TakesGenerator()
+    attack = PGDEOT(model, norm="Linf", eps=EPS, steps=1, eot=4, eot_batch=2)
+    generator = torch.Generator().manual_seed(3)
+    x = torch.full((2, 1, 1, 2), 0.5)
+    grad = attack.eot_gradient(x, torch.tensor([0, 1]), 4, lambda logits, y: logits.gather(1, y[:, None]).sum(),
+                               eot_batch=2, generator=generator)
+    assert grad.shape == x.shape and model.given == [generator, generator]

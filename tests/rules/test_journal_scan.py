@@ -1,0 +1,93 @@
+"""How the journal sorts what it reads back (zoo.running.journal.Journal._scan): a repeated
+settings line and a repeated result are dropped by one rewrite, whichever comes first; a healthy
+journal is never rewritten; damaged lines are moved aside with their reason; a lost settings line
+is restored only when every record proves it by its checksum; every lock it takes tells a second
+writer what to do."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+
+import pytest
+
+from zoo.running import journal as journal_module
+from zoo.running.journal import BUSY, Journal, JournalDamaged, JournalRepaired
+
+SPEC = {"model": "tiny", "threat": "Linf", "eps": 0.1, "seed": 3}
+
+
+def written(tmp_path, records, name="j.jsonl"):
+    path = tmp_path / name
+    with Journal(path, SPEC, resume=False) as journal:
+        journal.append(records)
+    return path, path.read_bytes().splitlines(keepends=True)
+
+
+def reopen_quietly(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a repeat is not damage: no warning
+        Journal(path, SPEC, resume=True).close()
+
+
+@pytest.mark.parametrize("at", [1, 2])
+def test_a_repeated_settings_line_is_dropped_wherever_it_is(tmp_path, at):
+    path, lines = written(tmp_path, [{"attack": "a", "index": i} for i in range(2)])
+    path.write_bytes(b"".join(lines[:at] + [lines[0]] + lines[at:]))
+    reopen_quietly(path)
+    assert path.read_bytes() == b"".join(lines)
+
+
+def test_a_repeated_settings_line_and_a_repeated_result_are_both_dropped(tmp_path):
+    path, lines = written(tmp_path, [{"attack": "a", "index": i} for i in range(2)])
+    path.write_bytes(b"".join([lines[0], lines[1], lines[0], lines[2], lines[1]]))
+    reopen_quietly(path)
+    assert path.read_bytes() == b"".join(lines)
+
+
+def test_a_healthy_journal_is_not_rewritten_when_resumed(tmp_path):
+    path, lines = written(tmp_path, [{"attack": "a", "index": i} for i in range(2)])
+    before = os.stat(path).st_ino
+    reopen_quietly(path)
+    assert os.stat(path).st_ino == before and path.read_bytes() == b"".join(lines)
+
+
+@pytest.mark.parametrize("line, reason", [
+    (b'{"attack": "a", "index": 0, "adv_p\n', "not JSON (cut short or overwritten)"),
+    (b'{"note": "hello"}\n', "not a record (no attack and index)"),
+])
+def test_a_damaged_line_is_moved_aside_with_its_reason(tmp_path, line, reason):
+    path, lines = written(tmp_path, [{"attack": "a", "index": 1}])
+    path.write_bytes(b"".join([lines[0], line, lines[1]]))
+    with pytest.warns(JournalRepaired):
+        Journal(path, SPEC, resume=True).close()
+    (moved,) = [json.loads(x) for x in (tmp_path / "j.jsonl.damaged").read_text().splitlines()]
+    assert moved["line"] == 2 and moved["reason"] == reason
+
+
+def test_a_lost_settings_line_is_not_restored_while_any_record_lacks_a_checksum(tmp_path):
+    """The first record is from an older version (no checksum), the last is proven: the records
+    are not all proven to come from these settings, so the journal is refused, naming why line 1
+    is damaged."""
+    path, lines = written(tmp_path, [{"attack": "a", "index": 1}])
+    old = json.dumps({"attack": "a", "index": 0}).encode() + b"\n"
+    path.write_bytes(old + lines[1])
+    with pytest.raises(JournalDamaged, match=re.escape("line 1, the run's settings, is damaged (the run's settings "
+                                                       "are missing)")):
+        Journal(path, SPEC, resume=True)
+
+
+def test_every_lock_the_journal_takes_tells_a_second_writer_what_to_do(tmp_path, monkeypatch):
+    refusals = []
+    real = journal_module.lock_file
+
+    def recording(path, refusal):
+        refusals.append(refusal)
+        return real(path, refusal)
+
+    monkeypatch.setattr(journal_module, "lock_file", recording)
+    path, lines = written(tmp_path, [{"attack": "a", "index": i} for i in range(2)])
+    path.write_bytes(b"".join([lines[0], lines[1], lines[1], lines[2]]))  # a repeat: rewritten, locked again
+    reopen_quietly(path)
+    assert len(refusals) == 3 and all(refusal == BUSY for refusal in refusals)

@@ -136,6 +136,8 @@ DISPOSITIONS = {
        for n in (34, 67, 69)},
     "zoo.running.journal.xǁJournalǁ_scan__mutmut_71": EQ + "only whether the count of unproven records is zero "
     "is read, and subtracting moves it away from zero as adding does",
+    **{f"zoo.running.journal.xǁJournalǁ_parse__mutmut_{n}": EQ + "the proof flag of a line that is not read "
+       "(no record: damaged) is never used" for n in (6, 11, 36)},
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",

@@ -91,3 +91,48 @@ def test_every_lock_the_journal_takes_tells_a_second_writer_what_to_do(tmp_path,
     path.write_bytes(b"".join([lines[0], lines[1], lines[1], lines[2]]))  # a repeat: rewritten, locked again
     reopen_quietly(path)
     assert len(refusals) == 3 and all(refusal == BUSY for refusal in refusals)
+
+
+COMMITTED = (os.path.dirname(__file__) + "/../../benchmarks/results/precision-cpu/fp32/journal/"
+             "agdm-tiny-mnist_Linf_shard5of20.jsonl")
+
+
+def test_a_journal_committed_by_an_earlier_run_still_proves_every_record(tmp_path):
+    """The checksums bind each record to its run's settings (spec_id): a journal written by an earlier
+    version reads back whole, whatever order its settings' keys come in."""
+    path = tmp_path / "old.jsonl"
+    data = open(COMMITTED, "rb").read()
+    path.write_bytes(data)
+    spec = json.loads(data.splitlines()[0])["spec"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with Journal(path, dict(reversed(list(spec.items()))), resume=True) as journal:
+            assert len(journal.records) == len(data.splitlines()) - 1 > 0
+    assert path.read_bytes() == data
+
+
+@pytest.mark.parametrize("line, reason", [
+    (b"[1, 2]\n", "not a JSON object"),
+    (json.dumps(journal_module._checked({"note": 1}, journal_module.spec_id(SPEC))).encode() + b"\n",
+     "not a record (no attack and index)"),
+])
+def test_other_lines_are_moved_aside_with_their_reason(tmp_path, line, reason):
+    path, lines = written(tmp_path, [{"attack": "a", "index": 1}])
+    path.write_bytes(b"".join([lines[0], line, lines[1]]))
+    with pytest.warns(JournalRepaired):
+        Journal(path, SPEC, resume=True).close()
+    (moved,) = [json.loads(x) for x in (tmp_path / "j.jsonl.damaged").read_text().splitlines()]
+    assert moved["reason"] == reason
+
+
+def test_a_changed_line_is_moved_aside_saying_whether_it_held_the_settings_or_a_record(tmp_path):
+    path, lines = written(tmp_path, [{"attack": "a", "index": i, "adv_preds": [i]} for i in range(2)])
+    settings = lines[0].replace(b'"seed": 3', b'"seed": 4')  # the settings line edited: its checksum fails
+    record = lines[2].replace(b'"adv_preds": [1]', b'"adv_preds": [5]')
+    path.write_bytes(b"".join([settings, lines[1], record]))
+    with pytest.warns(JournalRepaired):
+        Journal(path, SPEC, resume=True).close()
+    moved = [json.loads(x) for x in (tmp_path / "j.jsonl.damaged").read_text().splitlines()]
+    assert [(m["line"], m["reason"]) for m in moved] == [
+        (1, "its checksum does not match"),
+        (3, "its checksum does not match (changed, or written with other settings)")]

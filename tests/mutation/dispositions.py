@@ -6,7 +6,8 @@ for mutants that survived the first run and were killed when rerun with them.
 
 Reasons start with EQUIVALENT (no input the code is given can tell the mutant from the code), CPU
 ONLY (device placement: on a CPU every device argument is the CPU, and the test machines have no
-GPU), or OPEN (not killed; why it was left)."""
+GPU), KILLED OUTSIDE MUTMUT (a test fails on the mutant when run plainly, but cannot run under
+mutmut's trampolines), or OPEN (not killed; why it was left)."""
 from __future__ import annotations
 
 EQ = "EQUIVALENT: "
@@ -153,17 +154,28 @@ KINDS = {
 RULES_TESTS = {
     "zoo/scoring/verdicts.py": "tests/rules/test_verdict_inputs.py",
     "zoo/scoring/intervals.py": "tests/rules/test_interval_edges.py",
+    "zoo/scoring/paired.py": "tests/rules/test_paired_tests.py, tests/rules/test_interval_edges.py",
+    "zoo/scoring/worst_case.py": "tests/rules/test_worst_case_inputs.py",
     "zoo/reporting/comparison.py": "tests/rules/test_interval_edges.py, tests/rules/test_paired_tests.py",
+    "zoo/reporting/metrics.py": "tests/rules/test_metric_inputs.py, tests/rules/test_summary_rows.py",
     "zoo/attacks/draw_decisions.py": "tests/rules/test_repeated_draws.py, tests/rules/test_partial_breaks.py",
-    "zoo/attacks/least_robust.py": "tests/rules/test_sub_attacks_alone.py, tests/rules/test_partial_breaks.py",
-    "zoo/running/journal.py": "tests/rules/test_journal_accepts.py, tests/rules/test_journal_reading.py",
-    "zoo/attacks/losses.py": "tests/rules/test_verdict_inputs.py (DLR), tests/rules/test_pgd_options.py",
-    "zoo/attacks/base.py": "tests/rules/test_random_starts.py",
-    "zoo/attacks/pgd_eot.py": "tests/rules/test_pgd_options.py",
+    "zoo/attacks/least_robust.py": "tests/rules/test_sub_attacks_alone.py, tests/rules/test_partial_breaks.py, "
+    "tests/rules/test_error_messages.py",
+    "zoo/attacks/gradients.py": "tests/rules/test_ablation_gradients.py, tests/rules/test_label_aware_logits.py",
+    "zoo/attacks/losses.py": "tests/rules/test_verdict_inputs.py (DLR), tests/rules/test_pgd_options.py, "
+    "tests/rules/test_error_messages.py",
+    "zoo/attacks/base.py": "tests/rules/test_random_starts.py, tests/rules/test_error_messages.py",
+    "zoo/attacks/pgd_eot.py": "tests/rules/test_pgd_catalogue.py, tests/rules/test_pgd_options.py",
     "zoo/running/loop.py": "tests/rules/test_loop_records.py",
-    "zoo/models/diffusion/vpsde.py": "tests/rules/test_guidance_direction.py, tests/rules/test_vpsde_settings.py",
+    "zoo/running/pool.py": "tests/rules/test_pool_noise.py, tests/rules/test_loop_records.py",
+    "zoo/running/draws.py": "tests/rules/test_seeded_forward.py",
+    "zoo/running/journal.py": "tests/rules/test_journal_scan.py, tests/rules/test_journal_repair_messages.py, "
+    "tests/rules/test_journal_accepts.py, tests/rules/test_journal_reading.py",
     "zoo/models/guidance.py": "tests/rules/test_guidance_terms.py",
-    "zoo/attacks/gradients.py": "tests/rules/test_label_aware_logits.py",
+    "zoo/models/purifier.py": "tests/rules/test_step_weight.py, tests/rules/test_guidance_direction.py",
+    "zoo/models/diffusion/ddpm.py": "tests/rules/test_ddpm_schedule.py",
+    "zoo/models/diffusion/vpsde.py": "tests/rules/test_guidance_direction.py, tests/rules/test_vpsde_settings.py, "
+    "tests/rules/test_error_messages.py",
 }
 
 _LATER = "not run in this session (time); run it with `mutmut run --max-children 1 \"{}.*\"`"

@@ -136,3 +136,33 @@ def test_a_changed_line_is_moved_aside_saying_whether_it_held_the_settings_or_a_
     assert [(m["line"], m["reason"]) for m in moved] == [
         (1, "its checksum does not match"),
         (3, "its checksum does not match (changed, or written with other settings)")]
+
+
+def test_a_journal_in_a_folder_not_made_yet_makes_it_with_its_parents(tmp_path):
+    path = tmp_path / "run" / "journal" / "j.jsonl"
+    Journal(path, SPEC, resume=False).close()
+    assert json.loads(path.read_bytes().splitlines()[0])["spec"] == SPEC
+
+
+def test_a_folder_that_cannot_be_made_is_refused_naming_the_journal_and_nothing_is_left_open(tmp_path):
+    import gc
+    import sys
+
+    from zoo.common.files import StorageError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = blocker / "j.jsonl"
+    unraisable, hook = [], sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        with pytest.raises(StorageError) as caught:
+            Journal(path, SPEC, resume=False)
+        message = str(caught.value)
+        del caught
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert message.startswith(f"cannot write {path}: ") and message.endswith(". Nothing was written")
+    assert "File exists" in message  # mkdir's own words: the folder's name is taken by a file
+    assert unraisable == []  # closing the half-made journal raised nothing

@@ -166,3 +166,18 @@ def test_a_folder_that_cannot_be_made_is_refused_naming_the_journal_and_nothing_
     assert message.startswith(f"cannot write {path}: ") and message.endswith(". Nothing was written")
     assert "File exists" in message  # mkdir's own words: the folder's name is taken by a file
     assert unraisable == []  # closing the half-made journal raised nothing
+
+
+def test_a_last_line_complete_but_for_its_newline_is_kept_and_ended(tmp_path):
+    path, lines = written(tmp_path, [{"attack": "a", "index": i} for i in range(2)])
+    path.write_bytes(b"".join(lines)[:-1])  # the last newline lost
+    with Journal(path, SPEC, resume=True) as journal:
+        assert journal.done() == {("a", 0), ("a", 1)}
+    assert path.read_bytes() == b"".join(lines)
+
+
+def test_a_last_line_cut_short_is_dropped_quietly(tmp_path):
+    path, lines = written(tmp_path, [{"attack": "a", "index": i} for i in range(2)])
+    path.write_bytes(b"".join(lines[:2]) + lines[2][:10])
+    reopen_quietly(path)
+    assert path.read_bytes() == b"".join(lines[:2])

@@ -65,3 +65,13 @@ def test_an_attack_names_the_dtype_and_shape_of_bad_labels_and_the_range_of_bad_
         Attack._check(x, [0, 1])
     with pytest.raises(ValueError, match=exactly("x must have values in [0, 1], got [-0.5, 1.25]")):
         Attack._check(torch.tensor([[-0.5, 1.25]]), torch.zeros(1, dtype=torch.long))
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan")])
+def test_pgd_names_a_bad_step_size(bad):
+    from torch import nn
+
+    from zoo.attacks.pgd_eot import PGDEOT
+
+    with pytest.raises(ValueError, match=exactly(f"step_size must be >= 0, got {bad!r}")):
+        PGDEOT(nn.Flatten(), norm="Linf", eps=0.1, steps=1, step_size=bad)

@@ -139,6 +139,8 @@ DISPOSITIONS = {
     "is read, and subtracting moves it away from zero as adding does",
     **{f"zoo.running.journal.xǁJournalǁ_parse__mutmut_{n}": EQ + "the proof flag of a line that is not read "
        "(no record: damaged) is never used" for n in (6, 11, 36)},
+    **{f"zoo.running.journal.xǁJournalǁ_read_all__mutmut_{n}": EQ + "the size of each read: the file is read "
+       "until its end whatever the size" for n in (14, 15)},
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",

@@ -181,3 +181,85 @@ def test_a_last_line_cut_short_is_dropped_quietly(tmp_path):
     path.write_bytes(b"".join(lines[:2]) + lines[2][:10])
     reopen_quietly(path)
     assert path.read_bytes() == b"".join(lines[:2])
+
+
+def test_a_journal_holding_results_is_not_started_afresh_unless_asked(tmp_path):
+    path, _ = written(tmp_path, [{"attack": "a", "index": 0}])
+    with pytest.raises(FileExistsError, match=re.escape(f"{path} already holds results: pass --resume to continue "
+                                                        "that run, or move the file away to start afresh") + "$"):
+        Journal(path, SPEC, resume=False)
+
+
+def test_a_lost_settings_line_that_no_record_proves_is_refused_saying_what_to_do(tmp_path):
+    path, lines = written(tmp_path, [{"attack": "a", "index": 1}])
+    old = json.dumps({"attack": "a", "index": 0}).encode() + b"\n"  # an older version's record: no checksum
+    path.write_bytes(b'{"spec": {"mod\n' + old)
+    with pytest.raises(JournalDamaged, match=re.escape(
+            f"{path}: line 1, the run's settings, is damaged (not JSON (cut short or overwritten)), and its records "
+            "are not all proven to come from this run's settings (by a matching checksum). It cannot be repaired "
+            "here: resume with the arguments that made it, or move the file away to start afresh") + "$"):
+        Journal(path, SPEC, resume=True)
+
+
+def test_a_journal_of_nothing_but_a_damaged_settings_line_is_started_again(tmp_path):
+    path, lines = written(tmp_path, [])
+    path.write_bytes(b'{"spec": {"mod\n')
+    with pytest.warns(JournalRepaired):
+        Journal(path, SPEC, resume=True).close()
+    assert path.read_bytes() == lines[0]
+
+
+def test_a_journal_larger_than_one_read_reads_back_whole(tmp_path):
+    path, _ = written(tmp_path, [{"attack": "a", "index": 0, "note": "x" * (3 << 19)}, {"attack": "a", "index": 1}])
+    assert os.path.getsize(path) > 1 << 20
+    with Journal(path, SPEC, resume=True) as journal:
+        assert journal.done() == {("a", 0), ("a", 1)} and len(journal.records[0]["note"]) == 3 << 19
+
+
+def test_a_failed_append_is_cut_back_off_and_says_the_journal_is_intact(tmp_path, monkeypatch):
+    import errno
+
+    from zoo.common.files import StorageError
+
+    path, lines = written(tmp_path, [{"attack": "a", "index": 0}])
+    journal = Journal(path, SPEC, resume=True)
+
+    def half_then_full(fd, data):
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(journal_module, "_write_all", half_then_full)
+    with journal, pytest.raises(StorageError) as caught:
+        journal.append([{"attack": "a", "index": 1}])
+    message = str(caught.value)
+    assert message.startswith(f"cannot write {path}: ") and "No space left on device" in message
+    assert message.endswith(". The journal is intact (1 results); once that is fixed, rerun with --resume to "
+                            "continue from it")
+    assert path.read_bytes() == b"".join(lines) and caught.value.filename == str(path)
+
+
+def test_an_append_that_cannot_be_cut_back_says_the_last_line_may_be_cut_short(tmp_path, monkeypatch):
+    import errno
+
+    from zoo.common.files import StorageError
+
+    path, lines = written(tmp_path, [{"attack": "a", "index": 0}])
+    journal = Journal(path, SPEC, resume=True)
+
+    def full(fd, data):
+        os.write(fd, data[:5])
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    def refuse(fd, length):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(journal_module, "_write_all", full)
+    monkeypatch.setattr(journal_module.os, "ftruncate", refuse)
+    with journal, pytest.raises(StorageError) as caught:
+        journal.append([{"attack": "a", "index": 1}])
+    monkeypatch.undo()
+    assert str(caught.value).endswith(". The journal's last line may be cut short (resuming drops it); once that "
+                                      "is fixed, rerun with --resume to continue from it")
+    assert path.read_bytes() == b"".join(lines) + json.dumps({"attack": "a"}).encode()[:5]
+    with Journal(path, SPEC, resume=True) as again:  # and resuming does drop it
+        assert again.done() == {("a", 0)}

@@ -263,3 +263,13 @@ def test_an_append_that_cannot_be_cut_back_says_the_last_line_may_be_cut_short(t
     assert path.read_bytes() == b"".join(lines) + json.dumps({"attack": "a"}).encode()[:5]
     with Journal(path, SPEC, resume=True) as again:  # and resuming does drop it
         assert again.done() == {("a", 0)}
+
+
+def test_a_journal_may_be_closed_more_than_once_and_then_opened_by_another(tmp_path):
+    path, _ = written(tmp_path, [{"attack": "a", "index": 0}])
+    journal = Journal(path, SPEC, resume=True)
+    journal.close()
+    journal.close()
+    journal.__del__()
+    with Journal(path, SPEC, resume=True) as other:
+        assert other.done() == {("a", 0)} and journal.done() == {("a", 0)}

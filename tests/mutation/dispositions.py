@@ -141,6 +141,13 @@ DISPOSITIONS = {
        "(no record: damaged) is never used" for n in (6, 11, 36)},
     **{f"zoo.running.journal.xǁJournalǁ_read_all__mutmut_{n}": EQ + "the size of each read: the file is read "
        "until its end whatever the size" for n in (14, 15)},
+    # ---- zoo/models/purifier.py
+    "zoo.models.purifier.xǁPurifierǁ_notify__mutmut_9": EQ + "the weight of a step without guidance is never "
+    "used (its record has no term shifts)",
+    "zoo.models.purifier.xǁPurifierǁ_step__mutmut_1": EQ + "the default round: every caller passes its round",
+    **{f"zoo.models.purifier.xǁPurifierǁrebuild_step__mutmut_{n}": EQ + "whether the rebuilt step's graph "
+       "reaches the reference or holds the second-order terms: the rebuilt value is returned detached, and its "
+       "value is the same" for n in (9, 27, 33)},
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",

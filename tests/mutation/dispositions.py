@@ -148,6 +148,7 @@ DISPOSITIONS = {
     **{f"zoo.models.purifier.xǁPurifierǁrebuild_step__mutmut_{n}": EQ + "whether the rebuilt step's graph "
        "reaches the reference or holds the second-order terms: the rebuilt value is returned detached, and its "
        "value is the same" for n in (9, 27, 33)},
+    "zoo.models.purifier.xǁPurifierǁ_noise__mutmut_7": CPU + " (no device: drawn on the CPU)",
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",

@@ -62,3 +62,38 @@ def test_the_rounds_must_be_an_integer_of_at_least_one(rounds):
     message = f"rounds must be an integer >= 1, got {rounds!r}"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         Purifier(model.purifier.eps_net, model.purifier.diffusion, rounds=rounds)
+
+
+def test_gdmp_draws_its_guidance_noise_on_guided_steps_only():
+    """Per round: the diffusion noise, then each noisy step's noise and its guidance noise; the last
+    step (no variance, no guidance) draws nothing, so the generator is advanced by exactly 1 + 2 * 3
+    draws for a chain of four steps."""
+    model = tiny_model("gdmp", t_star=4, scale=50.0, distance="mse")
+    x = inputs()
+    generator = torch.Generator().manual_seed(9)
+    with torch.no_grad():
+        model.purify(x, generator)
+    expected = torch.Generator().manual_seed(9)
+    for _ in range(1 + 2 * 3):
+        torch.randn(tuple(x.shape), generator=expected, dtype=x.dtype)
+    assert torch.equal(generator.get_state(), expected.get_state())
+
+
+def test_the_label_network_given_names_the_guidance_label():
+    class Seven(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.one_hot(torch.full((len(x),), 7), 10).to(x.dtype)
+
+    model = tiny_model("robust", t_star=3, scale=50.0)
+    model.purifier.label_net = Seven()
+    records = observed(model, inputs())
+    assert all(r.labels.tolist() == [7, 7] for r in records)
+
+
+def test_recompute_refuses_a_differentiable_observer_saying_which_modes_serve_it():
+    model = tiny_model("robust", t_star=3, grad_mode="recompute")
+    message = ("grad_mode 'recompute' runs the reverse chain without a graph, so its intermediate states cannot "
+               "carry gradients: observe them in grad mode 'exact' or 'checkpoint'")
+    with model.purifier.observe(lambda r: None, differentiable=True):
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            model.purify(inputs().requires_grad_(True), torch.Generator().manual_seed(0))

@@ -149,6 +149,10 @@ DISPOSITIONS = {
        "reaches the reference or holds the second-order terms: the rebuilt value is returned detached, and its "
        "value is the same" for n in (9, 27, 33)},
     "zoo.models.purifier.xǁPurifierǁ_noise__mutmut_7": CPU + " (no device: drawn on the CPU)",
+    **{f"zoo.models.purifier.xǁPurifierǁ_denoised_mean__mutmut_{n}": EQ + "torch.full infers int64 from the "
+       "DDPM's int step and float32 from the VP-SDE's float time: the dtypes of both backends' model_timesteps"
+       for n in (5, 9)},
+    "zoo.models.purifier.xǁPurifierǁ_denoised_mean__mutmut_8": CPU + " (no device: filled on the CPU)",
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",

@@ -97,3 +97,26 @@ def test_recompute_refuses_a_differentiable_observer_saying_which_modes_serve_it
     with model.purifier.observe(lambda r: None, differentiable=True):
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
             model.purify(inputs().requires_grad_(True), torch.Generator().manual_seed(0))
+
+
+class Counting(torch.nn.Module):
+    """The noise predictor, counting its calls and recording the shape of the times it is given."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.calls, self.time_shapes = net, 0, []
+
+    def forward(self, x, t):
+        self.calls += 1
+        self.time_shapes.append(tuple(t.shape))
+        return self.net(x, t)
+
+
+@pytest.mark.parametrize("grad_mode, runs", [("exact", 1), ("checkpoint", 2)])
+def test_checkpointing_runs_the_noise_predictor_again_in_the_backward_pass(grad_mode, runs):
+    model = tiny_model("none", t_star=3, grad_mode=grad_mode)
+    model.purifier.eps_net = counting = Counting(model.purifier.eps_net)
+    x = inputs(3).requires_grad_(True)
+    model.purify(x, torch.Generator().manual_seed(0)).sum().backward()
+    assert counting.calls == runs * 3
+    assert set(counting.time_shapes) == {(3,)}  # one time per example

@@ -153,6 +153,11 @@ DISPOSITIONS = {
        "DDPM's int step and float32 from the VP-SDE's float time: the dtypes of both backends' model_timesteps"
        for n in (5, 9)},
     "zoo.models.purifier.xǁPurifierǁ_denoised_mean__mutmut_8": CPU + " (no device: filled on the CPU)",
+    **{f"zoo.running.pool.xǁPoolǁenter__mutmut_{n}": EQ + "a new slot's iterate and clean draws are "
+       "placeholders, replaced a few lines below (the attack's start, the K clean draws) before anything reads "
+       "them" for n in (16, 17, 28, 29, 31)},
+    **{f"zoo.running.pool.xǁPoolǁenter__mutmut_{n}": EQ + "no iteration means the slot's own t, which is 0 "
+       "for a slot just entered, the iteration given" for n in (48, 51)},
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",

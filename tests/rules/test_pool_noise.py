@@ -56,4 +56,52 @@ def test_pool_runs_bar_counts_examples_out_of_the_total(capsys):
     pool.run(STARTS, LABELS, [0, 1, 2, 3], lambda records: None, lambda slot: slot.index, progress=True)
     last = capsys.readouterr().err.strip().split("\r")[-1]
     assert last.startswith("100%|") and "4/4" in last and ("ex/s" in last or "s/ex" in last)
-    assert "25.0% (vote)" in last  # one example of four never broken
+    assert "robust=25.0% (vote)" in last  # one example of four never broken
+
+
+def test_the_pool_bar_accumulates_robust_accuracy_over_the_examples_as_they_finish(capsys):
+    """One example in flight at a time, one step each: 0.45 is broken, 0.15 and 0.0 are not (yet),
+    0.6 is wrong at the start: robust so far 0/1, 1/2, 2/3, then 2/4."""
+    from test_pool import LABELS, STARTS, Decoy
+    from zoo.attacks import PGDEOT
+
+    model = Decoy()
+    attack = PGDEOT(model, norm="Linf", eps=0.45, steps=1, eot=3, step_size=0.1)
+    pool = Pool(model, attack, attack_index=0, seed=0, draws=5, stop_on="vote", batch_size=1)
+    pool.run(STARTS, LABELS, [0, 1, 2, 3], lambda records: None, lambda slot: slot.index, progress=True)
+    shown = [part.split("robust=")[1].split("]")[0] for part in capsys.readouterr().err.split("\r") if "robust=" in part]
+    changes = [value for k, value in enumerate(shown) if k == 0 or value != shown[k - 1]]
+    assert changes == ["0.0% (vote)", "50.0% (vote)", "66.7% (vote)", "50.0% (vote)"]
+
+
+def test_the_clean_draws_of_an_example_are_its_own_seeded_draws():
+    """An example's K clean draws come from its own seed (run seed, attack, test index, "clean",
+    iteration 0), whoever shares the pool."""
+    from zoo.running.pool import draws_of
+    from zoo.running.shards import example_seed
+
+    from zoo.models.noise import draw_normal
+
+    class Noisy(torch.nn.Module):
+        accepts_row_generators = True  # draws each row's noise from that row's generator
+
+        def forward(self, x, generator=None):
+            return draw_normal((len(x), 10), generator) + x.flatten(1)[:, :1]
+
+    class Still:
+        eot, steps, attacker = 1, 1, None
+
+        def start(self, x, generator):
+            return x.clone()
+
+        def step(self, x_adv, x0, y, generator=None, sink=None):
+            sink.append(torch.randn(1, len(x_adv), 10))
+            return x_adv
+
+    x, y = torch.rand(3, 1, 1, 1), torch.zeros(3, dtype=torch.long)
+    pool = Pool(Noisy(), Still(), attack_index=2, seed=7, draws=4, stop_on="vote", batch_size=3,
+                test_indices=[10, 11, 12])
+    slots = pool.enter(x, y, [0, 1, 2])
+    for j, slot in enumerate(slots):
+        expected = draws_of(Noisy(), x[j:j + 1], 4, [example_seed(7, 2, 10 + j, "clean", 0)])[0]
+        assert slot.clean.tolist() == expected.tolist()

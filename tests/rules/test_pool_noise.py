@@ -105,3 +105,63 @@ def test_the_clean_draws_of_an_example_are_its_own_seeded_draws():
     for j, slot in enumerate(slots):
         expected = draws_of(Noisy(), x[j:j + 1], 4, [example_seed(7, 2, 10 + j, "clean", 0)])[0]
         assert slot.clean.tolist() == expected.tolist()
+
+
+class RowNoisy(torch.nn.Module):
+    """A two-class model of one pixel drawing each row's noise from that row's generator."""
+
+    accepts_row_generators = True
+
+    def forward(self, x, generator=None):
+        from zoo.models.noise import draw_normal
+
+        p = x.flatten(1)[:, :1]
+        return torch.cat([0.5 - p, torch.zeros_like(p)], 1) + 0.01 * draw_normal((len(x), 2), generator).to(x.dtype)
+
+
+def test_an_examples_random_start_is_drawn_from_its_own_seed():
+    from zoo.attacks import PGDEOT
+    from zoo.running.shards import example_seed
+
+    model = RowNoisy()
+    attack = PGDEOT(model, norm="Linf", eps=0.1, steps=2, eot=1, random_start=True)
+    x = torch.full((3, 1, 1, 1), 0.3, dtype=torch.float64)
+    pool = Pool(model, attack, attack_index=1, seed=5, draws=2, stop_on="vote", batch_size=3, test_indices=[4, 5, 6])
+    slots = pool.enter(x, torch.zeros(3, dtype=torch.long), [0, 1, 2])
+    for j, slot in enumerate(slots):
+        start = attack.start(x[j:j + 1], torch.Generator().manual_seed(example_seed(5, 1, 4 + j, "start")))
+        torch.testing.assert_close(slot.x_adv, start)
+
+
+def test_the_attackers_gradient_noise_suits_the_attacker_not_the_defense():
+    """A defense drawing row by row, attacked through an attacker module that takes no generator:
+    the attacker's EOT samples run on the seeded global RNG, so the pool runs."""
+    from zoo.attacks import PGDEOT
+
+    class Plain(torch.nn.Module):
+        def forward(self, x):
+            return RowNoisy()(x, None)
+
+    model = RowNoisy()
+    attack = PGDEOT(model, norm="Linf", eps=0.3, steps=3, eot=2, step_size=0.1).with_attacker(Plain())
+    pool = Pool(model, attack, attack_index=0, seed=0, draws=3, stop_on="vote", batch_size=2)
+    written = []
+    x = torch.tensor([0.3, 0.1], dtype=torch.float64).view(2, 1, 1, 1)
+    pool.run(x, torch.zeros(2, dtype=torch.long), [0, 1], written.extend, lambda slot: slot.outcome["broken_at"])
+    assert len(written) == 2  # both examples finished
+
+
+def test_the_seconds_charged_to_the_examples_add_up_to_at_most_the_wall_time():
+    import time
+
+    from test_pool import LABELS, STARTS, Decoy
+    from zoo.attacks import PGDEOT
+
+    model = Decoy()
+    attack = PGDEOT(model, norm="Linf", eps=0.45, steps=10, eot=3, step_size=0.1)
+    pool = Pool(model, attack, attack_index=0, seed=0, draws=5, stop_on="vote", batch_size=2)
+    started = time.perf_counter()
+    finished = []
+    pool.run(STARTS, LABELS, [0, 1, 2, 3], lambda records: None, finished.append)
+    wall = time.perf_counter() - started
+    assert 0 < sum(slot.seconds for slot in finished) <= wall

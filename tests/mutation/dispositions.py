@@ -158,6 +158,9 @@ DISPOSITIONS = {
        "them" for n in (16, 17, 28, 29, 31)},
     **{f"zoo.running.pool.xǁPoolǁenter__mutmut_{n}": EQ + "no iteration means the slot's own t, which is 0 "
        "for a slot just entered, the iteration given" for n in (48, 51)},
+    "zoo.running.pool.xǁPoolǁ__init____mutmut_4": CPU + " (no device: inputs stay on the CPU)",
+    **{f"zoo.running.pool.xǁPoolǁjudge__mutmut_{n}": EQ + "the outcome's 'confirmed' entry is read by nothing "
+       "(records take adv and broken_at)" for n in (52, 53, 54)},
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",

@@ -164,4 +164,5 @@ def test_the_seconds_charged_to_the_examples_add_up_to_at_most_the_wall_time():
     finished = []
     pool.run(STARTS, LABELS, [0, 1, 2, 3], lambda records: None, finished.append)
     wall = time.perf_counter() - started
-    assert 0 < sum(slot.seconds for slot in finished) <= wall
+    charged = sum(slot.seconds for slot in finished)
+    assert 0.5 * wall <= charged <= wall  # every timed call is charged whole, once, to the examples in it

@@ -242,7 +242,7 @@ of a first run for which tests were then written (tests/rules/) were rerun by na
 as KILLED on rerun (each of those tests fails on its mutant: that is what the rerun checks).
 
 Tests written in this session for survivors of the previous session in modules not rerun on this
-layout (see the notes), checked by hand on planted mutants (18 of them, one at a time; each fails
+layout (see the notes), checked by hand on planted mutants (16 of them, one at a time; each fails
 a test of the file, which passes on the code), not yet by mutmut: tests/rules/test_sub_attacks_alone.py (APGD-CE, APGD-T and Square given no label:
 `test_a_sub_attack_given_the_true_labels_spends_nothing_on_examples_wrong_on_every_draw`; FAB-T with
 2 restarts: `test_fab_t_runs_once_per_target_whatever_the_restarts_of_the_budget`);

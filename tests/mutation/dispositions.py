@@ -161,6 +161,11 @@ DISPOSITIONS = {
     "zoo.running.pool.xǁPoolǁ__init____mutmut_4": CPU + " (no device: inputs stay on the CPU)",
     **{f"zoo.running.pool.xǁPoolǁjudge__mutmut_{n}": EQ + "the outcome's 'confirmed' entry is read by nothing "
        "(records take adv and broken_at)" for n in (52, 53, 54)},
+    "zoo.running.pool.x_with_noise__mutmut_7": EQ + "device_of of a plain callable is the CPU, the device given "
+    "for it",
+    "zoo.running.loop.x_run_pool__mutmut_73": EQ + "in records and tally: a pool with nothing to do runs no step "
+    "and returns 0, the value given for an empty todo (with progress on it shows an empty bar, as the final "
+    "protocol does for an attack with nothing to do)",
     # ---- zoo/attacks/losses.py
     "zoo.attacks.losses.x_margins__mutmut_22": EQ + 'float("-INF") is float("-inf")',
     "zoo.attacks.losses.x_dlr_sum__mutmut_10": EQ + "topk's default dim is the last, the classes of N x C logits",

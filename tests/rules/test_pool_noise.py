@@ -166,3 +166,21 @@ def test_the_seconds_charged_to_the_examples_add_up_to_at_most_the_wall_time():
     wall = time.perf_counter() - started
     charged = sum(slot.seconds for slot in finished)
     assert 0.5 * wall <= charged <= wall  # every timed call is charged whole, once, to the examples in it
+
+
+def test_a_duck_typed_attack_without_an_attacker_attribute_runs_in_the_pool():
+    class Still:
+        eot, steps = 1, 1
+
+        def start(self, x, generator):
+            return x.clone()
+
+        def step(self, x_adv, x0, y, generator=None, sink=None):
+            sink.append(torch.zeros(1, len(x_adv), 2))
+            return x_adv
+
+    pool = Pool(RowNoisy(), Still(), attack_index=0, seed=0, draws=2, stop_on="vote", batch_size=2)
+    written = []
+    pool.run(torch.full((2, 1, 1, 1), 0.3), torch.zeros(2, dtype=torch.long), [0, 1], written.extend,
+             lambda slot: slot.index)
+    assert sorted(written) == [0, 1]

@@ -219,6 +219,11 @@ NOT_RUN: dict[str, str] = {
     "called only by tests that build models and run benchmarks (tests/test_own_defense.py, "
     "tests/test_own_data_shapes.py, tests/test_adversarial_files.py, 10-30 s each), outside the fast selection; "
     "its 195 mutants are the 'no tests' column",
+    "zoo/running/draws.py": "no tests: accuracy (seeded clean accuracy, tests/test_demo.py) and redraw_calls "
+    "(the re-draws' cost, tests/test_estimate.py) are called by no test of the fast selection; their 24 mutants "
+    "are the 'no tests' column",
+    "zoo/attacks/pgd_eot.py": "47 of its survivors are the catalogue's builders and titles, called at import: "
+    "killed by tests/rules/test_pgd_catalogue.py only outside mutmut (see their disposition)",
     **{path: _LATER.format(path[:-3].replace("/", "."), old, score) for path, old, score in (
         ("zoo/scoring/verdicts.py", "zoo/evaluation/verdicts.py", "94.7%"),
         ("zoo/scoring/intervals.py", "zoo/leaderboard/intervals.py", "100.0%"),

@@ -135,3 +135,14 @@ def test_a_surrogate_with_the_defenses_own_settings_is_the_defense(model):
 def test_a_surrogate_computes_its_gradient_by_the_defenses_memory_strategy(grad_mode):
     defense = tiny_model("robust", t_star=3, grad_mode=grad_mode)
     assert attacker_model(defense, "surrogate", steps=2).chain.purifier.grad_mode == grad_mode
+
+
+def test_the_default_attacker_gradient_is_the_exact_one(model):
+    attacker = attacker_model(model)
+    assert attacker.mode == "exact" and not attacker.is_ablation and attacker.defense is model
+
+
+def test_a_surrogate_of_an_unguided_defense_has_no_guidance_either():
+    defense = tiny_model("none", t_star=3)
+    surrogate = attacker_model(defense, "surrogate", steps=1)
+    assert surrogate.chain.purifier.guidance is None and surrogate.chain.purifier.eps_net is defense.purifier.eps_net

@@ -28,7 +28,7 @@ def model(one_thread):
 @pytest.mark.parametrize("mode", ["exact", "bpda", "blind"])
 def test_modes_other_than_surrogate_take_no_settings(mode):
     assert check_gradient(mode) is None and check_gradient(mode, {}) is None
-    with pytest.raises(ValueError, match=re.escape(f"only the surrogate attacker gradient takes chain settings, "
+    with pytest.raises(ValueError, match="^" + re.escape(f"only the surrogate attacker gradient takes chain settings, "
                                                    f"got {{'steps': 2}} for {mode!r}")):
         check_gradient(mode, {"steps": 2})
 
@@ -38,16 +38,16 @@ def test_the_surrogate_takes_only_known_chain_settings_and_gets_them_back_as_a_d
     checked = check_gradient("surrogate", settings)
     assert checked == {"steps": 2, "pattern": "none"} and type(checked) is dict
     for missing in (None, {}):
-        with pytest.raises(ValueError, match="the surrogate attacker gradient needs its chain's settings, "
-                                             "e.g. steps=2 or pattern=none"):
+        with pytest.raises(ValueError, match="^the surrogate attacker gradient needs its chain's settings, "
+                                             "e.g. steps=2 or pattern=none$"):
             check_gradient("surrogate", missing)
-    with pytest.raises(ValueError, match=re.escape(f"unknown surrogate setting(s) ['bogus', 'zeta']; "
+    with pytest.raises(ValueError, match="^" + re.escape(f"unknown surrogate setting(s) ['bogus', 'zeta']; "
                                                    f"allowed: {list(OVERRIDABLE)}")):
         check_gradient("surrogate", {"zeta": 1, "steps": 2, "bogus": 0})
 
 
 def test_an_unknown_mode_is_named_with_the_modes_allowed():
-    with pytest.raises(ValueError, match=re.escape(f"attacker gradient must be one of {ATTACKER_GRADIENTS}, "
+    with pytest.raises(ValueError, match="^" + re.escape(f"attacker gradient must be one of {ATTACKER_GRADIENTS}, "
                                                    f"got 'adjoint'")):
         check_gradient("adjoint")
 
@@ -82,29 +82,29 @@ class Stub:
 
 def test_bpda_needs_a_purify_step_and_the_surrogate_also_a_purifier_and_config():
     assert attacker_model(Stub(), "bpda").mode == "bpda"  # purifier and config are not needed here
-    with pytest.raises(ValueError, match=re.escape("gradient mode 'surrogate' needs a zoo defended classifier with "
+    with pytest.raises(ValueError, match="^" + re.escape("gradient mode 'surrogate' needs a zoo defended classifier with "
                                                    "a purifier; Stub lacks purifier, config")):
         attacker_model(Stub(), "surrogate", steps=1)
-    with pytest.raises(ValueError, match=re.escape("gradient mode 'blind' needs a zoo defended classifier with a "
+    with pytest.raises(ValueError, match="^" + re.escape("gradient mode 'blind' needs a zoo defended classifier with a "
                                                    "purifier; Linear lacks purify, classifier, validate")):
         attacker_model(torch.nn.Linear(2, 2), "blind")
     no_purifier = Stub()
     no_purifier.purifier, no_purifier.config = None, object()
-    with pytest.raises(ValueError, match=re.escape("with a purifier; Stub has no purifier")):
+    with pytest.raises(ValueError, match="^" + re.escape("with a purifier; Stub has no purifier")):
         attacker_model(no_purifier, "surrogate", steps=1)
 
 
 def test_only_the_surrogate_takes_overrides_and_they_are_named():
-    with pytest.raises(ValueError, match=re.escape("only the surrogate gradient takes chain overrides, got "
+    with pytest.raises(ValueError, match="^" + re.escape("only the surrogate gradient takes chain overrides, got "
                                                    "['steps', 't_star'] for 'blind'")):
         attacker_model(Stub(), "blind", t_star=1, steps=1)
-    with pytest.raises(ValueError, match=re.escape(f"gradient mode must be one of {ATTACKER_GRADIENTS}, "
+    with pytest.raises(ValueError, match="^" + re.escape(f"gradient mode must be one of {ATTACKER_GRADIENTS}, "
                                                    f"got 'adjoint'")):
         attacker_model(Stub(), "adjoint")
 
 
 def test_a_surrogate_without_overrides_is_refused_with_an_example(model):
-    with pytest.raises(ValueError, match=re.escape("surrogate needs purification overrides for its chain, e.g. "
+    with pytest.raises(ValueError, match="^" + re.escape("surrogate needs purification overrides for its chain, e.g. "
                                                    "steps=2 or pattern='none'")):
         Surrogate(model)
 

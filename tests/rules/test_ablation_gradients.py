@@ -90,7 +90,7 @@ def test_bpda_needs_a_purify_step_and_the_surrogate_also_a_purifier_and_config()
         attacker_model(torch.nn.Linear(2, 2), "blind")
     no_purifier = Stub()
     no_purifier.purifier, no_purifier.config = None, object()
-    with pytest.raises(ValueError, match="^" + re.escape("with a purifier; Stub has no purifier")):
+    with pytest.raises(ValueError, match=re.escape("with a purifier; Stub has no purifier") + "$"):
         attacker_model(no_purifier, "surrogate", steps=1)
 
 

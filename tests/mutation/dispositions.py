@@ -231,7 +231,6 @@ NOT_RUN: dict[str, str] = {
          "paired.py)", "95.6%"),
         ("zoo/attacks/draw_decisions.py", "zoo/attacks/draw_decisions.py", "90.0%"),
         ("zoo/attacks/least_robust.py", "zoo/attacks/least_robust.py", "83.7%"),
-        ("zoo/attacks/gradients.py", "zoo/attacks/gradients.py", "71.6%"),
         ("zoo/attacks/losses.py", "zoo/attacks/losses.py", "97.1%"),
         ("zoo/models/guidance.py", "zoo/models/guidance.py", "93.6%"),
         ("zoo/models/diffusion/step.py", "zoo/models/diffusion/step.py", "100.0%"),

@@ -60,7 +60,7 @@ def _block(lines: list[str], head: str) -> list[str]:
     end = start + 1
     while end < len(lines) and (not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) > indent):
         end += 1
-    return lines[start + 1:end]
+    return lines[start:end]
 
 
 def diff(name: str, path: str) -> str:
@@ -69,6 +69,9 @@ def diff(name: str, path: str) -> str:
     local = name.rsplit(".", 1)[1]
     function = local.rsplit("__mutmut_", 1)[0]
     original, mutant = _block(lines, f"def {function}__mutmut_orig("), _block(lines, f"def {local}(")
+    # the def lines differ by name only, unless the mutant changed the signature (a default value)
+    original[0], mutant[0] = (line.replace(name_, f"def {function}", 1) for line, name_ in
+                              ((original[0], f"def {function}__mutmut_orig"), (mutant[0], f"def {local}")))
     changed = difflib.unified_diff(original, mutant, n=0, lineterm="")
     return "\n".join(line for line in changed if line[:1] in "+-" and line[:3] not in ("+++", "---"))
 
@@ -91,16 +94,19 @@ def status_of(code) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--snapshot", action="store_true", help="only save today's survivors to FIRST (before a "
-                        "rerun of them with new tests)")
+    parser.add_argument("--snapshot", action="store_true", help="only add today's survivors to FIRST and the "
+                        "mutants without tests to NO_TESTS (before a rerun of them with new tests)")
     parser.add_argument("--commit")
     parser.add_argument("--date")
     parser.add_argument("--command")
     parser.add_argument("--timing", default="")
     args = parser.parse_args()
     if args.snapshot:
-        names = sorted(n for codes in results().values() for n, c in codes.items() if c == 0)
-        FIRST.write_text("".join(f"{n}\n" for n in sorted(set(names) | first_survivors())))
+        codes = {n: c for by_name in results().values() for n, c in by_name.items()}
+        survived = {n for n, c in codes.items() if c == 0}
+        untested = {n for n, c in codes.items() if c == 33}
+        FIRST.write_text("".join(f"{n}\n" for n in sorted(survived | first_survivors())))
+        NO_TESTS.write_text("".join(f"{n}\n" for n in sorted(untested | first_untested())))
         return
     first, untested = first_survivors(), first_untested()
     configured = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]

@@ -86,3 +86,40 @@ def test_a_flat_batch_of_features_is_attacked_too():
     x, y = torch.full((2, 4), 0.5), torch.tensor([0, 1])
     x_adv = PGDEOT(model, norm="Linf", eps=EPS, steps=2, eot=1)(x, y)
     assert x_adv.shape == x.shape and float((x_adv - x).abs().max()) <= EPS + 1e-6
+
+
+def test_an_attack_built_without_a_seed_starts_where_the_documented_default_seed_0_does():
+    """The base class's default seed is 0, the default every attack documents, so an attack built
+    without one (the TRADES training attack) draws the same starts as one given seed 0."""
+    from zoo.attacks.base import Attack
+
+    class Start(Attack):
+        def perturb(self, x, y):
+            return self.random_point(x)
+
+    x = torch.full((3, 1, 2, 2), 0.5)
+    y = torch.zeros(3, dtype=torch.long)
+    torch.testing.assert_close(Start(nn.Flatten(), norm="Linf", eps=EPS)(x, y),
+                               Start(nn.Flatten(), norm="Linf", eps=EPS, seed=0)(x, y))
+    assert Start(nn.Flatten(), norm="Linf", eps=EPS).seed == 0
+
+
+def test_an_eot_gradient_hands_a_single_generator_to_the_model_as_it_is():
+    """A plain ``torch.Generator`` (one stream for the batch) is passed on unchanged for every EOT
+    chunk; only a per-row generator (RowGenerators) is repeated with the batch."""
+    class TakesGenerator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.given = []
+
+        def forward(self, x, generator=None):
+            self.given.append(generator)
+            return x.flatten(1) + torch.randn(x.flatten(1).shape, generator=generator)
+
+    model = TakesGenerator()
+    attack = PGDEOT(model, norm="Linf", eps=EPS, steps=1, eot=4, eot_batch=2)
+    generator = torch.Generator().manual_seed(3)
+    x = torch.full((2, 1, 1, 2), 0.5)
+    grad = attack.eot_gradient(x, torch.tensor([0, 1]), 4, lambda logits, y: logits.gather(1, y[:, None]).sum(),
+                               eot_batch=2, generator=generator)
+    assert grad.shape == x.shape and model.given == [generator, generator]

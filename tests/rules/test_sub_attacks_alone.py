@@ -42,3 +42,36 @@ def test_an_example_broken_everywhere_does_not_end_the_others_restarts():
     attack(x, y)
     assert spy.runs == [6, 5, 5]  # all six, then the five only partly broken, on every restart
     assert attack.scores.tolist()[0] == 0.0 and bool((attack.scores[1:] > 0).all())
+
+
+@pytest.mark.parametrize("sub_attack, name", [("apgd-ce", "apgd"), ("apgd-dlr", "apgd"), ("apgd-t", "apgd_targeted"),
+                                              ("square", "square")])
+def test_a_sub_attack_given_the_true_labels_spends_nothing_on_examples_wrong_on_every_draw(sub_attack, name):
+    """The sub-attacks get the true labels, so an example misclassified on every clean draw (handed
+    to the first sub-attack in a batch of its own) is seen as broken and not attacked, as plain
+    AutoAttack skips it; attacked against the defense's own wrong prediction instead, it would cost
+    a run and be pushed towards its true class."""
+    budget = {"n_iter": 2, "n_target_classes": 1, "n_queries": 5, "n_restarts": 1, "attacks_to_run": [sub_attack]}
+    model = Deterministic().eval()
+    x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    y[:3] = (y[:3] + 1) % N_CLASSES  # wrong on every draw of this deterministic model
+    attack = AutoAttackEval(model, norm="Linf", eps=0.15, seed=0, batch_size=8, budget=budget, decision_draws=3)
+    spy = AttackedRows(getattr(attack.adversary, name))
+    attack(x, y)
+    assert spy.runs == [5]  # the five live examples once; never the three wrong ones
+
+
+def test_fab_t_runs_once_per_target_whatever_the_restarts_of_the_budget():
+    """As ``run_standard_evaluation`` sets it up: FAB-T's restarts are its targets, one run each;
+    the budget's ``n_restarts`` is FAB's (untargeted) count."""
+    budget = {"n_iter": 2, "n_target_classes": 2, "n_restarts": 3, "attacks_to_run": ["fab-t"]}
+    model = Deterministic().eval()
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    attack = AutoAttackEval(model, norm="Linf", eps=0.001, seed=0, batch_size=6, budget=budget, decision_draws=2)
+    spy = AttackedRows(attack.adversary.fab)
+    attack(x, y)
+    assert spy.runs == [6, 6]  # two targets, one run each, nothing broken at this eps

@@ -120,3 +120,17 @@ def pyaa_resnet18_component() -> dict:
 
     weights = Path(pyautoattack.__file__).parent / "examples" / "model_test.pt"
     return {"arch": "resnet18", "source": f"file://{weights}"}
+
+
+class TakesGenerator(torch.nn.Module):
+    """Records every ``generator=`` it is given and draws its noise from it (the global RNG without
+    one); returns the flattened input plus that noise, as logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.given = []
+
+    def forward(self, x, generator=None):
+        self.given.append(generator)
+        return x.flatten(1) + torch.randn(x.flatten(1).shape, generator=generator)
+

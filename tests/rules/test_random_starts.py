@@ -107,14 +107,7 @@ def test_an_attack_built_without_a_seed_starts_where_the_documented_default_seed
 def test_an_eot_gradient_hands_a_single_generator_to_the_model_as_it_is():
     """A plain ``torch.Generator`` (one stream for the batch) is passed on unchanged for every EOT
     chunk; only a per-row generator (RowGenerators) is repeated with the batch."""
-    class TakesGenerator(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.given = []
-
-        def forward(self, x, generator=None):
-            self.given.append(generator)
-            return x.flatten(1) + torch.randn(x.flatten(1).shape, generator=generator)
+    from helpers import TakesGenerator
 
     model = TakesGenerator()
     attack = PGDEOT(model, norm="Linf", eps=EPS, steps=1, eot=4, eot_batch=2)

@@ -6,19 +6,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from helpers import TakesGenerator
 from zoo.running.draws import seeded_forward
 
 
-class TakesGenerator(nn.Module):
-    """Records the generator it is given and draws its noise from it (or the global RNG without one)."""
-
-    def __init__(self):
-        super().__init__()
-        self.given = []
-
-    def forward(self, x, generator=None):
-        self.given.append(generator)
-        return x + torch.randn(x.shape, generator=generator)
 
 
 def test_a_model_taking_a_generator_gets_its_own_seeded_with_the_seed():

@@ -76,3 +76,11 @@ def test_the_command_writes_the_table_with_both_runs_budgets(tmp_path):
     assert np.allclose(rows["change"], -25.0)
     record = json.loads((tmp_path / "new" / "versus_old_Linf.json").read_text())
     assert record["runs"]["A"]["command"] == "run old" and record["runs"]["B"]["settings"][0]["pgd_steps"] == 20
+
+
+def test_each_entry_is_paired_on_the_examples_both_runs_gave_it():
+    old = pd.concat([frame({"p": [1] * 10}, range(10)), frame({"p": [1] * 20}, range(20)).assign(model="y")])
+    new = pd.concat([frame({"p": [0] * 20}, range(20)), frame({"p": [0] * 10}, range(10)).assign(model="y")])
+    table = compare_runs(old, new, metrics=["vote"]).set_index("model")
+    assert table.loc["m", "n"] == 10 and table.loc["y", "n"] == 10
+    assert table.loc["m", "change"] == table.loc["y", "change"] == -100.0

@@ -40,13 +40,14 @@ def per_example(folder: str | Path, threat: str) -> pd.DataFrame:
 
 
 def common(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Both frames cut to the (model, threat, eps, attack) groups and test examples both hold."""
+    """Both frames cut to the (model, threat, eps, attack) groups both hold, and each group to the
+    test examples both runs attacked in it."""
     keys = set(map(tuple, a[KEY].drop_duplicates().values)) & set(map(tuple, b[KEY].drop_duplicates().values))
     if not keys:
         raise ValueError("the two runs share no (model, threat, eps, attack): nothing to compare")
-    cut = [frame[[tuple(row) in keys for row in frame[KEY].values]] for frame in (a, b)]
-    shared = set(cut[0]["test_index"]) & set(cut[1]["test_index"])
-    return tuple(frame[frame["test_index"].isin(shared)] for frame in cut)
+    rows = [set(map(tuple, frame[KEY + ["test_index"]].values)) for frame in (a, b)]
+    shared = rows[0] & rows[1]
+    return tuple(frame[[tuple(row) in shared for row in frame[KEY + ["test_index"]].values]] for frame in (a, b))
 
 
 def _scores(frame: pd.DataFrame) -> pd.DataFrame:

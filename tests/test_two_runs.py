@@ -50,12 +50,12 @@ def test_the_worst_case_is_over_the_attacks_both_runs_ran():
 
 
 def test_runs_with_nothing_in_common_are_refused(tmp_path):
-    from zoo.reporting.two_runs import per_example
+    from zoo.reporting.files import read_per_example
 
     with pytest.raises(ValueError, match="share no"):
         compare_runs(frame({"p": [1]}, [0]), frame({"q": [1]}, [0]))
     with pytest.raises(FileNotFoundError, match="per_example_\\*_Linf.csv"):
-        per_example(tmp_path, "Linf")
+        read_per_example(tmp_path, "Linf")
 
 
 def test_the_command_writes_the_table_with_both_runs_budgets(tmp_path):

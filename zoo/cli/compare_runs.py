@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from zoo.common.provenance import provenance
-from zoo.reporting.two_runs import METRICS, compare_runs, markdown, per_example
+from zoo.reporting.files import read_per_example, read_provenance
+from zoo.reporting.two_runs import METRICS, compare_runs, markdown
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
@@ -30,16 +31,10 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run_provenance(folder: Path, threat: str) -> dict:
-    """A results folder's provenance, ``{}`` where it recorded none."""
-    path = folder / f"provenance_{threat}.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def main(argv=None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
-    table = compare_runs(per_example(args.a, args.threat), per_example(args.b, args.threat), args.metric)
-    runs = {side: {"folder": str(folder), "provenance": run_provenance(folder, args.threat)}
+    table = compare_runs(read_per_example(args.a, args.threat), read_per_example(args.b, args.threat), args.metric)
+    runs = {side: {"folder": str(folder), "provenance": read_provenance(folder, args.threat)}
             for side, folder in (("A", args.a), ("B", args.b))}
     out = args.out or args.b / f"versus_{args.a.name}_{args.threat}.md"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import torch
 from zoo.common.provenance import provenance
 from zoo.reporting.attack_info import recorded
 from zoo.reporting.attack_ranking import rank_attacks, ranking_markdown
-from zoo.reporting.two_runs import per_example
+from zoo.reporting.files import read_per_example, read_provenance
 from zoo.scoring.verdicts import METRICS, headline_of
 
 
@@ -32,9 +32,8 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
 
 def main(argv=None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
-    frame = per_example(args.folder, args.threat)
-    path = args.folder / f"provenance_{args.threat}.json"
-    run = json.loads(path.read_text()) if path.is_file() else {}
+    frame = read_per_example(args.folder, args.threat)
+    run = read_provenance(args.folder, args.threat)
     headline = args.headline or headline_of(run)
     ranking = rank_attacks(frame, headline, recorded(run))
     if ranking.empty:

@@ -23,7 +23,6 @@ RANKING_COLUMNS = ["model", "threat", "eps", "rank", "attack", "n", "robust_acc"
                    "vs_strongest_lo", "vs_strongest_hi", "test", "p_value"]
 
 
-
 def rank_attacks(frame: pd.DataFrame, headline: str = "vote", info: Info | None = None) -> pd.DataFrame:
     """The attacks of each (model, threat, eps) of a per-example frame, strongest first, each
     compared with the strongest on the examples both attacked (columns :data:`RANKING_COLUMNS`;

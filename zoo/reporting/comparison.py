@@ -27,7 +27,6 @@ COMPARISON_COLUMNS = ["threat", "eps", "attack", "headline", "model_a", "model_b
                       "test", "p_value"]
 
 
-
 def comparisons(frame: pd.DataFrame, headline: str = "vote", info: Info | None = None) -> pd.DataFrame:
     """Every pair of models evaluated on the same examples under the same (threat, eps, attack):
     robust accuracy (``headline`` metric, percent) of each, the difference A - B (percentage

@@ -224,8 +224,7 @@ def read_runs(leaderboard: str | Path = "leaderboard") -> list[Run]:
             continue
         threat = path.stem.removeprefix("summary_")
         summary = read_summary(path)
-        provenance_path = path.with_name(f"provenance_{threat}.json")
-        provenance = _read_json(provenance_path) if provenance_path.is_file() else {}
+        provenance = read_provenance(path.parent, threat)
         infos = {}
         for model in sorted(set(summary["model"].astype(str))):
             info_path = path.parent / "model_info" / f"{_safe(model)}_{threat}.json"
@@ -237,6 +236,24 @@ def read_runs(leaderboard: str | Path = "leaderboard") -> list[Run]:
         ablation = _read_csv(ablation_path, ("model", "draws")) if ablation_path.is_file() else None
         runs.append(Run(path.parent, threat, summary, provenance, infos, comparison, ablation))
     return runs
+
+
+def read_per_example(folder: str | Path, threat: str) -> pd.DataFrame:
+    """Every per-example row a results folder holds for ``threat`` (its per_example CSVs).
+
+    Raises:
+        FileNotFoundError: the folder holds no per-example table for the threat.
+    """
+    paths = sorted(Path(folder).glob(f"per_example_*_{threat}.csv"))
+    if not paths:
+        raise FileNotFoundError(f"{folder} holds no per_example_*_{threat}.csv: not a results folder of that threat")
+    return pd.concat([_read_csv(path) for path in paths], ignore_index=True)
+
+
+def read_provenance(folder: str | Path, threat: str) -> dict[str, Any]:
+    """A results folder's provenance for ``threat``, ``{}`` where it recorded none."""
+    path = Path(folder) / f"provenance_{threat}.json"
+    return _read_json(path) if path.is_file() else {}
 
 
 def latest_results(name: str, leaderboard: str | Path = "leaderboard") -> list[Results]:

@@ -12,7 +12,6 @@ intervals and the paired change B - A with Newcombe's interval and the exact McN
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import pandas as pd
@@ -25,18 +24,6 @@ METRICS = ("vote", "worst")
 COLUMNS = ["model", "threat", "eps", "attack", "metric", "n", "a", "a_lo", "a_hi", "b", "b_lo", "b_hi",
            "change", "change_lo", "change_hi", "a_only", "b_only", "p_value"]
 KEY = ["model", "threat", "eps", "attack"]
-
-
-def per_example(folder: str | Path, threat: str) -> pd.DataFrame:
-    """Every per-example row a results folder holds for ``threat`` (the per_example CSVs).
-
-    Raises:
-        FileNotFoundError: the folder holds no per-example table for the threat.
-    """
-    paths = sorted(Path(folder).glob(f"per_example_*_{threat}.csv"))
-    if not paths:
-        raise FileNotFoundError(f"{folder} holds no per_example_*_{threat}.csv: not a results folder of that threat")
-    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
 
 
 def common(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -57,7 +44,6 @@ def _scores(frame: pd.DataFrame) -> pd.DataFrame:
     single = {key for key, n in attacks.items() if n < 2}
     is_single = [tuple(row) in single for row in scores[GROUP].values]
     return scores[~((scores["attack"] == WORST_CASE) & pd.Series(is_single, index=scores.index))]
-
 
 
 def _row(key: tuple, metric: str, old: pd.Series, new: pd.Series) -> dict[str, Any]:

@@ -267,7 +267,8 @@ def robustbench_model(parsed: ParsedSource) -> dict[str, Any]:
     except (KeyError, ValueError):  # robustbench's enums refuse an unknown dataset or threat
         models = {}
     if name not in models:
-        raise SourceError(f"robustbench://{parsed.location}: RobustBench has no {dataset}/{threat} model named {name!r}")
+        raise SourceError(f"robustbench://{parsed.location}: RobustBench has no {dataset}/{threat} model "
+                          f"named {name!r}")
     return models[name]
 
 
@@ -304,7 +305,8 @@ def _robustbench_missing(parsed: ParsedSource, source: str, files: list[Path], a
             f"threat_model={threat!r})`")
     if len(files) == 1:
         return _missing(source, f"RobustBench checkpoint {absent[0]}") + (
-            f" Or put the checkpoint RobustBench's own {call} saves as DIR/{dataset}/{threat}/{name}.pt at {absent[0]}.")
+            f" Or put the checkpoint RobustBench's own {call} saves as DIR/{dataset}/{threat}/{name}.pt at "
+            f"{absent[0]}.")
     several = len(absent) > 1
     return _missing(source, f"RobustBench checkpoint file{'s' if several else ''} {', '.join(map(str, absent))} "
                             f"(of its {len(files)} files)", "are" if several else "is") + (

@@ -1,8 +1,9 @@
 """The paper's adversarially trained rows that RobustBench hosts: registry entries through
 ``robustbench://`` (deterministic classifiers: WRN-28-10s, or the WRN-70-16 / RaWideResNet-70-16 /
-WRN-34-10 / WRN-28-4 that RobustBench hosts as the model behind the paper's number, said in the
-entry and the row), loaded offline from a cache laid out as robustbench's own loader lays it out,
-and run by ``reproduce`` for their table; every other AT row named with its reason."""
+WRN-34-10 / WRN-28-4 / ResNet-152 + WRN-70-16 mixture that RobustBench hosts as the model behind the
+paper's number, said in the entry and the row), loaded offline from a cache laid out as robustbench's
+own loader lays it out, and run by ``reproduce`` for their table; every other AT row named with its
+reason. The mixture's three checkpoint files: test_rb_multifile.py."""
 from __future__ import annotations
 
 import pytest
@@ -13,7 +14,7 @@ import zoo
 from zoo.common.compat import robustbench_models
 from zoo.models.nets.robustbench import robustbench_architecture
 from zoo.registry import default_registry
-from zoo.registry.sources import SourceError, parse_source, robustbench_checkpoint
+from zoo.registry.sources import SourceError, parse_source, robustbench_checkpoint, robustbench_files
 from zoo.studies import reproduce as rep
 from zoo.studies.paper_tables import get_table
 from zoo.studies.side_by_side import PAPER_LABEL, side_by_side
@@ -22,10 +23,11 @@ from test_reproduce import fake_run, read_markdown_table
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-W28, W70 = "WRN-28-10", "WRN-70-16"
+W28, W70, MIX = "WRN-28-10", "WRN-70-16", "ResNet-152 + WRN-70-16 mixture"
 BASELINES = {  # entry -> (table, the paper's row, RobustBench's model name, its architecture)
     "rb-zhang2020-wrn28-cifar10-linf": ("1", "Zhang et al. (2020)", "Zhang2020Geometry", W28),
     "rb-gowal2020-wrn28-cifar10-linf": ("1", "Gowal et al. (2020)", "Gowal2020Uncovering_28_10_extra", W28),
+    "rb-bai2023-rn152-wrn70-cifar10-linf": ("1", "Bai et al. (2023)", "Bai2023Improving_edm", MIX),
     "rb-gowal2021-wrn70-cifar10-linf": ("1", "Gowal et al. (2021)", "Gowal2021Improving_70_16_ddpm_100m", W70),
     "rb-wang2023-wrn70-cifar10-linf": ("1", "Wang et al. (2023)", "Wang2023Better_WRN-70-16", W70),
     "rb-peng2023-rawrn70-cifar10-linf": ("1", "Peng et al. (2023)", "Peng2023Robust", "RaWideResNet-70-16"),
@@ -43,11 +45,12 @@ BASELINES = {  # entry -> (table, the paper's row, RobustBench's model name, its
                                        "WRN-34-10"),
 }
 WRN28_BASELINES = [name for name, (*_, arch) in BASELINES.items() if arch == W28]
-# millions of parameters of each architecture (RobustBench's WRN-28-10s: 36.5, GAIRAT's 38.1)
+ONE_FILE_BASELINES = [name for name, (*_, arch) in BASELINES.items() if arch != MIX]
+# millions of parameters of each architecture (RobustBench's WRN-28-10s: 36.5, GAIRAT's 38.1; the
+# mixture: its ResNet-152x2 (BiT-M-R152x2, 236.3 with a 1000-class head), its WRN-70-16 and the mixing net)
 PARAMS = {W28: (36.4, 38.2), "WRN-34-10": (46.1, 46.3), "WRN-28-4": (5.8, 5.9), W70: (266.7, 267.0),
-          "RaWideResNet-70-16": (267.1, 267.4)}
+          "RaWideResNet-70-16": (267.1, 267.4), "ResNet-152x2": (232.2, 232.4), MIX: (566.8, 567.0)}
 NAMED = {  # every row of these tables neither an rb-* entry nor a zoo purifier runs -> a word of the reason
-    "1": {"Bai et al. (2023)": "three checkpoint files"},
     "2": {"Lee & Kim (2023)": "a purifier the zoo does not implement"},
     "5": {"Standard Training": "no public weights",
           "Adv. Training with Linf / L2 / StAdv / all, PAT-self (Laidlaw et al., 2021), Adv. CRAIG (Dolatabadi "
@@ -76,7 +79,7 @@ def test_each_hosted_row_is_a_robustbench_entry_in_its_tables_run(name):
     assert sorted(n for n in default_registry() if n.startswith("rb-")) == sorted(BASELINES)
 
 
-@pytest.mark.parametrize("name", BASELINES)
+@pytest.mark.parametrize("name", ONE_FILE_BASELINES)
 def test_each_entrys_model_is_one_robustbench_checkpoint_of_the_stated_architecture(name):
     """Built on the meta device (no memory, no weights, no download): robustbench 1.1.1 has the
     model under the entry's dataset and threat, fetches it as one file (what ``robustbench://``
@@ -91,6 +94,36 @@ def test_each_entrys_model_is_one_robustbench_checkpoint_of_the_stated_architect
         net = info["model"]()
     low, high = PARAMS[arch]
     assert low <= sum(p.numel() for p in net.parameters()) / 1e6 <= high
+
+
+def millions(net: nn.Module) -> float:
+    return sum(p.numel() for p in net.parameters()) / 1e6
+
+
+def test_the_mixture_is_three_robustbench_files_and_builds_without_cuda_as_the_stated_architecture(monkeypatch):
+    """``Bai2023Improving_edm``: three Drive files in robustbench 1.1.1's list (what its
+    ``robustbench://`` source fetches), and built by the zoo on a machine without CUDA (made so here
+    even on a GPU machine) with every tensor on the CPU, robustbench's BiT ResNet's ``.cuda()``
+    constants included, and the parameter counts of a ResNet-152x2, a WRN-70-16 and the whole
+    mixture. Under fake tensors (no memory, no weights): the meta device cannot build it, since
+    robustbench's constructor reads a scalar back (``.item()``), which a fake tensor can; a fake
+    tensor's ``.cuda()`` does not need CUDA, so a ``.cuda()`` let through would show as a cuda tensor."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    name = "rb-bai2023-rn152-wrn70-cifar10-linf"
+    parsed = parse_source(source_of(name))
+    dataset, threat, model = parsed.location.split("/")
+    assert len(robustbench_models(dataset, threat)[model]["gdrive_id"]) == len(robustbench_files(parsed)) == 3
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with FakeTensorMode():
+        net = robustbench_architecture(source_of(name))
+    standard, robust = net.comp_model.models
+    tensors = [t for m in net.modules() for t in vars(m).values() if isinstance(t, torch.Tensor)]
+    tensors += [*net.parameters(), *net.buffers()]
+    assert {t.device.type for t in tensors} == {"cpu"} and any(t is standard.mean for t in tensors)
+    for part, arch in ((standard, "ResNet-152x2"), (robust, W70), (net, MIX)):
+        low, high = PARAMS[arch]
+        assert low <= millions(part) <= high, arch
 
 
 @pytest.mark.parametrize("key", ["1", "2", "3", "5"])
@@ -151,12 +184,17 @@ def test_entry_loads_offline_from_robustbenchs_cache_layout(name, offline):
 @pytest.mark.parametrize("name", BASELINES)
 def test_absent_checkpoint_names_the_entry_the_source_and_how_to_supply_it(name, offline):
     source = source_of(name)
-    path = robustbench_checkpoint(parse_source(source))
+    files = list(robustbench_files(parse_source(source)))
     with pytest.raises(SourceError) as info:
         zoo.load(name, device="cpu")
     text = str(info.value)
     model = source.rsplit("/", 1)[1]
-    assert text.startswith(f"{source}: RobustBench checkpoint {path} is missing")
+    if len(files) == 1:
+        assert files == [robustbench_checkpoint(parse_source(source))]
+        assert text.startswith(f"{source}: RobustBench checkpoint {files[0]} is missing")
+    else:  # every file of the model named (test_rb_multifile: the layout)
+        assert text.startswith(f"{source}: RobustBench checkpoint files {', '.join(map(str, files))} (of its "
+                               f"{len(files)} files) are missing")
     assert f"scripts/download.py {name}`" in text and f"entry {name!r}" in text
     assert f"robustbench.utils.load_model({model!r}, model_dir=DIR" in text
 

@@ -53,7 +53,8 @@ class Component:
             ``gdrive://FILE_ID/filename``, ``zoo://path`` (a file shipped in this package),
             ``user://path`` (weights with no public download, supplied under the zoo cache) or
             ``file:///abs/path``.
-        sha256: checksum of the weights file, checked after download.
+        sha256: checksum of the weights file, checked after download (of a RobustBench model
+            stored as several files: of their bytes in order, ``cat FILES | sha256sum``).
         config: keyword arguments of the architecture (for ``diffusers-unet2d``, the UNet config,
             checked against the downloaded ``config.json``).
         note: for weights with no public download (``user://`` sources), what the file must hold

@@ -4,7 +4,9 @@ Schemes:
     ``hf://org/repo[/path]@revision``   a Hub file (path with a suffix) or folder (snapshot of the
                                         repo, or of ``path/``), through ``huggingface_hub``
     ``robustbench://dataset/threat/Name`` a RobustBench checkpoint, through robustbench's downloader,
-                                        cached under ``$AGDM_ZOO_CACHE/robustbench``
+                                        cached under ``$AGDM_ZOO_CACHE/robustbench`` as robustbench's
+                                        ``load_model`` lays it out (one file, or several for a model
+                                        RobustBench stores as several: :func:`robustbench_files`)
     ``gdrive://FILE_ID/filename``       a Google Drive file, through robustbench's Drive downloader,
                                         cached as ``$AGDM_ZOO_CACHE/gdrive/FILE_ID/filename``
     ``zoo://path``                      a file or folder shipped inside this package (``zoo/weights``)
@@ -22,7 +24,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from ..common.compat import robustbench, robustbench_models
 
@@ -90,24 +92,33 @@ def parse_source(source: str) -> ParsedSource:
     return ParsedSource("file", source)
 
 
-def sha256_of(path: Path) -> str:
+def sha256_of(*paths: Path) -> str:
+    """The sha256 of the files' bytes, read in order: one file's own checksum, or for several
+    what ``cat FILE0 FILE1 ... | sha256sum`` prints (how one checksum pins a multi-file source)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    for path in paths:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
-def verify(path: Path, sha256: str | None, source: str) -> None:
-    """Check ``path`` against its pinned checksum; warn once if the source is unpinned."""
+def verify(path: Path | Sequence[Path], sha256: str | None, source: str) -> None:
+    """Check the file ``path`` (or the files, in order: :func:`sha256_of`) against its pinned
+    checksum; warn once if the source is unpinned."""
+    files = [path] if isinstance(path, Path) else list(path)
+    several = len(files) > 1
+    actual = sha256_of(*files)
     if sha256 is None:
-        warnings.warn(f"{source} has no sha256 pinned; its file hashes to {sha256_of(path)}", stacklevel=3)
+        what = f"{len(files)} files (their bytes in order) hash" if several else "file hashes"
+        warnings.warn(f"{source} has no sha256 pinned; its {what} to {actual}", stacklevel=3)
         return
-    actual = sha256_of(path)
     if actual != sha256.lower():
         raise SourceError(
-            f"checksum mismatch for {path} (from {source}): expected sha256 {sha256}, got {actual}. "
-            "The file is corrupt or was changed: delete it and fetch it again."
+            f"checksum mismatch for {', '.join(map(str, files))} (from {source}"
+            f"{'; their bytes in order' if several else ''}): expected sha256 {sha256}, got {actual}. "
+            + ("A file is corrupt or was changed: delete them and fetch them again." if several else
+               "The file is corrupt or was changed: delete it and fetch it again.")
         )
 
 
@@ -131,11 +142,21 @@ def local_path(source: str) -> Path | None:
 def fetch(source: str, sha256: str | None = None) -> Path:
     """Make ``source`` available locally and return its file or folder, checksum verified.
 
-    For a folder, ``sha256`` pins the folder's single weights file.
+    For a folder, ``sha256`` pins the folder's single weights file; for a RobustBench model of
+    several files, the path is its first file and ``sha256`` pins all of them (:func:`sha256_of`).
     """
     path = locate(source)
-    verify(weights_file(path) if path.is_dir() else path, sha256, source)
+    verify([weights_file(path)] if path.is_dir() else source_files(source, path), sha256, source)
     return path
+
+
+def source_files(source: str, path: Path) -> list[Path]:
+    """Every file of ``source`` once it is at ``path`` (what :func:`locate` returned): a folder's
+    files, each file of a RobustBench checkpoint (:func:`robustbench_files`), else ``path``."""
+    if path.is_dir():
+        return sorted(f for f in path.rglob("*") if f.is_file())
+    parsed = parse_source(source)
+    return list(robustbench_files(parsed)) if parsed.scheme == "robustbench" else [path]
 
 
 def fetch_components(entry) -> Iterator[tuple[str, Any, Path, float]]:
@@ -147,7 +168,7 @@ def fetch_components(entry) -> Iterator[tuple[str, Any, Path, float]]:
         if component is None:
             continue
         path = fetch(component.source, component.sha256)
-        files = [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else [path]
+        files = source_files(component.source, path)
         yield role, component, path, sum(f.stat().st_size for f in files) / 2**20
 
 
@@ -174,8 +195,9 @@ def locate(source: str) -> Path:
 
 
 def cached(source: str) -> Path | None:
-    """Where ``source``'s file or folder already is on this machine, else ``None``. Never downloads
-    (what ``agdm-zoo reproduce --list`` asks of every component); checksums are not verified here."""
+    """Where ``source``'s file or folder already is on this machine, else ``None`` (a RobustBench
+    model of several files: its first file, when all are here). Never downloads (what ``agdm-zoo
+    reproduce --list`` asks of every component); checksums are not verified here."""
     parsed = parse_source(source)
     if parsed.scheme == "hf":
         from huggingface_hub.errors import LocalEntryNotFoundError
@@ -185,7 +207,8 @@ def cached(source: str) -> Path | None:
         except (LocalEntryNotFoundError, OSError, ValueError):
             return None
     elif parsed.scheme == "robustbench":
-        path = robustbench_checkpoint(parsed)
+        files = list(robustbench_files(parsed))
+        return files[0] if all(f.exists() for f in files) else None
     elif parsed.scheme == "gdrive":
         path = gdrive_file(parsed)
     elif parsed.scheme == "user":
@@ -229,22 +252,66 @@ def _fetch_hf(parsed: ParsedSource, source: str) -> Path:
 
 
 def robustbench_checkpoint(parsed: ParsedSource) -> Path:
-    """Where robustbench's ``load_model`` looks for (and saves) a checkpoint."""
+    """Where robustbench's ``load_model`` looks for (and saves) a checkpoint: ``Name.pt`` in
+    ``model_dir/dataset/threat``, with ``model_dir`` the zoo cache's ``robustbench`` folder."""
     dataset, threat, name = parsed.location.split("/")
     return cache_dir() / "robustbench" / dataset / threat / f"{name}.pt"
 
 
-def _fetch_robustbench(parsed: ParsedSource, source: str) -> Path:
-    path = robustbench_checkpoint(parsed)
-    if path.is_file():
-        return path
+def robustbench_model(parsed: ParsedSource) -> dict[str, Any]:
+    """RobustBench's record of the model (``{"model": constructor, "gdrive_id": ...}``); a dataset,
+    threat or name RobustBench does not have is a :class:`SourceError` saying so."""
     dataset, threat, name = parsed.location.split("/")
-    if is_offline():
-        raise SourceError(_missing(source, f"RobustBench checkpoint {path}") + (
-            f" Or put the checkpoint RobustBench's own `robustbench.utils.load_model({name!r}, model_dir=DIR, "
-            f"dataset={dataset!r}, threat_model={threat!r})` saves as DIR/{dataset}/{threat}/{name}.pt at {path}."))
-    return _fetch_gdrive(robustbench_models(dataset, threat)[name]["gdrive_id"], path, source,
-                         f"RobustBench checkpoint to {path}")
+    try:
+        models = robustbench_models(dataset, threat)
+    except (KeyError, ValueError):  # robustbench's enums refuse an unknown dataset or threat
+        models = {}
+    if name not in models:
+        raise SourceError(f"robustbench://{parsed.location}: RobustBench has no {dataset}/{threat} model "
+                          f"named {name!r}")
+    return models[name]
+
+
+def robustbench_files(parsed: ParsedSource) -> dict[Path, str]:
+    """Each file robustbench's ``load_model`` reads for the model, in its order, with its Google
+    Drive id: :func:`robustbench_checkpoint` for a model with one id; where RobustBench lists
+    several ids (a model of several networks, e.g. ``Bai2023Improving_edm``), file ``i`` is that
+    path with ``_m{i}.pt`` appended (``Name.pt_m0.pt``, ``Name.pt_m1.pt``, ...), beside it."""
+    ids, path = robustbench_model(parsed)["gdrive_id"], robustbench_checkpoint(parsed)
+    if isinstance(ids, str):
+        return {path: ids}
+    if isinstance(ids, (list, tuple)) and ids and all(isinstance(i, str) for i in ids):
+        return {path.with_name(f"{path.name}_m{i}.pt"): file_id for i, file_id in enumerate(ids)}
+    raise SourceError(f"robustbench://{parsed.location}: RobustBench lists no checkpoint file to download for "
+                      f"this model (gdrive_id {ids!r})")
+
+
+def _fetch_robustbench(parsed: ParsedSource, source: str) -> Path:
+    """Every file of the model (:func:`robustbench_files`), each downloaded unless cached; the first."""
+    files = robustbench_files(parsed)
+    absent = [path for path in files if not path.is_file()]
+    if absent and is_offline():
+        raise SourceError(_robustbench_missing(parsed, source, list(files), absent))
+    for path in absent:
+        _fetch_gdrive(files[path], path, source, f"RobustBench checkpoint to {path}")
+    return next(iter(files))
+
+
+def _robustbench_missing(parsed: ParsedSource, source: str, files: list[Path], absent: list[Path]) -> str:
+    """The offline error for the ``absent`` files of a RobustBench model: each named, with where
+    robustbench's own ``load_model`` would save them (a cache it made works here as it is)."""
+    dataset, threat, name = parsed.location.split("/")
+    call = (f"`robustbench.utils.load_model({name!r}, model_dir=DIR, dataset={dataset!r}, "
+            f"threat_model={threat!r})`")
+    if len(files) == 1:
+        return _missing(source, f"RobustBench checkpoint {absent[0]}") + (
+            f" Or put the checkpoint RobustBench's own {call} saves as DIR/{dataset}/{threat}/{name}.pt at "
+            f"{absent[0]}.")
+    several = len(absent) > 1
+    return _missing(source, f"RobustBench checkpoint file{'s' if several else ''} {', '.join(map(str, absent))} "
+                            f"(of its {len(files)} files)", "are" if several else "is") + (
+        f" Or put the {len(files)} files RobustBench's own {call} saves as DIR/{dataset}/{threat}/{name}.pt_m0.pt "
+        f"... {name}.pt_m{len(files) - 1}.pt in {absent[0].parent}.")
 
 
 def gdrive_file(parsed: ParsedSource) -> Path:
@@ -252,8 +319,8 @@ def gdrive_file(parsed: ParsedSource) -> Path:
     return cache_dir() / "gdrive" / parsed.location / parsed.path
 
 
-def _missing(source: str, what: str) -> str:
-    return (f"{source}: {what} is missing and the machine is offline (HF_HUB_OFFLINE is set). On a "
+def _missing(source: str, what: str, verb: str = "is") -> str:
+    return (f"{source}: {what} {verb} missing and the machine is offline (HF_HUB_OFFLINE is set). On a "
             "machine with internet run `python scripts/download.py <entry>` and copy "
             f"{cache_dir()} here (or set AGDM_ZOO_CACHE to where it is).")
 

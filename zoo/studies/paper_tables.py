@@ -11,10 +11,9 @@ and are only ever shown in a column labelled ``paper (Lin et al.)``: they are th
 never the zoo's results, and nothing computes with them. The adversarially trained rows of Tables
 1-3 whose weights RobustBench hosts run as ``rb-*`` entries (deterministic classifiers, no
 purification, the table's protocol), under the architecture the paper's number was measured on
-(a WRN-70-16, WRN-34-10 or WRN-28-4 where that is what RobustBench hosts, stated in the row's note);
-every other row (no public weights, a model robustbench cannot build from one checkpoint on a CPU,
-or a purifier the zoo does not implement: Yoon et al., Lee & Kim) is named in ``other_rows`` with
-the reason, not reproduced.
+(a WRN-70-16, WRN-34-10, WRN-28-4 or ResNet-152 + WRN-70-16 mixture where that is what RobustBench
+hosts, stated in the row's note); every other row (no public weights, or a purifier the zoo does not
+implement: Yoon et al., Lee & Kim) is named in ``other_rows`` with the reason, not reproduced.
 
 Where the paper's row is not exactly a zoo entry, ``note`` says how the entry differs. The
 AutoAttack columns run the zoo's ``autoattack-rand`` (the paper's AutoAttack "utilizes EOT" for
@@ -132,6 +131,11 @@ TABLE_1 = PaperTable(
          "not the paper's 85.36 / 59.96"),
      _rb("Gowal et al. (2020)", "rb-gowal2020-wrn28-cifar10-linf", "Gowal2020Uncovering_28_10_extra",
          {"AA Linf clean": "89.48", "AA Linf robust": "62.70"}),
+     _rb("Bai et al. (2023)", "rb-bai2023-rn152-wrn70-cifar10-linf", "Bai2023Improving_edm",
+         {"AA Linf clean": "95.23", "AA Linf robust": "68.06"},
+         "; adaptive smoothing: a standard BiT ResNet-152x2 (fed 128x128 upsampled inputs) and a robust WRN-70-16 "
+         "mixed per input by an adversarially trained mixing network, three checkpoint files that robustbench's "
+         "loader puts into those parts", "ResNet-152 + WRN-70-16 mixture"),
      _rb("Gowal et al. (2021)", "rb-gowal2021-wrn70-cifar10-linf", "Gowal2021Improving_70_16_ddpm_100m",
          {"AA Linf clean": "88.74", "AA Linf robust": "66.11"},
          "; its WRN-28-10, `Gowal2021Improving_28_10_ddpm_100m`, is another model", "WRN-70-16"),
@@ -148,11 +152,7 @@ TABLE_1 = PaperTable(
          "the zoo's GDMP (its CIFAR-10 MSE setting: 4 rounds of t* = 36) on the standard WRN-28-10"),
      Row("Anonymous (2023)", _C10["guided"], {"AA Linf clean": "90.04", "AA Linf robust": "73.05"},
          "classifier guidance by the classifier itself (the zoo's plain pattern), DDPM t* = 70"),
-     Row("Ours", _C10["agdm"], {"AA Linf clean": "90.82", "AA Linf robust": "78.12"})),
-    other_rows=("Bai et al. (2023): RobustBench's `Bai2023Improving_edm`, a ResNet-152 + WRN-70-16 mixture with a "
-                "mixing network: robustbench 1.1.1 builds it only on a CUDA machine (its BiT ResNet-152 "
-                "calls `.cuda()` in `__init__`) and loads it from three checkpoint files (`_m0.pt`..`_m2.pt`), "
-                "where the zoo's `robustbench://` source fetches one",))
+     Row("Ours", _C10["agdm"], {"AA Linf clean": "90.82", "AA Linf robust": "78.12"})))
 
 TABLE_2 = PaperTable(
     "2", "AutoAttack L2 (eps = 0.5) on CIFAR-10", "WRN-28-10",

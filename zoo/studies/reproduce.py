@@ -25,7 +25,7 @@ from ..running.benchmark import benchmark
 from ..registry.resolve import get_entry, with_overrides
 from ..registry.schema import THREATS, Budget, Component
 from ..registry.sources import (SourceError, cache_dir, cached, gdrive_file, local_path, parse_source,
-                                robustbench_checkpoint, user_file)
+                                robustbench_files, user_file)
 from .paper_tables import TABLES, PaperTable, get_table
 from .side_by_side import side_by_side
 
@@ -71,7 +71,7 @@ def supply_hint(component: Component) -> str:
         return ("not in the Hugging Face cache; downloaded on first use where there is internet (or run "
                 "`agdm-zoo download ENTRY` there and copy the cache, HF_HOME, here)")
     if parsed.scheme == "robustbench":
-        return f"RobustBench checkpoint expected at {robustbench_checkpoint(parsed)}; {fetch}"
+        return f"RobustBench checkpoint expected at {', '.join(map(str, robustbench_files(parsed)))}; {fetch}"
     if parsed.scheme == "gdrive":
         return f"Google Drive file expected at {gdrive_file(parsed)}; {fetch}. {component.note}".strip()
     if parsed.scheme == "user":

@@ -75,3 +75,13 @@ def test_pgd_names_a_bad_step_size(bad):
 
     with pytest.raises(ValueError, match=exactly(f"step_size must be >= 0, got {bad!r}")):
         PGDEOT(nn.Flatten(), norm="Linf", eps=0.1, steps=1, step_size=bad)
+
+
+def test_a_reverse_step_without_its_variance_names_the_backend_that_lacks_it():
+    from zoo.models.diffusion.step import GaussianReverseStep
+
+    class Halfway(GaussianReverseStep):
+        pass
+
+    with pytest.raises(NotImplementedError, match=exactly("Halfway must define step_variance")):
+        Halfway().step_variance(0)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from zoo.attacks.losses import dlr_sum, margins
-from zoo.scoring.verdicts import correct, mean_correct, vote_correct, worst_correct
+from zoo.scoring.verdicts import DEFAULT, correct, headline_of, mean_correct, vote_correct, vote_label, worst_correct
 
 PREDS = np.array([[1, 1, 2], [0, 2, 2], [3, 3, 3]])
 LABELS = np.array([1, 2, 0])
@@ -19,6 +19,23 @@ def test_integer_valued_floats_are_scored_as_their_integers(metric):
     expected = correct(PREDS, LABELS, metric)
     assert correct(PREDS.astype(float), LABELS.astype(float), metric).tolist() == expected.tolist()
     assert correct(PREDS.tolist(), LABELS.tolist(), metric).tolist() == expected.tolist()
+
+
+def test_the_shown_vote_reads_integer_valued_floats_as_their_integers():
+    for row in PREDS:
+        assert vote_label(row.astype(float)) == vote_label(row.tolist()) == vote_label(row)
+    assert vote_label([2.0, 0.0, 2.0, 0.0]) == 0  # a tie shows the smallest label
+
+
+@pytest.mark.parametrize("provenance, metric", [({"headline": "worst"}, "worst"), ({"headline": "mean"}, "mean"),
+                                                ({}, DEFAULT), ({"headline": None}, DEFAULT)])
+def test_a_run_leads_with_its_recorded_headline_or_the_default(provenance, metric):
+    assert headline_of(provenance) == metric
+
+
+def test_an_unknown_recorded_headline_is_refused():
+    with pytest.raises(ValueError, match="metric must be one of .* got 'best'"):
+        headline_of({"headline": "best"})
 
 
 @pytest.mark.parametrize("rule", [vote_correct, worst_correct, mean_correct])

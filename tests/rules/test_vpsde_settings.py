@@ -64,3 +64,17 @@ def test_each_steps_weight_is_beta_times_its_length_in_float64(sampler, share):
         t_hi, t_lo = times[99 - i], times[100 - i]  # chain position 0 is the last step
         expected = share * (0.1 + t_hi * (20.0 - 0.1)) * (t_hi - t_lo)
         assert sde.step_variance(i) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("t_star, steps", [(100, 4), (333, 7)])
+def test_each_chain_position_knows_the_marginal_alpha_bar_of_its_start_time(t_star, steps):
+    """alpha-bar(t) = exp(-1/2 t^2 (beta_max - beta_min) - t beta_min) at the time position i starts
+    from; positions run as DDPM's chain numbers them (0 the last step, near t_end), so the last
+    position starts from t* (the continuous start alpha-bar) and alpha-bar falls with i."""
+    sde = TruncatedVPSDE(t_star, steps=steps)
+    for i in range(sde.num_steps):
+        t = float(sde.times[i])
+        assert sde.alpha_bar(i) == pytest.approx(math.exp(-0.5 * t * t * (20.0 - 0.1) - t * 0.1), rel=1e-12)
+    start = TruncatedVPSDE(t_star, noising="continuous").start_alpha_bar()
+    assert sde.alpha_bar(sde.num_steps - 1) == pytest.approx(start, rel=1e-12)
+    assert all(sde.alpha_bar(i) > sde.alpha_bar(i + 1) for i in range(sde.num_steps - 1))

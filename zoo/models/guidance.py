@@ -213,7 +213,6 @@ class GDMPGuidance(GuidanceTerms):
         self.net = None
         self.pattern = "gdmp"
         self.scale = scale
-        self.distance_name = distance
         self.distance = IMAGE_DISTANCES[distance]
 
     def context(self, x_adv: Tensor, labels: Tensor | None = None) -> GuidanceContext:

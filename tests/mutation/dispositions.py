@@ -27,6 +27,7 @@ DISPOSITIONS = {
     # ---- zoo/reporting/comparison.py: paired tests
     "zoo.scoring.paired.x_mcnemar_exact__mutmut_14": EQ + "scipy's binomtest defaults to p = 0.5",
     "zoo.reporting.comparison.x__percent__mutmut_1": EQ + "round(100 * nan, 2) is nan",
+    "zoo.reporting.metrics.x_percent__mutmut_3": EQ + "round(100 * nan, 2) is nan",
     **{f"zoo.reporting.comparison.x_comparisons__mutmut_{n}": EQ + "the groups' order (groupby's sort): the table "
        "is sorted by (threat, eps, attack) at the end, and model pairs come from sorted names"
        for n in (22, 24, 31, 37, 39, 42)},
@@ -78,7 +79,10 @@ DISPOSITIONS = {
        "implicit-dim rule), the dim given" for name in ("x_kl_distance__mutmut_3", "x_kl_distance__mutmut_5",
                                                        "x_kl_distance__mutmut_11", "x_kl_distance__mutmut_13",
                                                        "xǁGuidanceǁobjective__mutmut_9",
-                                                       "xǁGuidanceǁobjective__mutmut_11")},
+                                                       "xǁGuidanceǁobjective__mutmut_11",
+                                                       "xǁGuidanceǁterms__mutmut_13", "xǁGuidanceǁterms__mutmut_15")},
+    **{f"zoo.models.guidance.xǁGuidanceTermsǁterm_gradients__mutmut_{n}": EQ + "retain_graph on the last term too "
+       "only keeps its graph alive until the function returns; every gradient is the same" for n in (21, 22)},
     **{f"zoo.attacks.gradients.xǁLabelAwareǁforward__mutmut_{n}": EQ + "log_softmax of N x K logits: no dim or "
        "dim=+1 is the last dim, dim=-1" for n in (3, 5, 9, 14, 16, 18)},
     "zoo.running.journal.xǁJournalǁ_rewrite__mutmut_25": EQ + "codec names are case-insensitive: 'UTF-8' is "
@@ -196,17 +200,18 @@ RULES_TESTS = {
     "tests/rules/test_error_messages.py",
     "zoo/attacks/gradients.py": "tests/rules/test_ablation_gradients.py, tests/rules/test_label_aware_logits.py",
     "zoo/attacks/losses.py": "tests/rules/test_verdict_inputs.py (DLR), tests/rules/test_pgd_options.py, "
-    "tests/rules/test_error_messages.py",
+    "tests/rules/test_error_messages.py, tests/rules/test_label_aware_eot.py",
     "zoo/attacks/base.py": "tests/rules/test_random_starts.py, tests/rules/test_error_messages.py",
     "zoo/attacks/pgd_eot.py": "tests/rules/test_pgd_catalogue.py, tests/rules/test_pgd_options.py",
-    "zoo/running/loop.py": "tests/rules/test_loop_records.py",
+    "zoo/running/loop.py": "tests/rules/test_loop_records.py, tests/rules/test_evaluate_entry.py",
     "zoo/running/pool.py": "tests/rules/test_pool_noise.py, tests/rules/test_loop_records.py",
-    "zoo/running/draws.py": "tests/rules/test_seeded_forward.py",
+    "zoo/running/draws.py": "tests/rules/test_seeded_forward.py, tests/rules/test_draws.py",
     "zoo/running/journal.py": "tests/rules/test_journal_scan.py, tests/rules/test_journal_repair_messages.py, "
     "tests/rules/test_journal_accepts.py, tests/rules/test_journal_reading.py",
-    "zoo/models/guidance.py": "tests/rules/test_guidance_terms.py",
+    "zoo/models/guidance.py": "tests/rules/test_guidance_terms.py, tests/rules/test_gdmp_guidance.py",
     "zoo/models/purifier.py": "tests/rules/test_step_weight.py, tests/rules/test_guidance_direction.py",
     "zoo/models/diffusion/ddpm.py": "tests/rules/test_ddpm_schedule.py",
+    "zoo/models/diffusion/step.py": "tests/rules/test_error_messages.py",
     "zoo/models/diffusion/vpsde.py": "tests/rules/test_guidance_direction.py, tests/rules/test_vpsde_settings.py, "
     "tests/rules/test_error_messages.py",
 }

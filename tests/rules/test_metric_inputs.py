@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from zoo.reporting.metrics import REQUIRED_KEYS, outcomes, per_example_frame, summarize
+from zoo.reporting.metrics import REQUIRED_KEYS, outcomes, per_example_frame, percent, summarize
 from zoo.registry.schema import THREATS
 
 from test_metrics import rec
@@ -148,3 +148,8 @@ def test_the_frame_has_the_documented_columns_only_numbered_afresh():
                   "clean_correct_mean", "adv_correct_mean", "robust_correct_mean"}
     assert set(frame.columns) == documented
     assert frame.index.tolist() == [0, 1] and frame["attack"].tolist() == ["a", "b"]
+
+
+def test_a_fraction_prints_as_percent_with_two_decimals_and_nan_stays_nan():
+    assert percent(1 / 3) == 33.33 and percent(0.123456) == 12.35 and percent(1) == 100.0
+    assert percent(float("nan")) != percent(float("nan"))  # NaN

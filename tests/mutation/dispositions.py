@@ -91,6 +91,10 @@ DISPOSITIONS = {
     "opened (a rewrite); lines appended later are never read from that list",
     "zoo.models.guidance.x_cosine_distance__mutmut_8": EQ + "cosine_similarity's default dim is 1",
     # ---- zoo/running/loop.py
+    **{f"zoo.running.loop.x_evaluate_entry__mutmut_{n}": EQ + "flush decides only when a resume message leaves "
+       "the buffer of stderr, not what it says" for n in (32, 35, 37, 185, 188, 195)},
+    "zoo.running.loop.x_evaluate_entry__mutmut_63": CPU + " (a user's defense is moved to the device only when "
+    "one is named; every device here is the CPU)",
     **{f"zoo.running.loop.x_run_attacks__mutmut_{n}": EQ + "the protocol is only compared with 'anytime': any "
        "other default spelling runs the final protocol, as 'final' does" for n in (2, 3)},
     **{f"zoo.running.loop.x_run_attacks__mutmut_{n}": EQ + "getattr's default for an attack without "
@@ -216,30 +220,9 @@ RULES_TESTS = {
     "tests/rules/test_error_messages.py",
 }
 
-_LATER = ("not run on this layout (time); run it with `mutmut run --max-children 1 \"{}.*\"`. Last run as {} "
-          "(the report of commit 75d3bac): {} of its mutants killed, its survivors listed there; tests added since "
-          "for them are not yet checked by mutmut (see above)")
 NOT_RUN: dict[str, str] = {
-    "zoo/running/loop.py": "no tests: evaluate_entry (one entry's whole run: journal, data, model, attacks) is "
-    "called only by tests that build models and run benchmarks (tests/test_own_defense.py, "
-    "tests/test_own_data_shapes.py, tests/test_adversarial_files.py, 10-30 s each), outside the fast selection; "
-    "its 195 mutants are the 'no tests' column",
-    "zoo/running/draws.py": "no tests: accuracy (seeded clean accuracy, tests/test_demo.py) and redraw_calls "
-    "(the re-draws' cost, tests/test_estimate.py) are called by no test of the fast selection; their 24 mutants "
-    "are the 'no tests' column",
     "zoo/attacks/pgd_eot.py": "47 of its survivors are the catalogue's builders and titles, called at import: "
     "killed by tests/rules/test_pgd_catalogue.py only outside mutmut (see their disposition)",
-    **{path: _LATER.format(path[:-3].replace("/", "."), old, score) for path, old, score in (
-        ("zoo/scoring/verdicts.py", "zoo/evaluation/verdicts.py", "94.7%"),
-        ("zoo/scoring/intervals.py", "zoo/leaderboard/intervals.py", "100.0%"),
-        ("zoo/reporting/comparison.py", "zoo/leaderboard/comparison.py (with the paired tests, now zoo/scoring/"
-         "paired.py)", "95.6%"),
-        ("zoo/attacks/draw_decisions.py", "zoo/attacks/draw_decisions.py", "90.0%"),
-        ("zoo/attacks/least_robust.py", "zoo/attacks/least_robust.py", "83.7%"),
-        ("zoo/attacks/losses.py", "zoo/attacks/losses.py", "97.1%"),
-        ("zoo/models/guidance.py", "zoo/models/guidance.py", "93.6%"),
-        ("zoo/models/diffusion/step.py", "zoo/models/diffusion/step.py", "100.0%"),
-        ("zoo/models/diffusion/vpsde.py", "zoo/models/diffusion/vpsde.py", "97.4%"))},
 }
 
 PREAMBLE = """\
@@ -261,14 +244,13 @@ run* is its first run on this layout, with the tests of the selection as they we
 of a first run for which tests were then written (tests/rules/) were rerun by name and are listed
 as KILLED on rerun (each of those tests fails on its mutant: that is what the rerun checks).
 
-Tests written in this session for survivors of the previous session in modules not rerun on this
-layout (see the notes), checked by hand on planted mutants (16 of them, one at a time; each fails
-a test of the file, which passes on the code), not yet by mutmut: tests/rules/test_sub_attacks_alone.py (APGD-CE, APGD-T and Square given no label:
-`test_a_sub_attack_given_the_true_labels_spends_nothing_on_examples_wrong_on_every_draw`; FAB-T with
-2 restarts: `test_fab_t_runs_once_per_target_whatever_the_restarts_of_the_budget`);
-tests/rules/test_ablation_gradients.py (the gradient-ablation attackers: settings, applicability,
-labels, the surrogate's networks, generator and grad mode, every error message in full);
-tests/rules/test_error_messages.py (the VP-SDE's, the attacks' input checks', the label-aware
-loss's and an unknown sub-attack's messages in full); tests/rules/test_random_starts.py (the
-default seed).
+Every configured module has run on this layout: those changed or not yet run were run (or rerun)
+on 2026-12-05 from a worktree at the report's commit; the others' results (paired, worst_case,
+gradients, base, pgd_eot, loop but evaluate_entry, pool, journal, purifier, ddpm) are carried over from
+the run of 2026-12-04/05 (commit b2ed30d), whose mutated functions have the same source hashes as here
+(mutmut's `hash_by_function_name`), with the tests of that day. The tests written since for earlier
+survivors (tests/rules/: test_sub_attacks_alone, test_ablation_gradients, test_error_messages,
+test_random_starts, test_evaluate_entry, test_draws, test_gdmp_guidance, test_label_aware_eot, and
+additions to test_verdict_inputs, test_vpsde_settings and test_metric_inputs) were in the selection
+when their modules ran, so what they kill is mutmut's finding, not a hand check.
 """

@@ -85,3 +85,13 @@ def test_a_reverse_step_without_its_variance_names_the_backend_that_lacks_it():
 
     with pytest.raises(NotImplementedError, match=exactly("Halfway must define step_variance")):
         Halfway().step_variance(0)
+
+
+def test_gdmp_names_a_negative_scale_and_a_step_without_noise():
+    from zoo.models.guidance import GDMPGuidance
+
+    with pytest.raises(ValueError, match=exactly("scale must be >= 0, got -1.0")):
+        GDMPGuidance(-1.0)
+    with pytest.raises(ValueError, match=exactly("GDMP's guidance diffuses the input on every guided step: it needs "
+                                                 "that step's noise")):
+        GDMPGuidance(1.0).step_reference(torch.zeros(1, 1, 2, 2), 0.5, None)

@@ -58,7 +58,7 @@ def entry():
 @pytest.fixture
 def spied(monkeypatch):
     """The network factory and the test set replaced by a toy and a fixed subset; every call logged."""
-    calls = SimpleNamespace(create=[], load=[], attackers=[], built=[])
+    calls = SimpleNamespace(create=[], load=[], attackers=[], built=[], sized=[])
 
     def create_model(entry, **kwargs):
         calls.create.append((entry, kwargs))
@@ -79,6 +79,13 @@ def spied(monkeypatch):
         calls.attackers.append((model, gradient, surrogate))
         return model
 
+    real_size = loop.size_eot_batches
+
+    def size_eot_batches(attacks, gradient_model, x, y, **kwargs):
+        calls.sized.append((gradient_model, kwargs))
+        return real_size(attacks, gradient_model, x, y, **kwargs)
+
+    monkeypatch.setattr(loop, "size_eot_batches", size_eot_batches)
     monkeypatch.setattr(loop, "create_model", create_model)
     monkeypatch.setattr(loop, "load_test_set", load_test_set)
     monkeypatch.setattr(loop, "build_attack", build_attack)
@@ -140,6 +147,33 @@ def test_an_ablation_gradient_comes_from_the_attacker_model_and_is_named_in_each
     assert {r["attacker_grad"] for r in records.values()} == {s.gradient_label}
 
 
+def test_the_eot_batch_is_sized_on_the_gradient_model_for_the_settings_batch_and_eot(entry, spied, tmp_path,
+                                                                                    monkeypatch):
+    run(entry, tmp_path / "exact", s=settings(pgd_eot=3))
+    model, kwargs = spied.sized[-1]
+    assert isinstance(model, Noisy) and kwargs == {"batch_size": BATCH, "eot": 3, "given": None}
+    surrogate = Noisy()
+    monkeypatch.setattr(loop, "attacker_model", lambda model, gradient, **kw: surrogate)
+    run(entry, tmp_path / "ablation", s=settings(attacker_grad="surrogate", surrogate={"steps": 2}),
+        execution=Execution(progress=False, eot_batch=2))
+    assert spied.sized[-1] == (surrogate, {"batch_size": BATCH, "eot": 2, "given": 2})
+
+
+def test_the_anytime_protocol_reaches_the_pool_with_its_stopping_metric(entry, spied, tmp_path):
+    records = run(entry, tmp_path, s=settings(protocol="anytime", stop_on="worst"))
+    assert set(records) == {("pgd-eot", i) for i in range(N)}
+    assert all({"broken_at", "steps", "candidates", "calls"} <= set(r) for r in records.values())
+    assert {r["steps"] for r in records.values()} == {2}
+
+
+def test_progress_is_shown_only_when_asked_and_leads_with_the_headline(entry, spied, tmp_path, capsys):
+    run(entry, tmp_path / "quiet")
+    assert capsys.readouterr().err == ""
+    run(entry, tmp_path / "shown", execution=Execution(progress=True), headline="worst")
+    err = capsys.readouterr().err
+    assert "pgd-eot" in err and "(worst)" in err and "(vote)" not in err
+
+
 def test_a_shard_runs_its_own_examples_into_its_own_journal(entry, spied, tmp_path):
     records = run(entry, tmp_path, shard=(1, 2))
     mine = {i for _, idx in shard_batches(N, BATCH, (1, 2)) for i in idx}
@@ -163,6 +197,10 @@ def test_a_resumed_run_prints_what_it_found_and_adds_only_the_missing_records(en
             f"for their seeds), recorded the {N - BATCH} missing") in err
     strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
     assert {k: strip(r) for k, r in resumed.items()} == {k: strip(r) for k, r in whole.items()}
+    path.write_text("\n".join(lines(path)[:1 + BATCH]) + "\n")
+    capsys.readouterr()
+    quiet = run(entry, tmp_path / "cut", execution=Execution(progress=False, resume=True))
+    assert capsys.readouterr().err == "" and set(quiet) == set(whole)  # no progress asked: nothing printed
 
 
 def test_a_finished_journal_resumes_without_building_or_reading_anything(entry, spied, tmp_path, capsys):
@@ -188,7 +226,7 @@ def test_a_journal_is_refused_without_resume_or_under_other_settings(entry, spie
 
 def test_an_own_defense_is_attacked_on_its_own_data_and_nothing_is_built(entry, spied, tmp_path):
     model, (x, y) = Noisy(), data()
-    records = run(entry, tmp_path, own=SimpleNamespace(model=model, data=(x, y)))
+    records = run(entry, tmp_path, own=SimpleNamespace(model=model, data=(x, y)), device="cpu")
     assert not spied.create and not spied.load
     assert spied.built[0][1] is model
     assert sorted(r["test_index"] for r in records.values()) == list(range(N))  # the first N, in order
@@ -218,3 +256,8 @@ def test_kept_adversarial_examples_are_saved_only_when_asked(entry, spied, tmp_p
     x, _ = data()
     assert sorted(kept) == list(range(N))
     assert all((kept[i] - x[i]).abs().max() <= 0.05 + 1e-6 for i in kept)
+
+
+def test_the_test_set_is_read_from_the_default_data_folder_unless_told(entry, spied, tmp_path):
+    loop.evaluate_entry(entry, settings(), tmp_path, Execution(progress=False))
+    assert spied.load == [("mnist", N, "./data", 11)]

@@ -95,3 +95,12 @@ def test_gdmp_names_a_negative_scale_and_a_step_without_noise():
     with pytest.raises(ValueError, match=exactly("GDMP's guidance diffuses the input on every guided step: it needs "
                                                  "that step's noise")):
         GDMPGuidance(1.0).step_reference(torch.zeros(1, 1, 2, 2), 0.5, None)
+
+
+def test_the_guidance_names_an_unknown_distance_and_the_known_ones():
+    from torch import nn
+
+    from zoo.models.guidance import DISTANCES, Guidance
+
+    with pytest.raises(ValueError, match=exactly(f"distance must be one of {sorted(DISTANCES)}, got 'l7'")):
+        Guidance(nn.Identity(), "robust", distance="l7")

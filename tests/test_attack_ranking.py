@@ -26,6 +26,17 @@ def test_the_strongest_attack_leads_and_is_compared_on_the_same_examples():
     assert "strongest: **strong** (16.67%); stronger beyond the interval than weak; within the interval of near" in text
 
 
+def test_an_attack_is_called_strongest_only_when_it_beats_another_beyond_the_interval_and_ties_are_named():
+    n = 60
+    data = frame({"a": [1] * 10 + [0] * 50, "b": [1] * 10 + [0] * 50, "c": [1] * 12 + [0] * 48}, range(n))
+    text = ranking_markdown(rank_attacks(data, "vote"), {})
+    assert "lowest robust accuracy: **a** (16.67%), tied with b; not separated from b, c at n = 60" in text
+    assert "strongest" not in text.split("\n\n")[1]
+    data = frame({"a": [1] * 10 + [0] * 50, "b": [1] * 10 + [0] * 50, "w": [1] * 40 + [0] * 20}, range(n))
+    text = ranking_markdown(rank_attacks(data, "vote"), {})
+    assert "strongest: **a** (16.67%), tied with b; stronger beyond the interval than w; within the interval of b" in text
+
+
 def test_a_tie_keeps_the_runs_attack_order_and_the_worst_case_is_not_ranked():
     data = frame({"b": [1, 0, 0, 1], "a": [0, 1, 0, 1]}, range(4))
     info = {"b": {"order": 0}, "a": {"order": 1}}
@@ -45,7 +56,7 @@ def test_the_command_ranks_a_finished_run_without_touching_its_files(tmp_path):
     assert main(["rank-attacks", str(tmp_path)]) == 0
     text = (tmp_path / "attack_ranking_Linf.md").read_text()
     assert "Attacks ranked per entry by the robust accuracy they leave (worst, %)" in text  # the run's headline
-    assert "strongest: **q** (25.00%)" in text and "`run it`" in text
+    assert "lowest robust accuracy: **q** (25.00%); not separated from p at n = 4" in text and "`run it`" in text
     assert pd.read_csv(tmp_path / "attack_ranking_Linf.csv")["attack"].tolist() == ["q", "p"]
     assert json.loads((tmp_path / "attack_ranking_Linf.json").read_text())["run"]["command"] == "run it"
     assert all((tmp_path / name).read_bytes() == data for name, data in before.items())

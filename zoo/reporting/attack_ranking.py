@@ -2,10 +2,11 @@
 
 Every attack of a run attacks the same examples of an entry, so attacks compare example by example
 like two defenses do (:mod:`zoo.reporting.comparison`): per (entry, threat, eps) the attacks are
-ranked by the headline robust accuracy they leave (lowest first: the strongest), and each other
-attack is compared with the strongest by the paired tests of :mod:`zoo.scoring.paired` (difference
-other - strongest in points, its 95% interval, the p-value; per comparison, not corrected). An
-entry attacked by a single attack gets no ranking. Ties in accuracy keep the run's attack order.
+ranked by the headline robust accuracy they leave (lowest first), and each other attack is compared
+with the first by the paired tests of :mod:`zoo.scoring.paired` (difference other - first in
+points, its 95% interval, the p-value; per comparison, not corrected). The first is called the
+strongest only where it beats another beyond the interval (:func:`verdict_line`). An entry attacked
+by a single attack gets no ranking. Ties in accuracy keep the run's attack order.
 """
 from __future__ import annotations
 
@@ -54,23 +55,32 @@ def rank_attacks(frame: pd.DataFrame, headline: str = "vote", info: Info | None 
     return pd.DataFrame(rows, columns=RANKING_COLUMNS)
 
 
+def verdict_line(group: pd.DataFrame) -> str:
+    """What one entry's ranking shows: the strongest attack, and which others it beats beyond the
+    paired interval. Where it beats none, no attack is called strongest: the lowest accuracy is
+    named with the others it is not separated from at this n; attacks at exactly the same accuracy
+    are named as tied, whatever order the ranking lists them in."""
+    first, others = group.iloc[0], group.iloc[1:].to_dict("records")
+    beaten = [r["attack"] for r in others if r["vs_strongest_lo"] > 0]
+    within = [r["attack"] for r in others if not r["vs_strongest_lo"] > 0]
+    level = [r["attack"] for r in others if r["robust_acc"] == first["robust_acc"]]
+    tie = f", tied with {', '.join(level)}" if level else ""
+    if not beaten:
+        return (f"lowest robust accuracy: **{first['attack']}** ({first['robust_acc']:.2f}%){tie}; not separated "
+                f"from {', '.join(within)} at n = {first['n']} (every difference within its 95% interval)")
+    verdict = f"strongest: **{first['attack']}** ({first['robust_acc']:.2f}%){tie}"
+    verdict += f"; stronger beyond the interval than {', '.join(beaten)}"
+    return verdict + (f"; within the interval of {', '.join(within)}" if within else "")
+
+
 def ranking_markdown(ranking: pd.DataFrame, provenance: Mapping[str, Any], headline: str = "vote") -> str:
-    """The ranking as a markdown table, one line per entry saying which attack is strongest and
-    which others it beats beyond the paired interval."""
+    """The ranking as a markdown table, one line per entry (:func:`verdict_line`)."""
     lines = [f"Attacks ranked per entry by the robust accuracy they leave ({headline}, %); each other attack "
-             "against the strongest on the same examples: difference in points [95% interval, paired] and "
-             "the p-value (per comparison, not corrected).", ""]
+             "against the first (the lowest accuracy) on the same examples: difference in points [95% interval, "
+             "paired] and the p-value (per comparison, not corrected).", ""]
     for (model, threat, eps), group in ranking.groupby(GROUP, sort=True):
-        first = group.iloc[0]
-        beaten = [r["attack"] for r in group.iloc[1:].to_dict("records") if r["vs_strongest_lo"] > 0]
-        tied = [r["attack"] for r in group.iloc[1:].to_dict("records") if not r["vs_strongest_lo"] > 0]
-        verdict = f"strongest: **{first['attack']}** ({first['robust_acc']:.2f}%)"
-        if beaten:
-            verdict += f"; stronger beyond the interval than {', '.join(beaten)}"
-        if tied:
-            verdict += f"; within the interval of {', '.join(tied)}"
-        lines += [f"**{model}** ({threat}, eps {eps:g}): {verdict}.", "",
-                  "| rank | attack | n | robust | other - strongest | p |", "|---:|---|---:|---:|---|---:|"]
+        lines += [f"**{model}** ({threat}, eps {eps:g}): {verdict_line(group)}.", "",
+                  "| rank | attack | n | robust | other - first | p |", "|---:|---|---:|---:|---|---:|"]
         for r in group.to_dict("records"):
             change = "-" if r["rank"] == 1 else f"{r['vs_strongest']:+.2f} [{r['vs_strongest_lo']:+.2f}, " \
                                                 f"{r['vs_strongest_hi']:+.2f}]"

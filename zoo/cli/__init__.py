@@ -45,7 +45,7 @@ COMMANDS = {
     "rejudge": ("rejudge", "re-classify stored adversarial examples (--save-adversarial) with fresh draws"),
     "gradient-ablation": ("gradient_ablation", "robust accuracy under each attacker gradient (exact, bpda, ...)"),
     "compare-runs": ("compare_runs", "two runs of the same entries compared example by example (paired)"),
-    "rank-attacks": ("rank_attacks", "a finished run's attacks ranked per entry, strongest first (paired)"),
+    "rank-attacks": ("rank_attacks", "a finished run's attacks ranked per entry, lowest accuracy first (paired)"),
 }
 
 

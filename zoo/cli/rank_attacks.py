@@ -1,4 +1,4 @@
-"""Rank the attacks of a finished run on each entry, strongest first, with paired tests.
+"""Rank the attacks of a finished run on each entry, lowest robust accuracy first, with paired tests.
 
     agdm-zoo rank-attacks leaderboard/demo-n300 --threat Linf
 

@@ -25,9 +25,9 @@ RANKING_COLUMNS = ["model", "threat", "eps", "rank", "attack", "n", "robust_acc"
 
 
 def rank_attacks(frame: pd.DataFrame, headline: str = "vote", info: Info | None = None) -> pd.DataFrame:
-    """The attacks of each (model, threat, eps) of a per-example frame, strongest first, each
-    compared with the strongest on the examples both attacked (columns :data:`RANKING_COLUMNS`;
-    the strongest's own comparison is empty)."""
+    """The attacks of each (model, threat, eps) of a per-example frame, lowest robust accuracy first,
+    each compared with the first on the examples both attacked (columns :data:`RANKING_COLUMNS`,
+    whose ``vs_strongest*`` name that first attack; its own comparison is empty)."""
     check_metric(headline)
     scores = outcomes(frame)
     scores = scores[scores["attack"] != WORST_CASE]

@@ -52,8 +52,8 @@ def write_outputs(out_dir: str | Path, records: Iterable[Mapping[str, Any]], pro
     ``comparison_<threat>.csv`` and ``comparison_<threat>.md`` give each pair's difference
     (:func:`~zoo.reporting.comparison.comparisons`). Without ``test_index`` two runs' positions
     need not be the same images, so nothing is compared. Likewise ``attack_ranking_<threat>.csv`` and
-    ``.md`` rank each entry's attacks, strongest first, with paired tests against the strongest
-    (:func:`~zoo.reporting.attack_ranking.rank_attacks`).
+    ``.md`` rank each entry's attacks, lowest robust accuracy first, with paired tests against the
+    first (:func:`~zoo.reporting.attack_ranking.rank_attacks`).
 
     Returns the written paths, keyed by path relative to ``out_dir``.
 

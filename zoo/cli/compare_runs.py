@@ -11,13 +11,12 @@ both runs' own commands, commits and budgets); default: B/versus_<A>_<threat>.md
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 
 from zoo.common.provenance import provenance
-from zoo.reporting.files import read_per_example, read_provenance
+from zoo.reporting.files import read_per_example, read_provenance, run_fields, write_derived
 from zoo.reporting.two_runs import METRICS, compare_runs, markdown
 
 
@@ -36,15 +35,11 @@ def main(argv=None, prog: str | None = None) -> int:
     table = compare_runs(read_per_example(args.a, args.threat), read_per_example(args.b, args.threat), args.metric)
     runs = {side: {"folder": str(folder), "provenance": read_provenance(folder, args.threat)}
             for side, folder in (("A", args.a), ("B", args.b))}
-    out = args.out or args.b / f"versus_{args.a.name}_{args.threat}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(table, runs))
-    table.to_csv(out.with_suffix(".csv"), index=False)
-    keep = ("command", "commit", "date", "device", "seed", "settings")
     record = {**provenance(torch.device("cpu")), "threat": args.threat, "metrics": args.metric,
-              "runs": {side: {"folder": run["folder"], **{k: run["provenance"].get(k) for k in keep}}
+              "runs": {side: {"folder": run["folder"], **run_fields(run["provenance"], ("settings",))}
                        for side, run in runs.items()}}
-    out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    out = write_derived(args.out or args.b / f"versus_{args.a.name}_{args.threat}.md", markdown(table, runs),
+                        table, record)
     print(out.read_text())
     print(f"wrote {out} (and .csv, .json)")
     return 0

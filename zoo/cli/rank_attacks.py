@@ -10,7 +10,6 @@ beside the tables records this command and the run's own command and commit.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -18,7 +17,7 @@ import torch
 from zoo.common.provenance import provenance
 from zoo.reporting.attack_info import recorded
 from zoo.reporting.attack_ranking import rank_attacks, ranking_markdown
-from zoo.reporting.files import read_per_example, read_provenance
+from zoo.reporting.files import read_per_example, read_provenance, run_fields, write_derived
 from zoo.scoring.verdicts import METRICS, headline_of
 
 
@@ -38,11 +37,8 @@ def main(argv=None, prog: str | None = None) -> int:
     ranking = rank_attacks(frame, headline, recorded(run))
     if ranking.empty:
         raise ValueError(f"{args.folder}: no entry was attacked by two or more attacks under {args.threat}")
-    out = args.folder / f"attack_ranking_{args.threat}"
-    out.with_suffix(".md").write_text(ranking_markdown(ranking, run, headline))
-    ranking.to_csv(out.with_suffix(".csv"), index=False)
-    record = {**provenance(torch.device("cpu")), "headline": headline,
-              "run": {k: run.get(k) for k in ("command", "commit", "date", "device", "seed")}}
-    out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-    print(out.with_suffix(".md").read_text())
+    record = {**provenance(torch.device("cpu")), "headline": headline, "run": run_fields(run)}
+    out = write_derived(args.folder / f"attack_ranking_{args.threat}.md", ranking_markdown(ranking, run, headline),
+                        ranking, record)
+    print(out.read_text())
     return 0

@@ -256,6 +256,27 @@ def read_provenance(folder: str | Path, threat: str) -> dict[str, Any]:
     return _read_json(path) if path.is_file() else {}
 
 
+RUN_FIELDS = ("command", "commit", "date", "device", "seed")
+"""The fields of a run's provenance that a table derived from it repeats."""
+
+
+def run_fields(run: Mapping[str, Any], extra: Iterable[str] = ()) -> dict[str, Any]:
+    """The :data:`RUN_FIELDS` (and ``extra``) of a run's provenance, ``None`` where it lacks one."""
+    return {k: run.get(k) for k in (*RUN_FIELDS, *extra)}
+
+
+def write_derived(out: str | Path, text: str, table: pd.DataFrame, record: Mapping[str, Any]) -> Path:
+    """A table derived from finished runs, nothing attacked again: ``text`` to ``out`` (markdown),
+    the rows as CSV and ``record`` (the deriving command's provenance) as JSON beside it, each
+    atomically. Returns ``out``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, text)
+    atomic_write_text(out.with_suffix(".csv"), table.to_csv(index=False))
+    atomic_write_text(out.with_suffix(".json"), json.dumps(record, indent=1, default=str) + "\n")
+    return out
+
+
 def latest_results(name: str, leaderboard: str | Path = "leaderboard") -> list[Results]:
     """The newest results of entry ``name`` per threat model, from every ``summary_<threat>.csv``
     under ``leaderboard`` (newest by the date in the run's provenance; runs without provenance are

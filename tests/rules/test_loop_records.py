@@ -237,3 +237,18 @@ def test_with_fixed_noise_every_draw_of_a_batch_shares_the_noise():
     journal = Journal()
     run_attacks(Noisy(), x, y, {"a": identity}, journal, seed=0, draws=5, batch_size=2, progress=False)
     assert any(len(set(r["clean_preds"])) > 1 for r in journal.records)  # without it, the draws differ
+
+
+@pytest.mark.parametrize("protocol", ["final", "anytime"])
+def test_the_progress_bar_names_the_entry_and_the_attack(capsys, protocol):
+    """A run of several entries shows which one is being attacked; without a model name, the attack alone."""
+    from test_pool import LABELS, STARTS, Decoy
+    from zoo.attacks import PGDEOT
+
+    model = Decoy()
+    attack = PGDEOT(model, norm="Linf", eps=0.45, steps=2, eot=3, step_size=0.1)
+    for fields, label in (({"model": "entry-x"}, "entry-x pgd:"), (None, "pgd:")):
+        run_attacks(model, STARTS, LABELS, {"pgd": attack}, Journal(), seed=0, draws=2, batch_size=2,
+                    protocol=protocol, stop_on="vote", record_fields=fields)
+        shown = {part.split(":")[0] + ":" for part in capsys.readouterr().err.split("\r") if "%|" in part}
+        assert shown == {label}

@@ -42,6 +42,12 @@ from .sizing import size_eot_batches
 from .shards import batch_seed, redraw_seed, shard_batches
 
 
+def bar_label(attack: str, record_fields: dict | None) -> str:
+    """The progress bar's label: the entry (``record_fields["model"]``, where given) and the attack."""
+    model = (record_fields or {}).get("model")
+    return attack if model is None else f"{model} {attack}"
+
+
 def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, *, seed: int, draws: int,
                 batch_size: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
                 record_fields: dict | None = None, test_indices: list[int] | None = None,
@@ -81,7 +87,7 @@ def run_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: dict, journal, 
             continue
         todo = [(b, idx) for b, idx in shard_batches(len(x), batch_size, shard)
                 if not all((name, i) in done for i in idx)]
-        bar = tqdm(todo, desc=name, disable=not progress, unit="batch")
+        bar = tqdm(todo, desc=bar_label(name, record_fields), disable=not progress, unit="batch")
         robust = total = 0
         for b, idx in bar:
             started = time.perf_counter()
@@ -129,7 +135,8 @@ def run_pool(model: nn.Module, x: Tensor, y: Tensor, name: str, a: int, attack, 
             on_finish(body, slot.x_adv)
         return body
 
-    steps = pool.run(x, y, todo, journal.append, record, progress=progress, desc=name, headline=headline) if todo else 0
+    steps = pool.run(x, y, todo, journal.append, record, progress=progress, desc=bar_label(name, record_fields),
+                     headline=headline) if todo else 0
     return {"batches": steps, "examples": len(todo), "recorded": len(todo)}
 
 

@@ -11,7 +11,7 @@ import zoo
 from zoo.cli import benchmark as cli
 from zoo.registry.resolve import get_entry
 from zoo.registry.schema import Budget
-from zoo.running.protocol import Protocol, protocol_of
+from zoo.running.protocol import Protocol, protocol_of, settings_for
 
 
 def test_every_budget_field_is_a_command_line_flag():
@@ -97,3 +97,16 @@ def test_the_estimate_uses_the_runs_protocol(capsys):
         row = next(line for line in text.splitlines() if line.startswith("standard-tiny-mnist"))
         return int(row.split()[4])
     assert (grad_calls(few), grad_calls(many)) == (8, 16)
+
+
+@pytest.mark.parametrize("attacks, shown, hidden", [
+    (("pgd-eot",), ["PGD+EOT 5 steps x 2 EOT"], ["AutoAttack"]),
+    (("diffhammer",), ["PGD+EOT 5 steps x 2 EOT"], ["AutoAttack"]),
+    (("autoattack-rand",), ["AutoAttack: eot_iter=2"], ["PGD+EOT"]),
+    (("pgd-eot", "autoattack-standard-label"), ["PGD+EOT 5 steps x 2 EOT", "AutoAttack: eot_iter=2"], []),
+])
+def test_the_budget_line_states_the_settings_of_the_attacks_run(attacks, shown, hidden):
+    """A run of PGD+EOT alone does not list AutoAttack's settings as if it had run (and the reverse)."""
+    line = settings_for(get_entry("agdm-tiny-mnist"), "Linf", attacks).describe_budget()
+    assert all(part in line for part in shown) and not any(part in line for part in hidden)
+    assert line.startswith("n=10, K=5 draws, ") and line.endswith("protocol: final iterate")

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..attacks.catalogue import autoattack_version
 from ..attacks.gradients import gradient_label
 from ..common.wording import FIXED_NOISE_LABEL
 from ..registry.schema import BALL_THREATS
@@ -53,6 +54,8 @@ class Settings:
         return spec
 
     def describe_budget(self) -> str:
+        """The budget as the tables state it: examples, draws, and the settings of the attacks this
+        run has (PGD+EOT's steps and EOT, which DiffAttack and DiffHammer read too; AutoAttack's)."""
         aa = ", ".join(f"{k}={v}" for k, v in sorted(self.autoattack.items())) or "AutoAttack's own settings"
         step = "default step" if self.pgd_step_fraction is None else f"step {self.pgd_step_fraction:g} eps"
         n = f"{self.n_examples}" if self.subset_seed is None else f"{self.n_examples} (random, seed {self.subset_seed})"
@@ -63,6 +66,8 @@ class Settings:
         if self.threat not in BALL_THREATS:  # StAdv: the PGD+EOT budget's steps and EOT, no AutoAttack
             return (f"n={n}, K={self.draws} draws, StAdv {self.pgd_steps} steps x {self.pgd_eot} EOT ({step}), "
                     f"flow bound {self.eps:g}, protocol: {protocol}{changed}")
-        return (f"n={n}, K={self.draws} draws, PGD+EOT {self.pgd_steps} steps x {self.pgd_eot} EOT "
-                f"({step}), "
-                f"AutoAttack: {aa}, protocol: {protocol}{changed}")
+        autoattacks = [a for a in self.attacks if autoattack_version(a)]
+        pgd = f"PGD+EOT {self.pgd_steps} steps x {self.pgd_eot} EOT ({step})"
+        parts = [pgd] * (len(autoattacks) < len(self.attacks))
+        parts += [f"AutoAttack: {aa}"] * bool(autoattacks)
+        return f"n={n}, K={self.draws} draws, {', '.join(parts)}, protocol: {protocol}{changed}"

@@ -4,6 +4,7 @@ finite-difference check catches a wrong backward, the replay check a replay that
 forward, and the reports reach files, the command line and the model card."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -130,6 +131,18 @@ def test_the_eps_sweep_flags_a_masked_model(masked_bench):
     check = attack_checks.eps_sweep(masked_bench)
     assert check["status"] == "flag" and check["figures"]["eps"] == [0.15, 0.3, 0.6, 1.0]
     assert check["figures"]["outcomes"][-1]["robust_vote_interval"][0] > attack_checks.NEAR_ZERO
+
+
+def test_more_iterations_flags_an_attack_that_has_not_converged(standard, digits):
+    """Five steps of eps/20 cannot leave a quarter of the ball; ten steps break most of what five left
+    robust: the check says the budget's number overstates robustness. SMALL's steps reach the corners,
+    so doubling them changes nothing beyond the interval."""
+    short = dataclasses.replace(SMALL, pgd_step_fraction=0.05)
+    check = attack_checks.more_iterations(Bench(standard.classifier, *digits, threat="Linf", eps=0.3, budget=short))
+    assert check["status"] == "flag" and "not converged at 5 iterations" in check["why"], check["why"]
+    assert check["figures"]["base_minus_doubled"]["interval"][0] > 0
+    converged = attack_checks.more_iterations(Bench(standard.classifier, *digits, threat="Linf", eps=0.3, budget=SMALL))
+    assert converged["status"] == "pass" and "no change beyond the interval" in converged["why"]
 
 
 def test_the_undefended_classifier_passes_every_check_that_applies(tmp_path, capsys):

@@ -6,9 +6,9 @@
 Checks (each a pass / flag line with its numbers): robust accuracy falls to about 0 as eps grows
 to the whole image cube; the gradient-free Square attack and transfer from the undefended
 classifier do not beat the gradient attack (PGD+EOT) beyond the 95% interval; doubling the
-iterations does not raise robust accuracy; for guided entries the label-aware loss does not beat
-the plain loss; the input gradient matches finite differences in every grad mode; recompute's
-replayed steps reproduce the forward's. Writes sanity_<threat>.json (one record per check) and
+iterations neither raises robust accuracy nor lowers it (converged); for guided entries the
+label-aware loss does not beat the plain loss; the input gradient matches finite differences in
+every grad mode; recompute's replayed steps reproduce the forward's. Writes sanity_<threat>.json (one record per check) and
 sanity_<threat>.md; model cards include them. The budget is small and REDUCED, and says so.
 Exit status 1 when any check flags, 2 on bad input.
 """

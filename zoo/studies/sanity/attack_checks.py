@@ -4,7 +4,8 @@
   L2 sqrt(d): any image reachable), and never rises with eps beyond the interval.
 - ``square``: a gradient-free attack (pyautoattack's Square) does not beat the gradient attack.
 - ``transfer``: adversarial examples of the undefended classifier do not beat it either.
-- ``more-iterations``: doubling the iterations does not raise robust accuracy.
+- ``more-iterations``: doubling the iterations neither raises robust accuracy (noise, not ascent)
+  nor lowers it (not converged).
 - ``label-aware`` (guided entries): the label-aware loss does not beat the plain loss.
 
 Each flag is a sign of gradient masking or of an attack that has not converged (Athalye et al.
@@ -86,16 +87,23 @@ def transfer(bench: Bench, source: nn.Module, source_name: str) -> dict:
 
 
 def more_iterations(bench: Bench) -> dict:
+    """Flag when doubling the iterations moves robust accuracy beyond the interval: up (the attack's
+    progress is noise, not ascent) or down (the attack has not converged at the budget's iterations,
+    so its number overstates robustness)."""
     steps = bench.budget.pgd_steps
     base, doubled = bench.gradient(), bench.gradient(steps=2 * steps)
-    d = difference(base, doubled)  # base below doubled: the extra iterations raised robust accuracy
-    return _verdict("more-iterations", d,
-                    f"{2 * steps} iterations leave more examples robust than {steps} ({_pct(doubled.accuracy())} vs "
-                    f"{_pct(base.accuracy())}, base minus doubled {_interval(d)}): the attack's progress is noise, "
-                    "not ascent",
-                    f"{2 * steps} iterations: {_pct(doubled.accuracy())} robust, {steps}: {_pct(base.accuracy())}; "
-                    "no rise beyond the interval",
-                    base=base.figures(), doubled=doubled.figures(), base_minus_doubled=d)
+    raised = difference(base, doubled)  # below 0: the extra iterations left more examples robust
+    lowered = difference(doubled, base)  # below 0: the extra iterations broke more examples
+    counts = f"{2 * steps} iterations: {_pct(doubled.accuracy())} robust, {steps}: {_pct(base.accuracy())}"
+    if raised["below"]:
+        why = f"{counts} (base minus doubled {_interval(raised)}): the attack's progress is noise, not ascent"
+    elif lowered["below"]:
+        why = (f"{counts} (doubled minus base {_interval(lowered)}): the attack has not converged at {steps} "
+               "iterations, so its number overstates robustness; run more iterations")
+    else:
+        why = f"{counts}; no change beyond the interval"
+    return record("more-iterations", raised["below"] or lowered["below"], why, base=base.figures(),
+                  doubled=doubled.figures(), base_minus_doubled=raised)
 
 
 def label_aware(bench: Bench) -> dict:

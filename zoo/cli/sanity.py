@@ -8,8 +8,8 @@ to the whole image cube; the gradient-free Square attack and transfer from the u
 classifier do not beat the gradient attack (PGD+EOT) beyond the 95% interval; doubling the
 iterations neither raises robust accuracy nor lowers it (converged); for guided entries the
 label-aware loss does not beat the plain loss; the input gradient matches finite differences in
-every grad mode; recompute's replayed steps reproduce the forward's. Writes sanity_<threat>.json (one record per check) and
-sanity_<threat>.md; model cards include them. The budget is small and REDUCED, and says so.
+every grad mode; recompute's replayed steps reproduce the forward's. Writes sanity_<threat>.json
+(one record per check) and sanity_<threat>.md; model cards include them. The budget is small and REDUCED, and says so.
 Exit status 1 when any check flags, 2 on bad input.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ CHECK_TEXT = {
     "eps-sweep": "robust accuracy falls to about 0 as eps grows to the whole image cube",
     "square": "the gradient-free Square attack does not beat the gradient attack",
     "transfer": "transfer from the undefended classifier does not beat the gradient attack",
-    "more-iterations": "doubling the iterations neither raises nor lowers robust accuracy (converged ascent)",
+    "more-iterations": "doubling the iterations neither raises nor lowers robust accuracy (converged)",
     "label-aware": "the label-aware loss does not beat the plain loss",
     "finite-differences": "the input gradient matches finite differences in every grad mode",
     "recompute-replay": "recompute's replayed steps reproduce the forward steps exactly",

@@ -103,10 +103,9 @@ def sha256_of(*paths: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(path: Path | Sequence[Path], sha256: str | None, source: str) -> None:
-    """Check the file ``path`` (or the files, in order: :func:`sha256_of`) against its pinned
+def verify(files: Sequence[Path], sha256: str | None, source: str) -> None:
+    """Check ``source``'s files (one, or several in order: :func:`sha256_of`) against its pinned
     checksum; warn once if the source is unpinned."""
-    files = [path] if isinstance(path, Path) else list(path)
     several = len(files) > 1
     actual = sha256_of(*files)
     if sha256 is None:

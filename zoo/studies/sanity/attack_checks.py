@@ -92,18 +92,18 @@ def more_iterations(bench: Bench) -> dict:
     so its number overstates robustness)."""
     steps = bench.budget.pgd_steps
     base, doubled = bench.gradient(), bench.gradient(steps=2 * steps)
-    raised = difference(base, doubled)  # below 0: the extra iterations left more examples robust
-    lowered = difference(doubled, base)  # below 0: the extra iterations broke more examples
+    d = difference(base, doubled)
+    raised, lowered = d["below"], d["interval"][0] > 0  # the interval of base minus doubled below / above 0
     counts = f"{2 * steps} iterations: {_pct(doubled.accuracy())} robust, {steps}: {_pct(base.accuracy())}"
-    if raised["below"]:
-        why = f"{counts} (base minus doubled {_interval(raised)}): the attack's progress is noise, not ascent"
-    elif lowered["below"]:
-        why = (f"{counts} (doubled minus base {_interval(lowered)}): the attack has not converged at {steps} "
+    if raised:
+        why = f"{counts} (base minus doubled {_interval(d)}): the attack's progress is noise, not ascent"
+    elif lowered:
+        why = (f"{counts} (base minus doubled {_interval(d)}): the attack has not converged at {steps} "
                "iterations, so its number overstates robustness; run more iterations")
     else:
         why = f"{counts}; no change beyond the interval"
-    return record("more-iterations", raised["below"] or lowered["below"], why, base=base.figures(),
-                  doubled=doubled.figures(), base_minus_doubled=raised)
+    return record("more-iterations", raised or lowered, why, base=base.figures(), doubled=doubled.figures(),
+                  base_minus_doubled=d)
 
 
 def label_aware(bench: Bench) -> dict:
